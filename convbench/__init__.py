@@ -1,0 +1,29 @@
+"""convbench: benchmark convolution variants against plain convolution."""
+
+from convbench.registry import (
+    FormulaCost,
+    LayerShape,
+    Param,
+    VariantSpec,
+    build,
+    example_inputs,
+    get_variant,
+    register_variant,
+    unregister_variant,
+    variant_names,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FormulaCost",
+    "LayerShape",
+    "Param",
+    "VariantSpec",
+    "build",
+    "example_inputs",
+    "get_variant",
+    "register_variant",
+    "unregister_variant",
+    "variant_names",
+]

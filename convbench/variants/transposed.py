@@ -1,0 +1,52 @@
+"""Transposed convolution, the learnable up-sampling layer: Zeiler et al., "Deconvolutional
+Networks", CVPR 2010; as an up-sampler in Long et al., "Fully Convolutional Networks for Semantic
+Segmentation", CVPR 2015.
+
+Not a drop-in for a strided conv: it up-samples ``H x W`` to ``scale*H x scale*W``, so the conv
+``stride`` must be 1 and ``scale`` (default 2) sets the factor. MACs use the input size (each input
+pixel meets every weight once), as fvcore, torch and ptflops >= 0.7.5 count them.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from convbench.registry import FormulaCost, LayerShape, Param, register_variant
+from convbench.variants._checks import check_groups, check_stride_one
+
+
+def transposed_conv(in_channels: int, out_channels: int, kernel_size: int, scale: int = 2,
+                    groups: int = 1, bias: bool = False) -> nn.ConvTranspose2d:
+    """``ConvTranspose2d`` with padding ``(k - 1) // 2`` and the output padding that gives exactly
+    ``scale * H x scale * W``."""
+    padding = (kernel_size - 1) // 2
+    output_padding = scale + 2 * padding - kernel_size
+    if not 0 <= output_padding < scale:
+        raise ValueError(
+            f"transposed: kernel_size={kernel_size} cannot up-sample by exactly scale={scale}; "
+            f"use an odd kernel_size or scale >= 2"
+        )
+    return nn.ConvTranspose2d(in_channels, out_channels, kernel_size, scale, padding,
+                              output_padding, groups=groups, bias=bias)
+
+
+def _transposed_cost(shape: LayerShape, params: dict) -> FormulaCost:
+    weights = shape.in_channels * (shape.out_channels // params["groups"]) * shape.kernel_size**2
+    return FormulaCost(params=weights + (shape.out_channels if params["bias"] else 0),
+                       macs=weights * shape.height * shape.width)
+
+
+@register_variant(
+    "transposed",
+    description="transposed conv: learnable up-sampling, scale*H x scale*W out",
+    paper="Zeiler et al., Deconvolutional Networks, CVPR 2010",
+    params=(Param("scale", 2, "up-sampling factor (the transposed conv's stride)", minimum=1),
+            Param("groups", 1, "channel groups", minimum=1),
+            Param("bias", False, "add a learnable bias per output channel")),
+    cost=_transposed_cost,
+    notes="an up-sampling layer: stride must be 1, the output is scale*H x scale*W",
+)
+def build_transposed(in_channels, out_channels, kernel_size, stride, *, scale, groups, bias):
+    check_stride_one(stride, "transposed", "it up-samples by `scale` instead")
+    check_groups(groups, in_channels, out_channels)
+    return transposed_conv(in_channels, out_channels, kernel_size, scale, groups, bias)

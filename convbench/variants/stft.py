@@ -60,10 +60,12 @@ class _DepthwiseSTFTBase(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         maps = self.transform(x)
+        # The maps are a fresh tensor: outside autograd, apply the activation in place.
+        in_place = not maps.requires_grad
         if self.activation == "abs":
-            maps = maps.abs()
+            maps = maps.abs_() if in_place else maps.abs()
         elif self.activation == "relu":
-            maps = F.relu(maps)
+            maps = F.relu(maps, inplace=in_place)
         return self.pointwise(maps)
 
     def extra_repr(self) -> str:

@@ -1,5 +1,6 @@
 """convbench: benchmark convolution variants against plain convolution."""
 
+from convbench.cost import Cost, LayerCost, count
 from convbench.registry import (
     FormulaCost,
     LayerShape,
@@ -16,6 +17,9 @@ from convbench.registry import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cost",
+    "LayerCost",
+    "count",
     "FormulaCost",
     "LayerShape",
     "Param",

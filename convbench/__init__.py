@@ -1,6 +1,7 @@
 """convbench: benchmark convolution variants against plain convolution."""
 
 from convbench.cost import Cost, LayerCost, count
+from convbench.metadata import run_metadata
 from convbench.registry import (
     FormulaCost,
     LayerShape,
@@ -13,10 +14,16 @@ from convbench.registry import (
     unregister_variant,
     variant_names,
 )
+from convbench.timing import Comparison, Timing, benchmark, compare
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
+    "Timing",
+    "benchmark",
+    "compare",
+    "run_metadata",
     "Cost",
     "LayerCost",
     "count",

@@ -1,0 +1,62 @@
+"""Run metadata: everything a timing depends on, captured once per run."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+import convbench
+from convbench.allocator import allocator_setting
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    """The commit of the convbench checkout in use, with ``-dirty`` for uncommitted changes."""
+    root = Path(convbench.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def run_metadata(device: str = "cpu", dtype: str = "float32", memory_format: str = "contiguous",
+                 threads: int | None = None) -> dict:
+    is_cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
+    return {
+        "convbench_version": convbench.__version__,
+        "git_commit": git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "device": device,
+        "device_name": torch.cuda.get_device_name(device) if is_cuda else cpu_model(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "threads": threads or torch.get_num_threads(),
+        "dtype": dtype,
+        "memory_format": memory_format,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark if is_cuda else None,
+        "mkldnn": torch.backends.mkldnn.is_available(),
+        "allocator": allocator_setting(),
+    }

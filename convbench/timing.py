@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.benchmark import Timer
 
-from convbench.allocator import allocator_setting, retain_freed_memory
+from convbench.allocator import retain_freed_memory
 
 __all__ = ["Comparison", "Timing", "benchmark", "compare", "compare_readings"]
 
@@ -133,7 +133,7 @@ class _Runner:
         self.dtype, self.memory_format, self.training = dtype, memory_format, training
         self.threads = threads or torch.get_num_threads()
         self.cuda_timer, self.cold, self.cudnn_benchmark = cuda_timer, cold, cudnn_benchmark
-        self.allocator = allocator_setting() if self.is_cuda else retain_freed_memory()
+        self.allocator = "torch CUDA caching allocator" if self.is_cuda else retain_freed_memory()
 
         layout = MEMORY_FORMATS[memory_format]
         model = copy.deepcopy(module).to(self.device, DTYPES[dtype]).train(training)

@@ -1,33 +1,381 @@
-"""The ``convbench`` command line."""
+"""The ``convbench`` command line: run, compare, list, show, export, env."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import json
+import shlex
+import sys
+from pathlib import Path
+
 import click
+import torch
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import convbench
+from convbench.allocator import retain_freed_memory
+from convbench.config import (TIMING_DEFAULTS, ConfigError, Shape, Suite, VariantRequest, load_config,
+                              parse_config)
+from convbench.metadata import library_versions, run_metadata
+from convbench.report import EXPORT_FORMATS, console_tables, export, latency_ratio_text, markdown_report
+from convbench.results import ResultWriter, frame, load_results
+from convbench.runner import run_suite
+
+QUICK_TIMING = {"min_time": 0.05, "rounds": 5, "warmup_time": 0.01}
+DEFAULT_SHAPE = "in=64,out=64,k=3,size=56"
+SHAPE_ALIASES = {"in": "in_channels", "out": "out_channels", "k": "kernel_size", "s": "stride",
+                 "h": "height", "w": "width", "n": "batch"}
+
+
+class InputError(click.ClickException):
+    """Bad input: one line on stderr, exit code 2, no traceback."""
+
+    exit_code = 2
+
+
+def _console() -> Console:
+    # Piped output has no terminal width to follow; give the tables room instead of rich's 80.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=1, default=str))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(convbench.__version__, prog_name="convbench")
 def main() -> None:
-    """Benchmark convolution variants against plain convolution."""
+    """Benchmark convolution variants against plain convolution: params, MACs, kMAC/pixel and
+    latency, counted exactly and timed with statistics you can trust."""
+
+
+def _run_options(function):
+    for option in reversed([
+        click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Override the devices."),
+        click.option("--quick", is_flag=True, help="Short timing (a few seconds per shape)."),
+        click.option("--no-timing", is_flag=True, help="Count only; do not time."),
+        click.option("--json", "as_json", is_flag=True, help="Print rows as JSON instead of tables."),
+    ]):
+        function = option(function)
+    return function
+
+
+def _apply_run_options(suite: Suite, device: str | None, quick: bool) -> None:
+    if device:
+        suite.devices = [device]
+    if quick:
+        suite.timing.update(QUICK_TIMING)
+
+
+def _measure(suite: Suite, measure_time: bool, writer: ResultWriter | None, quiet: bool) -> list[dict]:
+    """Run every case with a progress bar; rows go to ``writer`` as soon as they exist."""
+    rows: list[dict] = []
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=quiet)
+    with progress:
+        task = progress.add_task(suite.name, total=len(suite.cases()))
+
+        def on_case(index: int, total: int, description: str) -> None:
+            progress.update(task, completed=index, description=description)
+
+        for row, raw in run_suite(suite, measure_time=measure_time, on_case=on_case):
+            rows.append(row)
+            if writer:
+                writer.add(row, raw)
+        progress.update(task, completed=len(rows))
+    return rows
+
+
+def _suite_metadata(suite: Suite) -> dict:
+    device = suite.devices[0] if suite.devices[0] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    meta = run_metadata(device=device, dtype=suite.dtype, memory_format=suite.memory_format,
+                        threads=suite.timing["threads"])
+    meta.update(config=suite.name, description=suite.description, baseline=suite.baseline.label,
+                timing=suite.timing)
+    return meta
+
+
+def _suite_dict(suite: Suite) -> dict:
+    data = dataclasses.asdict(suite)
+    data["baseline"] = suite.baseline.label
+    data["variants"] = [v.label for v in suite.variants]
+    return data
+
+
+@main.command()
+@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeat or comma-separate).")
+@click.option("--out", type=click.Path(file_okay=False), help="Output directory [results/<name>-<timestamp>].")
+@_run_options
+def run(configs, only, out, device, quick, no_timing, as_json):
+    """Run every variant in each CONFIG on its shapes; write results.csv, results.json and
+    report.md, and print one table per shape."""
+    suites = [_load(path) for path in configs]
+    wanted = [name for item in only for name in item.split(",") if name]
+    for suite in suites:
+        _apply_run_options(suite, device, quick)
+        if wanted:
+            suite.variants = _select(suite, wanted)
+    flags = [*(f"--only {name}" for name in wanted), *([f"--device {device}"] if device else []),
+             *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
+             *([f"--out {shlex.quote(out)}"] if out else [])]
+    command = " ".join(["convbench run", *map(shlex.quote, configs), *flags])
+    for suite in suites:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        directory = Path(out) if out and len(suites) == 1 else Path(out or "results") / f"{suite.name}-{stamp}"
+        if not no_timing:
+            retain_freed_memory()  # before the metadata, which records the allocator setting
+        metadata = _suite_metadata(suite)
+        writer = ResultWriter(directory, metadata, _suite_dict(suite))
+        interrupted = False
+        try:
+            _measure(suite, not no_timing, writer, quiet=as_json)
+        except KeyboardInterrupt:
+            interrupted = True
+        writer.finish(interrupted=interrupted)
+        df = frame(writer.rows)
+        (directory / "report.md").write_text(markdown_report(df, metadata, command))
+        if as_json:
+            _echo_json({"directory": str(directory), "metadata": metadata, "rows": writer.rows})
+        elif not df.empty:
+            console_tables(df, suite.baseline.label, _console())
+        click.echo(f"{'interrupted: ' if interrupted else ''}{len(writer.rows)} rows written to "
+                   f"{directory}/ (results.csv, results.json, report.md)", err=as_json)
+        if interrupted:
+            sys.exit(130)
+
+
+def _load(path: str) -> Suite:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        raise InputError(str(error)) from None
+
+
+def _select(suite: Suite, wanted: list[str]) -> list[VariantRequest]:
+    for name in wanted:
+        try:
+            convbench.get_variant(name)
+        except ValueError as error:
+            raise InputError(f"--only: {error}") from None
+    names = {convbench.get_variant(n).name for n in wanted}
+    chosen = [v for v in suite.variants if v.name in names]
+    if not chosen:
+        raise InputError(f"--only: none of {', '.join(wanted)} is in {suite.source} "
+                         f"(it has: {', '.join(v.name for v in suite.variants)})")
+    return chosen
+
+
+def parse_shape(text: str) -> Shape:
+    """``in=64,out=64,k=3,size=56`` (also stride / s, batch / n, height / h, width / w)."""
+    values = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = SHAPE_ALIASES.get(key.strip(), key.strip())
+        if not sep or not value.strip().isdigit():
+            raise InputError(f"--shape {text!r}: expected key=positive integer pairs such as {DEFAULT_SHAPE}")
+        values[key] = int(value)
+    source = "{" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}"
+    try:
+        return parse_config(f"shapes: [{source}]\nvariants: [conv]", source=f"--shape {text}").shapes[0]
+    except ConfigError as error:
+        raise InputError(str(error)) from None
+
+
+@main.command()
+@click.argument("variants", nargs=-1, required=True)
+@click.option("--shape", "shapes", multiple=True, metavar="SPEC", help=f"Shape(s) to compare on [{DEFAULT_SHAPE}].")
+@click.option("--config", type=click.Path(dir_okay=False), help="Take shapes and timing from this config.")
+@click.option("--baseline", default=None, help="Baseline variant [conv, or the config's].")
+@_run_options
+def compare(variants, shapes, config, baseline, device, quick, no_timing, as_json):
+    """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
+    faster here, by how much, and whether the difference is significant."""
+    if config:
+        suite = _load(config)
+        suite.variants = [_request(name) for name in variants]
+        if baseline:
+            suite.baseline = _request(baseline)
+    else:
+        suite = Suite(name="compare", baseline=_request(baseline or "conv"), devices=["cpu"],
+                      dtype="float32", memory_format="contiguous",
+                      timing=dict(TIMING_DEFAULTS),
+                      shapes=[], variants=[_request(name) for name in variants])
+    if shapes or not config:
+        suite.shapes = [parse_shape(s) for s in (shapes or [DEFAULT_SHAPE])]
+    _apply_run_options(suite, device, quick)
+    rows = _measure(suite, not no_timing, None, quiet=as_json)
+    if as_json:
+        _echo_json({"rows": rows, "verdicts": _verdicts(rows, suite)})
+        return
+    console = _console()
+    console_tables(frame(rows), suite.baseline.label, console)
+    for line in _verdicts(rows, suite):
+        console.print(line)
+
+
+def _request(name: str) -> VariantRequest:
+    try:
+        return VariantRequest(convbench.get_variant(name).name)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
+def _verdicts(rows: list[dict], suite: Suite) -> list[str]:
+    """Per shape: the cheapest on paper, the fastest here, and each variant's time against the baseline."""
+    base = suite.baseline.label
+    lines = []
+    for shape in dict.fromkeys(r["shape"] for r in rows):
+        ok = [r for r in rows if r["shape"] == shape and r["status"] == "ok" and r["label"] != base]
+        lines.append(f"{shape}:")
+        for r in rows:
+            if r["shape"] == shape and r["status"] != "ok":
+                lines.append(f"  {r['label']}: {r['status']} ({r['error']})")
+        if not ok:
+            continue
+        cheapest = min(ok, key=lambda r: r["macs"])
+        lines.append(f"  cheapest on paper: {cheapest['label']} with {cheapest['macs'] / 1e6:.3g} M MACs"
+                     + (f" ({cheapest['macs_vs_baseline']:.2f}x {base})" if cheapest.get("macs_vs_baseline") else ""))
+        timed = [r for r in ok if r.get("latency_vs_baseline") is not None]
+        if not timed:
+            continue
+        fastest = min(timed, key=lambda r: r["latency_ms"])
+        lines.append(f"  fastest here ({fastest['device']}): {fastest['label']} at {fastest['latency_ms']:.3f} ms")
+        for r in timed:
+            ratio, _ = latency_ratio_text(r)
+            if ratio.startswith("~"):
+                verdict = f"no significant difference from {base} ({ratio}, p={r['p_value']:.2g})"
+            elif r["latency_vs_baseline"] < 1:
+                verdict = f"{1 / r['latency_vs_baseline']:.2f}x faster than {base} (p={r['p_value']:.2g})"
+            else:
+                verdict = f"{r['latency_vs_baseline']:.2f}x slower than {base} (p={r['p_value']:.2g})"
+            lines.append(f"  {r['label']}: {r['macs_vs_baseline']:.2f}x the MACs, {verdict}")
+    return lines
 
 
 @main.command("list")
-def list_variants() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def list_variants(as_json) -> None:
     """The registered variants: description, parameters with defaults, paper."""
+    specs = [convbench.get_variant(name) for name in convbench.variant_names()]
+    if as_json:
+        _echo_json([{"name": s.name, "aliases": list(s.aliases), "description": s.description,
+                     "paper": s.paper, "notes": s.notes,
+                     "params": [{"name": p.name, "default": p.default, "help": p.help,
+                                 "choices": p.choices, "open_choice": p.open_choice} for p in s.params]}
+                    for s in specs])
+        return
     table = Table(title="convbench variants", show_lines=True)
     for column in ("variant", "description", "parameters (default)", "paper"):
         table.add_column(column)
-    for name in convbench.variant_names():
-        spec = convbench.get_variant(name)
-        params = "\n".join(
-            f"{p.name}={p.default!r}" + (" (choice)" if p.open_choice else "") for p in spec.params
-        )
-        label = name + "".join(f"\nalias: {a}" for a in spec.aliases)
+    for spec in specs:
+        params = "\n".join(f"{p.name}={p.default!r}" + (" (choice)" if p.open_choice else "") for p in spec.params)
+        label = spec.name + "".join(f"\nalias: {a}" for a in spec.aliases)
         description = spec.description + (f"\n{spec.notes}" if spec.notes else "")
         table.add_row(label, description, params or "-", spec.paper)
-    Console().print(table)
+    _console().print(table)
     click.echo("(choice): the paper leaves this open; the default is convbench's pick.")
+
+
+def _parse_params(items) -> dict:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--param {item!r}: expected key=value, e.g. --param groups=4")
+        try:
+            import yaml
+
+            params[key] = yaml.safe_load(value)
+        except Exception:
+            params[key] = value
+    return params
+
+
+@main.command()
+@click.argument("variant")
+@click.option("--shape", default=DEFAULT_SHAPE, show_default=True, metavar="SPEC", help="The shape.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A variant parameter.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def show(variant, shape, params, as_json):
+    """Per-layer breakdown of VARIANT, and its totals: formula vs counted vs ptflops vs torchsummary."""
+    shape_ = parse_shape(shape)
+    kwargs = _parse_params(params)
+    try:
+        spec = convbench.get_variant(variant)
+        module = convbench.build(spec.name, shape_.in_channels, shape_.out_channels, shape_.kernel_size,
+                                 shape_.stride, **kwargs)
+        inputs = convbench.example_inputs(spec.name, shape_.batch, shape_.in_channels, shape_.height,
+                                          shape_.width, stride=shape_.stride, **kwargs)
+        cost = convbench.count(module, *inputs)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    formula = spec.cost(shape_.in_channels, shape_.out_channels, shape_.kernel_size, shape_.stride,
+                        shape_.height, shape_.width, **kwargs)
+    if as_json:
+        _echo_json({"variant": spec.name, "shape": dataclasses.asdict(shape_), "cost": cost.as_dict(),
+                    "formula": dataclasses.asdict(formula) if formula else None})
+        return
+    console = _console()
+    layers = Table(title=f"{spec.name} on {shape_.label}: per layer, per image", title_justify="left")
+    for column in ("layer", "type", "calls", "params", "fixed weights", "MACs", "element ops", "bytes written"):
+        layers.add_column(column, justify="left" if column in ("layer", "type") else "right")
+    for row in cost.layers:
+        layers.add_row(row.name, row.type, str(row.calls), f"{row.params:,}", f"{row.fixed_weights:,}",
+                       f"{row.macs:,}", f"{row.elem_ops:,}", f"{row.activation_bytes:,}")
+    layers.add_row("total", "", "", f"{cost.params:,}", f"{cost.fixed_weights:,}", f"{cost.macs:,}",
+                   f"{cost.elem_ops:,}", f"{cost.activation_bytes:,}", style="bold")
+    console.print(layers)
+    totals = Table(title="totals per image: formula vs counters", title_justify="left")
+    for column in ("source", "params", "MACs"):
+        totals.add_column(column, justify="left" if column == "source" else "right")
+
+    def fmt(value):
+        return "-" if value is None else f"{value:,}"
+
+    totals.add_row("formula (VARIANTS.md)", fmt(formula and formula.params), fmt(formula and formula.macs))
+    totals.add_row("exact (aten dispatch)", fmt(cost.params), fmt(cost.macs))
+    totals.add_row("ptflops, pytorch backend", "-", fmt(cost.macs_ptflops))
+    totals.add_row("ptflops, aten backend", "-", fmt(cost.macs_ptflops_aten))
+    totals.add_row("torchsummary", fmt(cost.params_torchsummary), "-")
+    console.print(totals)
+    console.print(f"kMAC/pixel: {cost.kmac_per_pixel:.4g} (MACs / 1000 / {cost.pixels} input pixels); "
+                  f"FLOPs = 2 x MACs = {cost.flops:,}")
+    console.print(f"check: {cost.check}")
+    if cost.uncounted_ops:
+        console.print(f"ops with no cost entry (counted as 0): {', '.join(cost.uncounted_ops)}")
+
+
+@main.command("export")
+@click.argument("results", type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def export_command(results, fmt, output):
+    """A run's results (its directory, results.json or results.csv) as a paper-ready table."""
+    try:
+        df, metadata = load_results(results)
+    except (ValueError, FileNotFoundError, json.JSONDecodeError) as error:
+        raise InputError(str(error)) from None
+    text = export(df, metadata, fmt)
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def env(as_json):
+    """The machine and library versions a result depends on."""
+    data = {**run_metadata(device="cuda" if torch.cuda.is_available() else "cpu"), **library_versions()}
+    if as_json:
+        _echo_json(data)
+        return
+    table = Table(title="convbench env", show_header=False)
+    for key, value in data.items():
+        table.add_row(key, str(value))
+    _console().print(table)

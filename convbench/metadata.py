@@ -60,3 +60,16 @@ def run_metadata(device: str = "cpu", dtype: str = "float32", memory_format: str
         "mkldnn": torch.backends.mkldnn.is_available(),
         "allocator": allocator_setting(),
     }
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of the libraries convbench's numbers depend on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("ptflops", "torchsummary", "numpy", "scipy", "pandas", "click", "rich", "PyYAML"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return versions

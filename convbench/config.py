@@ -1,0 +1,307 @@
+"""YAML config -> Suite: validated before anything runs, sweeps expanded into cases.
+
+Every problem is a :class:`ConfigError` whose message names the file, the line and the field, and
+says what would be valid::
+
+    configs/x.yaml:12: variants[2]: unknown variant 'octav'; did you mean 'octave'?
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import convbench
+from convbench.timing import DTYPES, MEMORY_FORMATS
+
+DEVICES = ("cpu", "cuda", "auto")
+SHAPE_KEYS = ("batch", "in_channels", "out_channels", "kernel_size", "stride", "size", "height", "width")
+TIMING_DEFAULTS = {"min_time": 0.2, "rounds": 6, "threads": None, "training": False, "cold": False,
+                   "warmup_time": 0.05}
+MIN_ROUNDS = 5  # with fewer, a Mann-Whitney U test on per-round medians cannot reach p < 0.01
+TOP_KEYS = ("name", "description", "baseline", "devices", "dtype", "memory_format", "timing", "shapes", "sweep", "variants")
+
+
+class ConfigError(ValueError):
+    """A problem in a config, located: ``file:line: field: what is wrong and what would be valid``."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A drop-in ``Conv2d(in_channels, out_channels, kernel_size, stride)`` on ``batch x in x H x W``."""
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int
+    height: int
+    width: int
+
+    @property
+    def label(self) -> str:
+        return (f"{self.in_channels}->{self.out_channels}, k={self.kernel_size}, s={self.stride}, "
+                f"{self.batch}x{self.in_channels}x{self.height}x{self.width}")
+
+
+@dataclass(frozen=True)
+class VariantRequest:
+    """A variant name and the parameters the config gives it."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def label(self) -> str:
+        if not self.params:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params)})"
+
+
+@dataclass
+class Suite:
+    name: str
+    baseline: VariantRequest
+    devices: list[str]
+    dtype: str
+    memory_format: str
+    timing: dict[str, Any]
+    shapes: list[Shape]
+    variants: list[VariantRequest]
+    source: str = "<config>"
+    description: str = ""
+
+    def cases(self) -> list[tuple[Shape, str, VariantRequest]]:
+        """Every (shape, device, variant), the baseline first within each shape and device."""
+        ordered = [self.baseline] + [v for v in self.variants if v != self.baseline]
+        return [(s, d, v) for s in self.shapes for d in self.devices for v in ordered]
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class _Located:
+    """The parsed YAML, with the line of every mapping key and list item, by path."""
+
+    def __init__(self, source: str, text: str):
+        self.source = source
+        self.lines: dict[tuple, int] = {}
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            line = mark.line + 1 if mark else 1
+            problem = getattr(error, "problem", None) or str(error)
+            context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+            if context and context_mark and context_mark.line + 1 != line:
+                problem += f" ({context} that starts on line {context_mark.line + 1})"
+            raise ConfigError(f"{source}:{line}: YAML syntax error: {problem}") from None
+        self.data = self._convert(node, ()) if node is not None else {}
+
+    def _convert(self, node, path: tuple):
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            result = {}
+            for key_node, value_node in node.value:
+                key = key_node.value
+                self.lines[path + (key,)] = key_node.start_mark.line + 1
+                result[key] = self._convert(value_node, path + (key,))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self._convert(item, path + (i,)) for i, item in enumerate(node.value)]
+        return _scalar(node)
+
+    def error(self, path: tuple, message: str) -> ConfigError:
+        line = self.lines.get(path) or self.lines.get(path[:-1]) or 1
+        where = _path_label(path)
+        return ConfigError(f"{self.source}:{line}: {where + ': ' if where else ''}{message}")
+
+
+def _scalar(node):
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _path_label(path: tuple) -> str:
+    label = ""
+    for part in path:
+        label += f"[{part}]" if isinstance(part, int) else (f".{part}" if label else str(part))
+    return label
+
+
+def _suggest(name: str, valid) -> str:
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
+    return f"; did you mean '{close[0]}'?" if close else f" (valid: {', '.join(map(str, valid))})"
+
+
+def _expect_int(doc: _Located, path: tuple, value, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise doc.error(path, f"must be an integer, got {value!r}")
+    if value < minimum:
+        raise doc.error(path, f"must be >= {minimum}, got {value}")
+    return value
+
+
+def _expect_choice(doc: _Located, path: tuple, value, choices) -> str:
+    if value not in choices:
+        raise doc.error(path, f"{value!r} is not valid; choose one of {', '.join(choices)}")
+    return value
+
+
+def _check_keys(doc: _Located, path: tuple, mapping, allowed) -> None:
+    if not isinstance(mapping, dict):
+        raise doc.error(path, f"must be a mapping with keys from: {', '.join(allowed)}")
+    for key in mapping:
+        if key not in allowed:
+            raise doc.error(path + (key,), f"unknown key '{key}'{_suggest(key, allowed)}")
+
+
+def load_config(path: str | Path) -> Suite:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config ({error.strerror})") from None
+    return parse_config(text, str(path), default_name=path.stem)
+
+
+def parse_config(text: str, source: str = "<config>", default_name: str = "run") -> Suite:
+    doc = _Located(source, text)
+    data = doc.data
+    _check_keys(doc, (), data, TOP_KEYS)
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise doc.error(("name",), f"must be a non-empty string, got {name!r}")
+
+    devices = data.get("devices", ["cpu"])
+    if isinstance(devices, str):
+        devices = [devices]
+    if not isinstance(devices, list) or not devices:
+        raise doc.error(("devices",), "must be a list such as [cpu] or [cpu, cuda]")
+    for i, device in enumerate(devices):
+        _expect_choice(doc, ("devices", i), device, DEVICES)
+
+    dtype = _expect_choice(doc, ("dtype",), data.get("dtype", "float32"), tuple(DTYPES))
+    memory_format = _expect_choice(doc, ("memory_format",), data.get("memory_format", "contiguous"),
+                                   tuple(MEMORY_FORMATS))
+    timing = _parse_timing(doc, data.get("timing", {}))
+    shapes = _parse_shapes(doc, data)
+    variants_data = data.get("variants")
+    if not isinstance(variants_data, list) or not variants_data:
+        raise doc.error(("variants",), "must be a non-empty list of variant names or {name: ..., params}")
+    variants = [_parse_variant(doc, ("variants", i), item) for i, item in enumerate(variants_data)]
+    baseline = _parse_variant(doc, ("baseline",), data.get("baseline", "conv"))
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise doc.error(("description",), "must be text")
+    return Suite(name=name, baseline=baseline, devices=list(dict.fromkeys(devices)), dtype=dtype,
+                 memory_format=memory_format, timing=timing, shapes=shapes, variants=variants,
+                 source=source, description=description.strip())
+
+
+def _parse_timing(doc: _Located, timing) -> dict[str, Any]:
+    _check_keys(doc, ("timing",), timing, tuple(TIMING_DEFAULTS))
+    result = dict(TIMING_DEFAULTS)
+    for key, value in timing.items():
+        path = ("timing", key)
+        if key in ("min_time", "warmup_time"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise doc.error(path, f"must be a number of seconds >= 0, got {value!r}")
+            value = float(value)
+        elif key == "rounds":
+            value = _expect_int(doc, path, value, minimum=MIN_ROUNDS)
+        elif key == "threads":
+            value = None if value is None else _expect_int(doc, path, value)
+        elif not isinstance(value, bool):
+            raise doc.error(path, f"must be true or false, got {value!r}")
+        result[key] = value
+    return result
+
+
+def _parse_shapes(doc: _Located, data) -> list[Shape]:
+    shapes = data.get("shapes")
+    if not isinstance(shapes, list) or not shapes:
+        raise doc.error(("shapes",), "must be a non-empty list of shapes, e.g. "
+                                     "- {in_channels: 64, out_channels: 64, kernel_size: 3, size: 56}")
+    sweep = data.get("sweep", {}) or {}
+    _check_keys(doc, ("sweep",), sweep, SHAPE_KEYS)
+    for key, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            raise doc.error(("sweep", key), f"must be a non-empty list of values, e.g. {key}: [3, 5, 7]")
+        for i, value in enumerate(values):
+            _expect_int(doc, ("sweep", key, i), value)
+    expanded = []
+    for i, raw in enumerate(shapes):
+        path = ("shapes", i)
+        _check_keys(doc, path, raw, SHAPE_KEYS)
+        base = dict(raw)
+        for combo in itertools.product(*sweep.values()):
+            values = {**base, **dict(zip(sweep, combo))}
+            if "size" in sweep:  # a swept size overrides explicit height / width
+                values.pop("height", None), values.pop("width", None)
+            expanded.append(_make_shape(doc, path, values))
+    return list(dict.fromkeys(expanded))
+
+
+def _make_shape(doc: _Located, path: tuple, values: dict) -> Shape:
+    for key, value in values.items():
+        _expect_int(doc, path + (key,), value)
+    if "in_channels" not in values:
+        raise doc.error(path, "needs in_channels (out_channels defaults to it)")
+    size = values.get("size")
+    height, width = values.get("height", size), values.get("width", size)
+    if height is None or width is None:
+        raise doc.error(path, "needs size (square input) or both height and width")
+    if "size" in values and ("height" in values or "width" in values):
+        raise doc.error(path, "give size or height / width, not both")
+    return Shape(batch=values.get("batch", 1), in_channels=values["in_channels"],
+                 out_channels=values.get("out_channels", values["in_channels"]),
+                 kernel_size=values.get("kernel_size", 3), stride=values.get("stride", 1),
+                 height=height, width=width)
+
+
+def _parse_variant(doc: _Located, path: tuple, item) -> VariantRequest:
+    if isinstance(item, str):
+        name, params = item, {}
+    elif isinstance(item, dict):
+        if "name" not in item:
+            raise doc.error(path, "a variant given as a mapping needs 'name', e.g. {name: group, groups: 4}")
+        params = {k: v for k, v in item.items() if k != "name"}
+        name = item["name"]
+    else:
+        raise doc.error(path, f"must be a variant name or {{name: ..., <param>: ...}}, got {item!r}")
+    names = convbench.variant_names()
+    try:
+        spec = convbench.get_variant(name)
+    except ValueError:
+        raise doc.error(path + (("name",) if isinstance(item, dict) else ()),
+                        f"unknown variant '{name}'{_suggest(name, names)}") from None
+    known = {p.name for p in spec.params}
+    for key in params:
+        if key not in known:
+            valid = sorted(known)
+            raise doc.error(path + (key,), f"unknown parameter '{key}' for {spec.name}"
+                                           f"{_suggest(key, valid) if valid else ' (it takes none)'}")
+    try:
+        resolved = spec.resolve_params(params)
+    except ValueError as error:
+        raise doc.error(path, str(error)) from None
+    given = tuple((k, resolved[k]) for k in params)
+    return VariantRequest(spec.name, given)

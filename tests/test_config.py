@@ -1,0 +1,84 @@
+"""Config validation: every bad input names the file, line and field, and what would be valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from convbench.config import ConfigError, load_config, parse_config
+
+CONFIGS = sorted(Path(__file__).resolve().parent.parent.joinpath("configs").glob("*.yaml"))
+GOOD = """\
+name: t
+baseline: conv
+devices: [cpu]
+timing: {min_time: 0.01, rounds: 5, threads: 1}
+shapes:
+  - {batch: 2, in_channels: 8, out_channels: 16, kernel_size: 3, size: 8}
+  - {in_channels: 8, stride: 2, height: 8, width: 12}
+sweep: {kernel_size: [3, 5]}
+variants:
+  - conv
+  - {name: group, groups: 4}
+  - {name: dsc}
+"""
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_shipped_configs_are_valid(path):
+    suite = load_config(path)
+    assert suite.cases()
+
+
+def test_defaults_and_sweep_expansion():
+    suite = parse_config(GOOD, "t.yaml")
+    assert len(suite.shapes) == 4  # 2 shapes x 2 kernel sizes
+    first = suite.shapes[0]
+    assert (first.batch, first.in_channels, first.out_channels, first.kernel_size, first.height,
+            first.width) == (2, 8, 16, 3, 8, 8)
+    second = suite.shapes[2]
+    assert (second.batch, second.out_channels, second.stride, second.height, second.width) == (1, 8, 2, 8, 12)
+    assert [v.label for v in suite.variants] == ["conv", "group(groups=4)", "separable"]
+    assert suite.timing["rounds"] == 5 and suite.timing["threads"] == 1
+    assert len(suite.cases()) == 4 * 3
+
+
+def test_cases_put_the_baseline_first():
+    suite = parse_config(GOOD.replace("baseline: conv", "baseline: separable"))
+    assert [v.name for _, _, v in suite.cases()[:3]] == ["separable", "conv", "group"]
+
+
+@pytest.mark.parametrize("change,expected", [
+    (("variants:\n  - conv", "variants:\n  - octav"), "t.yaml:10: variants[0]: unknown variant 'octav'; did you mean 'octave'?"),
+    (("{name: group, groups: 4}", "{name: group, grops: 4}"), "t.yaml:11: variants[1].grops: unknown parameter 'grops' for group; did you mean 'groups'?"),
+    (("{name: group, groups: 4}", "{name: group, groups: four}"), "t.yaml:11: variants[1]: group: parameter 'groups' must be int"),
+    (("timing:", "timming:"), "t.yaml:4: timming: unknown key 'timming'; did you mean 'timing'?"),
+    (("rounds: 5", "rounds: 2"), "t.yaml:4: timing.rounds: must be >= 5"),
+    (("min_time: 0.01", "min_time: soon"), "t.yaml:4: timing.min_time: must be a number of seconds"),
+    (("size: 8}", "size: -8}"), "t.yaml:6: shapes[0].size: must be >= 1, got -8"),
+    (("kernel_size: 3, size: 8}", "kernel_size: 3, sise: 8}"), "t.yaml:6: shapes[0].sise: unknown key 'sise'; did you mean 'size'?"),
+    (("in_channels: 8, out_channels: 16", "in_channels: 8.5, out_channels: 16"), "t.yaml:6: shapes[0].in_channels: must be an integer, got 8.5"),
+    (("devices: [cpu]", "devices: [gpu]"), "t.yaml:3: devices[0]: 'gpu' is not valid; choose one of cpu, cuda, auto"),
+    (("[3, 5]", "[3, 0]"), "t.yaml:8: sweep.kernel_size[1]: must be >= 1"),
+    (("baseline: conv", "baseline: cnv"), "t.yaml:2: baseline: unknown variant 'cnv'; did you mean 'conv'?"),
+    (("{in_channels: 8, stride: 2, height: 8, width: 12}", "{in_channels: 8, stride: 2, height: 8}"), "t.yaml:7: shapes[1]: needs size"),
+    (("shapes:\n", "shapes: oops\nx:\n"), "unknown key 'x'"),
+    (("- {name: dsc}", "- {groups: 2}"), "t.yaml:12: variants[2]: a variant given as a mapping needs 'name'"),
+])
+def test_bad_input_is_located_and_explained(change, expected):
+    old, new = change
+    assert old in GOOD
+    with pytest.raises(ConfigError) as info:
+        parse_config(GOOD.replace(old, new, 1), "t.yaml")
+    assert str(info.value).startswith(expected) or expected in str(info.value)
+
+
+def test_yaml_syntax_error_names_the_line():
+    with pytest.raises(ConfigError, match=r"t.yaml:7: YAML syntax error: .*starts on line 6"):
+        parse_config(GOOD.replace("size: 8}", "size: 8"), "t.yaml")
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml")

@@ -54,6 +54,11 @@ def _truthy(value) -> bool:
     return value is True or str(value).lower() == "true"
 
 
+def counter_notes(row) -> list[str]:
+    """Where the formula or the reference counters disagree with the exact count, and why."""
+    return [c for c in (row.get("formula_check"), row.get("count_check")) if isinstance(c, str) and c and c != "ok"]
+
+
 def latency_ratio_text(row) -> tuple[str, str]:
     """The latency ratio as shown, and its rich style: '~' when not significant."""
     ratio = row.get("latency_vs_baseline")
@@ -85,7 +90,7 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
                        else f"{row['latency_ms']:.3g}+-{row['latency_iqr_ms']:.2g}"
                        + (" noisy" if _truthy(row.get("noisy")) else ""))
             ratio, style = latency_ratio_text(row)
-            checks = [c for c in (row.get("formula_check"), row.get("count_check")) if c and c != "ok"]
+            checks = counter_notes(row)
             if checks:
                 notes.append(f"{row['label']}: " + "; ".join(checks))
             table.add_row(
@@ -155,7 +160,7 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str) ->
         lines += [metadata["description"], ""]
     lines += [f"Command: `{command}`", ""]
     keys = ("date", "host", "device_name", "cpu_model", "threads", "torch", "cuda", "cudnn", "dtype",
-            "memory_format", "allocator", "convbench_version", "git_commit")
+            "memory_format", "allocator", "timing", "convbench_version", "git_commit")
     lines += [f"- {key}: {metadata.get(key)}" for key in keys if key in metadata]
     if metadata.get("interrupted"):
         lines.append("- **interrupted**: the rows below are those finished before the stop")
@@ -167,7 +172,12 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str) ->
             table = paper_table(ok, baseline).drop(columns=["Shape", "Device", "Status"])
             table[f"Latency / {baseline}"] = [latency_ratio_text(r)[0] for r in ok.to_dict("records")]
             lines += [table.to_markdown(index=False, floatfmt=".3g"), ""]
-        for row in group[group["status"] != "ok"].to_dict("records"):
-            lines.append(f"- {row['label']}: {row['status']}: {row['error']}")
+        for row in group.to_dict("records"):
+            if row["status"] != "ok":
+                lines.append(f"- {row['label']}: {row['status']}: {row['error']}")
+                continue
+            checks = counter_notes(row)
+            if checks:
+                lines.append(f"- {row['label']}: " + "; ".join(checks))
         lines.append("")
     return "\n".join(lines)

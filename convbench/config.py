@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 import convbench
+from convbench.registry import LayerShape
 from convbench.timing import DTYPES, MEMORY_FORMATS
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -32,16 +33,10 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class Shape:
+class Shape(LayerShape):
     """A drop-in ``Conv2d(in_channels, out_channels, kernel_size, stride)`` on ``batch x in x H x W``."""
 
-    batch: int
-    in_channels: int
-    out_channels: int
-    kernel_size: int
-    stride: int
-    height: int
-    width: int
+    batch: int = 1
 
     @property
     def label(self) -> str:

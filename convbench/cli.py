@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import convbench
+from convbench import roofline
 from convbench.allocator import retain_freed_memory
 from convbench.config import (TIMING_DEFAULTS, ConfigError, Shape, Suite, VariantRequest, load_config,
                               parse_config)
@@ -23,6 +24,7 @@ from convbench.metadata import library_versions, run_metadata
 from convbench.report import EXPORT_FORMATS, console_tables, export, latency_ratio_text, markdown_report
 from convbench.results import ResultWriter, frame, load_results
 from convbench.runner import run_suite
+from convbench.timing import DTYPES
 
 QUICK_TIMING = {"min_time": 0.05, "rounds": 5, "warmup_time": 0.01}
 DEFAULT_SHAPE = "in=64,out=64,k=3,size=56"
@@ -368,10 +370,22 @@ def export_command(results, fmt, output):
 
 
 @main.command()
+@click.option("--calibrate", is_flag=True, help="Measure peak GMAC/s and GB/s for the roofline, and cache them.")
+@click.option("--dtype", type=click.Choice(list(DTYPES)), default="float32", show_default=True,
+              help="dtype to calibrate.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads to calibrate [all].")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def env(as_json):
-    """The machine and library versions a result depends on."""
+def env(calibrate, dtype, threads, as_json):
+    """The machine and library versions a result depends on; with --calibrate, this machine's
+    peak compute (a large matmul) and memory bandwidth (a large copy), cached for every later run."""
     data = {**run_metadata(device="cuda" if torch.cuda.is_available() else "cpu"), **library_versions()}
+    if calibrate:
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        for device in devices:
+            peaks = roofline.calibrate(device, dtype, threads)
+            data[f"{device} {dtype} peak"] = f"{peaks['peak_gmacs_per_s']:.1f} GMAC/s ({peaks['matmul']})"
+            data[f"{device} {dtype} bandwidth"] = f"{peaks['bandwidth_gb_per_s']:.1f} GB/s ({peaks['copy']})"
+        data["calibration cache"] = str(roofline.cache_path())
     if as_json:
         _echo_json(data)
         return

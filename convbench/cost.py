@@ -43,6 +43,7 @@ class LayerCost:
     macs: float
     elem_ops: float
     activation_bytes: float
+    bytes_moved: float
 
 
 @dataclass
@@ -52,7 +53,9 @@ class Cost:
     ``macs`` are multiply-accumulates of weights with inputs, bias excluded (``flops = 2 x macs``);
     ``kmac_per_pixel`` is ``macs / 1000 / pixels`` with ``pixels`` the H x W of the first,
     full-resolution input (the JVET NNVC convention); ``elem_ops`` is element-wise work as costed in
-    :mod:`convbench.ops`; ``activation_bytes`` is the bytes every op writes (views excluded).
+    :mod:`convbench.ops`; ``activation_bytes`` is the bytes every op writes (views excluded);
+    ``bytes_moved`` is every op's tensor inputs (weights included) plus outputs, the traffic an
+    op-by-op execution makes (views move nothing), and ``arithmetic_intensity`` is MACs per byte moved.
     ``macs_ptflops`` / ``macs_ptflops_aten`` are ptflops' ``get_model_complexity_info`` with its
     ``pytorch`` (default) and ``aten`` backends; ``params_torchsummary`` is torchsummary's
     "Total params". ``check`` is ``"ok"`` when both agree with the exact counts, else the reasons.
@@ -64,6 +67,8 @@ class Cost:
     flops: float
     elem_ops: float
     activation_bytes: float
+    bytes_moved: float
+    arithmetic_intensity: float
     kmac_per_pixel: float
     pixels: int
     batch: int
@@ -128,6 +133,7 @@ def count(module: nn.Module, *inputs: torch.Tensor, training: bool = False,
     params = param_count(module)
     fixed = fixed_weight_count(module)
     macs = _per_image(sum(r["macs"] for r in tally.rows.values()), batch)
+    bytes_moved = _per_image(sum(r["bytes_moved"] for r in tally.rows.values()), batch)
 
     if reference_counters:
         ptflops_macs, ptflops_error = _ptflops_macs(module, inputs, "pytorch")
@@ -146,6 +152,8 @@ def count(module: nn.Module, *inputs: torch.Tensor, training: bool = False,
         flops=2 * macs,
         elem_ops=_per_image(sum(r["elem_ops"] for r in tally.rows.values()), batch),
         activation_bytes=_per_image(sum(r["activation_bytes"] for r in tally.rows.values()), batch),
+        bytes_moved=bytes_moved,
+        arithmetic_intensity=macs / bytes_moved if bytes_moved else 0.0,
         kmac_per_pixel=macs / 1000 / pixels,
         pixels=pixels,
         batch=batch,
@@ -195,8 +203,15 @@ class _Tally(TorchDispatchMode):
             row["elem_ops"] += ELEMENTWISE_COST[packet](args, kwargs, out)
         elif packet not in DATA_MOVEMENT and not macs:
             self.uncounted[str(packet)] += 1
-        row["activation_bytes"] += _bytes_written(func, out)
+        written = _bytes_written(func, out)
+        row["activation_bytes"] += written
+        if written:  # a pure view reads and writes nothing
+            row["bytes_moved"] += written + _bytes_read(args, kwargs)
         return out
+
+
+def _nbytes(value) -> int:
+    return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
 
 
 def _bytes_written(func, out) -> int:
@@ -204,9 +219,15 @@ def _bytes_written(func, out) -> int:
     written = 0
     for returned, value in zip(func._schema.returns, outputs):
         alias = returned.alias_info
-        if isinstance(value, torch.Tensor) and (alias is None or alias.is_write):
-            written += value.numel() * value.element_size()
+        if alias is None or alias.is_write:
+            written += _nbytes(value)
     return written
+
+
+def _bytes_read(args, kwargs) -> int:
+    tensors = [*args, *kwargs.values()]
+    flat = [t for item in tensors for t in (item if isinstance(item, (list, tuple)) else (item,))]
+    return sum(_nbytes(t) for t in flat)
 
 
 def _tally(module: nn.Module, inputs: tuple[torch.Tensor, ...], training: bool) -> _Tally:
@@ -240,6 +261,7 @@ def _layer_rows(module: nn.Module, tally: _Tally, batch: int) -> list[LayerCost]
             macs=_per_image(ops.get("macs", 0), batch),
             elem_ops=_per_image(ops.get("elem_ops", 0), batch),
             activation_bytes=_per_image(ops.get("activation_bytes", 0), batch),
+            bytes_moved=_per_image(ops.get("bytes_moved", 0), batch),
         ))
     return rows
 

@@ -14,6 +14,7 @@ from torch import nn
 
 import convbench
 from convbench.config import Shape, Suite, VariantRequest, resolve_device
+from convbench.roofline import cached_peaks, roofline_fields
 
 
 @dataclass
@@ -65,7 +66,8 @@ def cost_fields(request: VariantRequest, shape: Shape, cost: convbench.Cost) -> 
     return {
         "params": cost.params, "fixed_weights": cost.fixed_weights, "macs": cost.macs,
         "flops": cost.flops, "kmac_per_pixel": cost.kmac_per_pixel, "elem_ops": cost.elem_ops,
-        "activation_bytes": cost.activation_bytes, "params_formula": params_formula,
+        "activation_bytes": cost.activation_bytes, "bytes_moved": cost.bytes_moved,
+        "arithmetic_intensity": cost.arithmetic_intensity, "params_formula": params_formula,
         "macs_formula": macs_formula, "formula_check": formula_check,
         "macs_ptflops": cost.macs_ptflops, "macs_ptflops_aten": cost.macs_ptflops_aten,
         "params_torchsummary": cost.params_torchsummary, "count_check": cost.check,
@@ -117,6 +119,8 @@ def run_suite(suite: Suite, measure_time: bool = True,
                 row["macs_vs_baseline"] = cost.macs / baseline.cost.macs if baseline.cost.macs else None
             if measure_time:
                 raw = _time_case(suite, device, built, baseline, is_baseline, row)
+                peaks = cached_peaks(device, suite.dtype, suite.timing["threads"])
+                row.update(roofline_fields(cost.macs, cost.bytes_moved, shape.batch, row.get("latency_ms"), peaks))
             if is_baseline:
                 baselines[(shape, device)] = built
         except Exception as error:  # a failed case is a row, not the end of the run

@@ -135,7 +135,7 @@ def test_layer_rows_add_up_to_the_totals(name):
     module = convbench.build(name, 8, 16, 3, **params)
     cost = convbench.count(module, *convbench.example_inputs(name, 2, 8, 8, 8, **params))
     table = cost.layer_table()
-    for column in ("params", "fixed_weights", "macs", "elem_ops", "activation_bytes"):
+    for column in ("params", "fixed_weights", "macs", "elem_ops", "activation_bytes", "bytes_moved"):
         assert table[column].sum() == getattr(cost, column), column
     assert len(table) > 1
 
@@ -175,3 +175,27 @@ def test_unknown_ops_are_listed_not_dropped():
 def test_count_rejects_bad_inputs():
     with pytest.raises(ValueError, match="input tensors"):
         convbench.count(convbench.build("conv", 4, 4))
+
+
+@pytest.mark.parametrize("batch,bias", [(1, False), (3, False), (2, True)])
+def test_plain_conv_moves_its_input_weight_and_output(batch, bias):
+    cin, cout, k, h, w = 8, 16, 3, 10, 12
+    module = convbench.build("conv", cin, cout, k, bias=bias)
+    cost = convbench.count(module, torch.randn(batch, cin, h, w), reference_counters=False)
+    weight = (cout * cin * k * k + (cout if bias else 0)) * 4
+    per_image = (cin * h * w + cout * h * w) * 4
+    assert cost.bytes_moved == per_image + weight / batch
+    assert cost.arithmetic_intensity == pytest.approx(cost.macs / cost.bytes_moved)
+
+
+def test_views_move_no_bytes_and_copies_do():
+    class Reshape(nn.Module):
+        def forward(self, x):
+            return x.view(x.shape[0], -1).view(x.shape)
+    assert convbench.count(Reshape(), torch.randn(1, 2, 3, 3), reference_counters=False).bytes_moved == 0
+
+    class Pad(nn.Module):
+        def forward(self, x):
+            return F.pad(x, (1, 1, 1, 1))
+    cost = convbench.count(Pad(), torch.randn(1, 2, 3, 3), reference_counters=False)
+    assert cost.bytes_moved == 4 * (2 * 9 + 2 * 25)

@@ -2,6 +2,7 @@
 
 from convbench.cost import Cost, LayerCost, count
 from convbench.metadata import run_metadata
+from convbench.models import build_model, model_names
 from convbench.registry import (
     FormulaCost,
     LayerShape,
@@ -14,6 +15,7 @@ from convbench.registry import (
     unregister_variant,
     variant_names,
 )
+from convbench.swap import conv_filter, swap
 from convbench.timing import Comparison, Timing, benchmark, compare
 
 __version__ = "0.1.0"
@@ -24,6 +26,10 @@ __all__ = [
     "benchmark",
     "compare",
     "run_metadata",
+    "build_model",
+    "model_names",
+    "swap",
+    "conv_filter",
     "Cost",
     "LayerCost",
     "count",

@@ -119,6 +119,7 @@ class VariantSpec:
     input_maker: InputMaker | None = None
     aliases: tuple[str, ...] = ()
     notes: str = ""
+    drop_in: bool = True
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
@@ -163,12 +164,14 @@ def register_variant(
     inputs: InputMaker | None = None,
     aliases: tuple[str, ...] | list[str] = (),
     notes: str = "",
+    drop_in: bool = True,
 ) -> Callable[[Builder], Builder]:
     """Register ``builder(in_channels, out_channels, kernel_size, stride, **params)`` as a variant.
 
     ``cost(shape, params) -> FormulaCost`` is the closed form the counters are checked against;
     ``inputs(batch, in_channels, height, width, stride=..., **params)`` makes the inputs when the
-    variant does not take one ``batch x in_channels x height x width`` tensor.
+    variant does not take one ``batch x in_channels x height x width`` tensor. ``drop_in=False``
+    marks a variant that cannot replace a conv inside a network (other inputs, outputs or sizes).
     """
 
     def decorator(builder: Builder) -> Builder:
@@ -185,6 +188,7 @@ def register_variant(
             input_maker=inputs,
             aliases=tuple(aliases),
             notes=notes,
+            drop_in=drop_in,
         )
         for alias in aliases:
             _ALIASES[alias] = name

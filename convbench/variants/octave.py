@@ -133,6 +133,7 @@ def _octave_inputs(randn, batch, in_channels, height, width, *, stride, alpha_in
             Param("bias", False, "add a learnable bias to each output")),
     cost=_octave_cost,
     inputs=_octave_inputs,
+    drop_in=False,
     notes="H and W must be divisible by 2 x stride; inputs are (high, low) when alpha_in > 0",
 )
 def build_octave(in_channels, out_channels, kernel_size, stride, *, alpha_in, alpha_out, bias):

@@ -44,6 +44,7 @@ def _transposed_cost(shape: LayerShape, params: dict) -> FormulaCost:
             Param("groups", 1, "channel groups", minimum=1),
             Param("bias", False, "add a learnable bias per output channel")),
     cost=_transposed_cost,
+    drop_in=False,
     notes="an up-sampling layer: stride must be 1, the output is scale*H x scale*W",
 )
 def build_transposed(in_channels, out_channels, kernel_size, stride, *, scale, groups, bias):

@@ -1,0 +1,29 @@
+"""Reference networks, built here (no downloads), for whole-network counts and timings."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable
+
+from torch import nn
+
+from convbench.models.mobilenetv3 import mobilenetv3_small
+from convbench.models.resnet import resnet18
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "resnet18": resnet18,
+    "mobilenetv3_small": mobilenetv3_small,
+}
+
+
+def model_names() -> list[str]:
+    return list(MODELS)
+
+
+def build_model(name: str, num_classes: int = 1000) -> nn.Module:
+    """A reference network by name: ``resnet18`` or ``mobilenetv3_small``."""
+    if name not in MODELS:
+        close = difflib.get_close_matches(name, MODELS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"unknown model '{name}'{hint} (valid: {', '.join(MODELS)})")
+    return MODELS[name](num_classes=num_classes)

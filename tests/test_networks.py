@@ -1,0 +1,89 @@
+"""Reference networks (counts against the published ones) and swapping convs in whole models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import convbench
+from convbench.swap import targets
+from convbench.variants.depthwise import SeparableConv2d
+
+
+def test_resnet18_matches_the_published_counts():
+    cost = convbench.count(convbench.build_model("resnet18"), torch.randn(1, 3, 224, 224),
+                           reference_counters=False)
+    assert cost.params == pytest.approx(11.7e6, rel=0.02)   # 11,689,512 exactly, as torchvision
+    assert cost.macs == pytest.approx(1.82e9, rel=0.02)     # 1.814 G: convs + fc
+
+
+def test_mobilenetv3_small_matches_the_published_counts():
+    cost = convbench.count(convbench.build_model("mobilenetv3_small"), torch.randn(1, 3, 224, 224),
+                           reference_counters=False)
+    assert cost.params == pytest.approx(2.5e6, rel=0.05)    # 2,542,856, as torchvision
+    assert cost.macs == pytest.approx(56e6, rel=0.05)       # 56.51 M, of which SE 1 x 1 convs 0.46 M
+    se = [layer for layer in cost.layers if layer.name.endswith(("reduce", "expand"))]
+    assert sum(layer.macs for layer in se) == 458752
+
+
+def test_unknown_model_suggests_a_name():
+    with pytest.raises(ValueError, match="did you mean 'resnet18'"):
+        convbench.build_model("resnet-18")
+
+
+def _small_net() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, 1, 1, bias=False),     # 0: dense 3x3, in 3 -> depthwise cannot take it
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, 2, 1, bias=True),     # 2: dense, strided, with bias
+        nn.Conv2d(16, 16, 1, bias=False),         # 3: 1x1: not targeted by default
+        nn.Conv2d(16, 16, 5, 1, 2, groups=16),    # 4: depthwise 5x5: not targeted by default
+        nn.Conv2d(16, 16, 3, 1, 1, bias=False),   # 5: dense 3x3
+    )
+
+
+def test_swap_replaces_every_targeted_conv_and_nothing_else():
+    net = _small_net()
+    x = torch.randn(2, 3, 16, 16)
+    swapped = convbench.swap(net, "separable")
+    assert targets(net) == ["0", "2", "5"]
+    for index in ("0", "2", "5"):
+        assert isinstance(swapped.get_submodule(index), SeparableConv2d)
+    assert swapped[2].depthwise.stride == (2, 2) and swapped[2].pointwise.bias is not None
+    assert swapped[5].pointwise.bias is None
+    for index in ("1", "3", "4"):
+        assert type(swapped[int(index)]) is type(net[int(index)])
+        assert all(torch.equal(a, b) for a, b in zip(swapped[int(index)].parameters(),
+                                                     net[int(index)].parameters()))
+    assert swapped(x).shape == net(x).shape
+    assert all(type(m) is nn.Conv2d for m in (net[0], net[2], net[5]))  # the original is unchanged
+
+
+def test_swap_with_where_and_skip_unfit():
+    net = _small_net()
+    only_depthwise_5x5 = convbench.conv_filter(min_kernel=5, groups="depthwise")
+    swapped = convbench.swap(net, "xsep", where=only_depthwise_5x5)
+    assert type(swapped[4]).__name__ == "XSepConv2d" and type(swapped[5]) is nn.Conv2d
+    with pytest.raises(ValueError, match="cannot replace conv '0'.*out_channels=8"):
+        convbench.swap(net, "depthwise")
+    partly = convbench.swap(net, "depthwise", skip_unfit=True)
+    assert type(partly[0]) is nn.Conv2d and partly[5].groups == 16
+
+
+def test_swap_refuses_variants_that_are_not_drop_in():
+    with pytest.raises(ValueError, match="octave cannot replace a conv inside a network"):
+        convbench.swap(_small_net(), "octave")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenetv3_small"])
+@pytest.mark.parametrize("variant", ["separable", "ac", "stft", "xsep", "group"])
+def test_swapped_reference_networks_keep_their_output_shape(name, variant):
+    model = convbench.build_model(name, num_classes=10).eval()
+    swapped = convbench.swap(model, variant, skip_unfit=True).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert swapped(x).shape == model(x).shape == (1, 10)
+    kinds = {type(m).__name__ for m in swapped.modules()}
+    spec_module = type(convbench.build(variant, 16, 16)).__name__
+    assert spec_module in kinds

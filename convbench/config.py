@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,10 @@ SHAPE_KEYS = ("batch", "in_channels", "out_channels", "kernel_size", "stride", "
 TIMING_DEFAULTS = {"min_time": 0.2, "rounds": 6, "threads": None, "training": False, "cold": False,
                    "warmup_time": 0.05}
 MIN_ROUNDS = 5  # with fewer, a Mann-Whitney U test on per-round medians cannot reach p < 0.01
-TOP_KEYS = ("name", "description", "baseline", "devices", "dtype", "memory_format", "timing", "shapes", "sweep", "variants")
+TOP_KEYS = ("name", "description", "baseline", "devices", "dtype", "memory_format", "timing", "shapes", "sweep",
+            "models", "variants")
+MODEL_KEYS = ("name", "batch", "size", "where")
+WHERE_KEYS = ("min_kernel", "max_kernel", "groups")
 
 
 class ConfigError(ValueError):
@@ -42,6 +45,22 @@ class Shape(LayerShape):
     def label(self) -> str:
         return (f"{self.in_channels}->{self.out_channels}, k={self.kernel_size}, s={self.stride}, "
                 f"{self.batch}x{self.in_channels}x{self.height}x{self.width}")
+
+
+@dataclass(frozen=True)
+class ModelWorkload:
+    """A reference network on a ``batch x 3 x size x size`` input; variants replace the convs that
+    ``where`` selects (see :func:`convbench.swap.conv_filter`), leaving those they cannot take."""
+
+    name: str
+    batch: int = 1
+    size: int = 224
+    where: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        rule = f", where {', '.join(f'{k}={v}' for k, v in self.where)}" if self.where else ""
+        return f"{self.name} @ {self.batch}x3x{self.size}x{self.size}{rule}"
 
 
 @dataclass(frozen=True)
@@ -72,13 +91,15 @@ class Suite:
     timing: dict[str, Any]
     shapes: list[Shape]
     variants: list[VariantRequest]
+    models: list[ModelWorkload] = field(default_factory=list)
     source: str = "<config>"
     description: str = ""
 
-    def cases(self) -> list[tuple[Shape, str, VariantRequest]]:
-        """Every (shape, device, variant), the baseline first within each shape and device."""
+    def cases(self) -> list[tuple[Shape | ModelWorkload, str, VariantRequest]]:
+        """Every (shape or model, device, variant), the baseline first within each of them."""
         ordered = [self.baseline] + [v for v in self.variants if v != self.baseline]
-        return [(s, d, v) for s in self.shapes for d in self.devices for v in ordered]
+        workloads = [*self.shapes, *self.models]
+        return [(w, d, v) for w in workloads for d in self.devices for v in ordered]
 
 
 def resolve_device(device: str) -> str:
@@ -197,7 +218,8 @@ def parse_config(text: str, source: str = "<config>", default_name: str = "run")
     memory_format = _expect_choice(doc, ("memory_format",), data.get("memory_format", "contiguous"),
                                    tuple(MEMORY_FORMATS))
     timing = _parse_timing(doc, data.get("timing", {}))
-    shapes = _parse_shapes(doc, data)
+    models = _parse_models(doc, data.get("models", []))
+    shapes = _parse_shapes(doc, data) if ("shapes" in data or not models) else []
     variants_data = data.get("variants")
     if not isinstance(variants_data, list) or not variants_data:
         raise doc.error(("variants",), "must be a non-empty list of variant names or {name: ..., params}")
@@ -208,7 +230,7 @@ def parse_config(text: str, source: str = "<config>", default_name: str = "run")
         raise doc.error(("description",), "must be text")
     return Suite(name=name, baseline=baseline, devices=list(dict.fromkeys(devices)), dtype=dtype,
                  memory_format=memory_format, timing=timing, shapes=shapes, variants=variants,
-                 source=source, description=description.strip())
+                 source=source, description=description.strip(), models=models)
 
 
 def _parse_timing(doc: _Located, timing) -> dict[str, Any]:
@@ -227,6 +249,36 @@ def _parse_timing(doc: _Located, timing) -> dict[str, Any]:
         elif not isinstance(value, bool):
             raise doc.error(path, f"must be true or false, got {value!r}")
         result[key] = value
+    return result
+
+
+def _parse_models(doc: _Located, models) -> list[ModelWorkload]:
+    from convbench.models import model_names
+
+    if not isinstance(models, list):
+        raise doc.error(("models",), "must be a list such as - {name: resnet18, size: 224}")
+    result = []
+    for i, item in enumerate(models):
+        path = ("models", i)
+        if isinstance(item, str):
+            item = {"name": item}
+        _check_keys(doc, path, item, MODEL_KEYS)
+        name = item.get("name")
+        if name not in model_names():
+            raise doc.error(path + ("name",), f"unknown model {name!r}{_suggest(name, model_names())}")
+        where = item.get("where", {}) or {}
+        _check_keys(doc, path + ("where",), where, WHERE_KEYS)
+        for key in ("min_kernel", "max_kernel"):
+            if key in where:
+                _expect_int(doc, path + ("where", key), where[key])
+        if "groups" in where:
+            _expect_choice(doc, path + ("where", "groups"), where["groups"], ("one", "depthwise", "any"))
+        result.append(ModelWorkload(
+            name=name,
+            batch=_expect_int(doc, path + ("batch",), item.get("batch", 1)),
+            size=_expect_int(doc, path + ("size",), item.get("size", 224), minimum=32),
+            where=tuple(where.items()),
+        ))
     return result
 
 

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 import convbench
-from convbench.config import Shape, Suite, VariantRequest, resolve_device
+from convbench.config import ModelWorkload, Shape, Suite, VariantRequest, resolve_device
 from convbench.roofline import cached_peaks, roofline_fields
+from convbench.swap import conv_filter, swap_report
 
 
 @dataclass
@@ -25,36 +26,60 @@ class Built:
     timing: convbench.Timing | None = None
 
 
-def build_case(shape: Shape, request: VariantRequest) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-    """The variant for ``shape`` and its inputs; a ValueError when it cannot take the shape."""
-    module = convbench.build(request.name, shape.in_channels, shape.out_channels, shape.kernel_size,
-                             shape.stride, **request.kwargs)
-    inputs = convbench.example_inputs(request.name, shape.batch, shape.in_channels, shape.height,
-                                      shape.width, stride=shape.stride, **request.kwargs)
+Workload = Shape | ModelWorkload
+
+
+def build_case(workload: Workload, request: VariantRequest) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """The variant for a layer shape (or a network with its convs swapped for the variant) and its
+    inputs; a ValueError when it cannot take the shape."""
+    if isinstance(workload, ModelWorkload):
+        module, inputs = _build_network(workload, request)
+    else:
+        module = convbench.build(request.name, workload.in_channels, workload.out_channels,
+                                 workload.kernel_size, workload.stride, **request.kwargs)
+        inputs = convbench.example_inputs(request.name, workload.batch, workload.in_channels,
+                                          workload.height, workload.width, stride=workload.stride,
+                                          **request.kwargs)
     with torch.no_grad():
         module.eval()(*inputs)  # shape errors surface here, before any counting or timing
     return module, inputs
 
 
-def base_row(suite: Suite, shape: Shape, device: str, request: VariantRequest) -> dict[str, Any]:
+def _build_network(workload: ModelWorkload, request: VariantRequest):
+    model = convbench.build_model(workload.name)
+    if request.name != "conv" or request.params:
+        where = conv_filter(**dict(workload.where)) if workload.where else None
+        swapped, replaced, _ = swap_report(model, request.name, where, skip_unfit=True, **request.kwargs)
+        if not replaced:
+            raise ValueError(f"{request.name} can replace none of the selected convs of {workload.name}")
+        model = swapped
+    generator = torch.Generator().manual_seed(0)
+    return model, (torch.randn(workload.batch, 3, workload.size, workload.size, generator=generator),)
+
+
+def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> dict[str, Any]:
+    is_model = isinstance(workload, ModelWorkload)
     return {
-        "config": suite.name, "shape": shape.label, "variant": request.name, "label": request.label,
-        "batch": shape.batch, "in_channels": shape.in_channels, "out_channels": shape.out_channels,
-        "kernel_size": shape.kernel_size, "stride": shape.stride, "height": shape.height,
-        "width": shape.width, "device": device, "dtype": suite.dtype,
+        "config": suite.name, "shape": workload.label, "variant": request.name, "label": request.label,
+        "batch": workload.batch, "in_channels": 3 if is_model else workload.in_channels,
+        "out_channels": None if is_model else workload.out_channels,
+        "kernel_size": None if is_model else workload.kernel_size,
+        "stride": None if is_model else workload.stride,
+        "height": workload.size if is_model else workload.height,
+        "width": workload.size if is_model else workload.width, "device": device, "dtype": suite.dtype,
         "memory_format": suite.memory_format,
         "mode": "training" if suite.timing["training"] else "inference",
         "status": "ok", "error": "",
     }
 
 
-def cost_fields(request: VariantRequest, shape: Shape, cost: convbench.Cost) -> dict[str, Any]:
-    formula = convbench.get_variant(request.name).cost(
-        shape.in_channels, shape.out_channels, shape.kernel_size, shape.stride, shape.height,
-        shape.width, **request.kwargs)
+def cost_fields(request: VariantRequest, workload: Workload, cost: convbench.Cost) -> dict[str, Any]:
+    formula = None if isinstance(workload, ModelWorkload) else convbench.get_variant(request.name).cost(
+        workload.in_channels, workload.out_channels, workload.kernel_size, workload.stride,
+        workload.height, workload.width, **request.kwargs)
     if formula is None:
         params_formula = macs_formula = None
-        formula_check = "no formula"
+        formula_check = "no formula" if not isinstance(workload, ModelWorkload) else "ok"
     else:
         params_formula, macs_formula = formula.params, formula.macs
         mismatches = [f"{what}: counted {counted:,} vs formula {expected:,}"
@@ -91,42 +116,42 @@ def run_suite(suite: Suite, measure_time: bool = True,
               on_case: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[dict, dict]]:
     """Yield ``(row, raw)`` for every case, in order; ``raw`` holds the raw timings for JSON."""
     cases = suite.cases()
-    baselines: dict[tuple[Shape, str], Built | None] = {}
-    for index, (shape, device_name, request) in enumerate(cases):
+    baselines: dict[tuple[Workload, str], Built | None] = {}
+    for index, (workload, device_name, request) in enumerate(cases):
         if on_case:
-            on_case(index, len(cases), f"{request.label} on {shape.label} ({device_name})")
+            on_case(index, len(cases), f"{request.label} on {workload.label} ({device_name})")
         device = resolve_device(device_name)
-        row = base_row(suite, shape, device, request)
+        row = base_row(suite, workload, device, request)
         raw: dict[str, Any] = {}
         is_baseline = request == suite.baseline
         try:
             try:
-                module, inputs = build_case(shape, request)
+                module, inputs = build_case(workload, request)
             except ValueError as error:
                 row.update(status="skipped", error=str(error))
                 if is_baseline:
-                    baselines[(shape, device)] = None
+                    baselines[(workload, device)] = None
                 yield row, raw
                 continue
             if device.startswith("cuda") and not torch.cuda.is_available():
                 raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
             cost = convbench.count(module, *inputs)
-            row.update(cost_fields(request, shape, cost))
+            row.update(cost_fields(request, workload, cost))
             built = Built(module, inputs, cost)
-            baseline = built if is_baseline else baselines.get((shape, device))
+            baseline = built if is_baseline else baselines.get((workload, device))
             if baseline is not None:
                 row["params_vs_baseline"] = cost.params / baseline.cost.params if baseline.cost.params else None
                 row["macs_vs_baseline"] = cost.macs / baseline.cost.macs if baseline.cost.macs else None
             if measure_time:
                 raw = _time_case(suite, device, built, baseline, is_baseline, row)
                 peaks = cached_peaks(device, suite.dtype, suite.timing["threads"])
-                row.update(roofline_fields(cost.macs, cost.bytes_moved, shape.batch, row.get("latency_ms"), peaks))
+                row.update(roofline_fields(cost.macs, cost.bytes_moved, workload.batch, row.get("latency_ms"), peaks))
             if is_baseline:
-                baselines[(shape, device)] = built
+                baselines[(workload, device)] = built
         except Exception as error:  # a failed case is a row, not the end of the run
             row.update(status="error", error=f"{type(error).__name__}: {error}")
             if is_baseline:
-                baselines[(shape, device)] = None
+                baselines[(workload, device)] = None
         yield row, raw
 
 

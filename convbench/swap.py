@@ -59,11 +59,19 @@ def swap(model: nn.Module, variant: str, where: ConvFilter | None = None, *, ski
     ValueError naming it, or, with ``skip_unfit=True``, is left as it is. A conv with a bias gives
     the variant a bias where the variant has one. The model itself is not changed.
     """
+    return swap_report(model, variant, where, skip_unfit=skip_unfit, **params)[0]
+
+
+def swap_report(model: nn.Module, variant: str, where: ConvFilter | None = None, *,
+                skip_unfit: bool = False, **params: Any) -> tuple[nn.Module, list[str], dict[str, str]]:
+    """:func:`swap`, also returning the names of the convs replaced and, for those left as they
+    were, why."""
     spec = get_variant(variant)
     if not spec.drop_in:
         raise ValueError(f"swap: {spec.name} cannot replace a conv inside a network ({spec.notes})")
     takes_bias = any(p.name == "bias" for p in spec.params)
     model = copy.deepcopy(model)
+    replaced, kept = [], {}
     for name in targets(model, where):
         conv = model.get_submodule(name)
         try:
@@ -74,10 +82,12 @@ def swap(model: nn.Module, variant: str, where: ConvFilter | None = None, *, ski
             replacement = build(spec.name, conv.in_channels, conv.out_channels, conv.kernel_size[0],
                                 conv.stride[0], **kwargs)
         except ValueError as error:
-            if skip_unfit:
-                continue
-            raise ValueError(f"swap: {spec.name} cannot replace conv '{name}': {error}") from None
+            if not skip_unfit:
+                raise ValueError(f"swap: {spec.name} cannot replace conv '{name}': {error}") from None
+            kept[name] = str(error)
+            continue
         replacement.to(device=conv.weight.device, dtype=conv.weight.dtype).train(conv.training)
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name), child, replacement)
-    return model
+        replaced.append(name)
+    return model, replaced, kept

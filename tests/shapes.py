@@ -25,6 +25,8 @@ def expected_output(name: str, cin: int, cout: int, k: int, s: int, h: int, w: i
     ho, wo = (h - 1) // s + 1, (w - 1) // s + 1  # odd k with "same" padding
     if name in ("depthwise", "depthwise_shared") and cout % cin:
         return None
+    if name == "xsep" and not params.get("pointwise", True) and cin != cout:
+        return None
     if name == "group" and (cin % params.get("groups", 4) or cout % params.get("groups", 4)):
         return None
     if name == "transposed":

@@ -21,7 +21,8 @@ PARAM_SETS = {
     "stft": [{}, {"activation": "relu", "bias": True}],
     "stft_reference": [{}, {"activation": "none"}],
     "ac": [{}, {"deploy": True}, {"groups": 2}],
-    "xsep": [{}, {"padding": "tl"}, {"padding": "br", "norm_act": True, "bias": True}],
+    "xsep": [{}, {"padding": "tl"}, {"padding": "br", "norm_act": True, "bias": True},
+             {"pointwise": False, "bias": True}],
     "transposed": [{}, {"groups": 2, "bias": True}],
 }
 

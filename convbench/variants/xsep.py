@@ -67,22 +67,27 @@ def pad_2x2_input(x: torch.Tensor, direction: str) -> torch.Tensor:
 
 
 class XSepConv2d(nn.Module):
-    """2 x 2 DW (padded) -> 1 x k DW (stride (1, s)) -> k x 1 DW (stride (s, 1)) -> 1 x 1."""
+    """2 x 2 DW (padded) -> 1 x k DW (stride (1, s)) -> k x 1 DW (stride (s, 1)) -> 1 x 1 (unless
+    ``pointwise=False``)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: str = "symmetric", norm_act: bool = False, bias: bool = False):
+                 padding: str = "symmetric", norm_act: bool = False, bias: bool = False,
+                 pointwise: bool = True):
         super().__init__()
         check_odd_kernel(kernel_size, "xsep", "the 1 x k and k x 1 convs pad k // 2 to keep the size")
         if padding not in DIRECTIONS:
             raise ValueError(f"xsep: padding={padding!r} must be one of {', '.join(DIRECTIONS)}")
+        if not pointwise and out_channels != in_channels:
+            raise ValueError(f"xsep: pointwise=false (depthwise only) needs out_channels=in_channels="
+                             f"{in_channels}, got out_channels={out_channels}")
         c, k, p = in_channels, kernel_size, kernel_size // 2
         self.padding = padding
         self.dw_2x2 = nn.Conv2d(c, c, 2, groups=c, bias=False)
         self.dw_1xk = nn.Conv2d(c, c, (1, k), (1, stride), (0, p), groups=c, bias=False)
-        self.dw_kx1 = nn.Conv2d(c, c, (k, 1), (stride, 1), (p, 0), groups=c, bias=False)
+        self.dw_kx1 = nn.Conv2d(c, c, (k, 1), (stride, 1), (p, 0), groups=c, bias=bias and not pointwise)
         self.norm_act = (nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=True))
                          if norm_act else nn.Identity())
-        self.pointwise = nn.Conv2d(c, out_channels, 1, bias=bias)
+        self.pointwise = nn.Conv2d(c, out_channels, 1, bias=bias) if pointwise else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.dw_2x2(pad_2x2_input(x, self.padding))
@@ -97,9 +102,10 @@ def _xsep_cost(shape: LayerShape, params: dict) -> FormulaCost:
     c, k = shape.in_channels, shape.kernel_size
     h, w = shape.height, shape.width
     ho, wo = shape.conv_output()
+    pointwise = c * shape.out_channels if params["pointwise"] else 0
     extra = (2 * c if params["norm_act"] else 0) + (shape.out_channels if params["bias"] else 0)
-    macs = c * (4 * h * w + k * h * wo + k * ho * wo) + c * shape.out_channels * ho * wo
-    return FormulaCost(params=c * (4 + 2 * k) + c * shape.out_channels + extra, macs=macs)
+    macs = c * (4 * h * w + k * h * wo + k * ho * wo) + pointwise * ho * wo
+    return FormulaCost(params=c * (4 + 2 * k) + pointwise + extra, macs=macs)
 
 
 @register_variant(
@@ -109,8 +115,10 @@ def _xsep_cost(shape: LayerShape, params: dict) -> FormulaCost:
     params=(Param("padding", "symmetric", "2 x 2 padding direction", choices=DIRECTIONS,
                   open_choice=True),
             Param("norm_act", False, "BN + ReLU before the 1 x 1", open_choice=True),
-            Param("bias", False, "add a learnable bias to the 1 x 1 conv")),
+            Param("bias", False, "add a learnable bias to the last conv"),
+            Param("pointwise", True, "end with the 1 x 1 conv; false: depthwise only, to replace a "
+                                     "k x k depthwise conv as the paper does (out_channels = in_channels)")),
     cost=_xsep_cost,
 )
-def build_xsep(in_channels, out_channels, kernel_size, stride, *, padding, norm_act, bias):
-    return XSepConv2d(in_channels, out_channels, kernel_size, stride, padding, norm_act, bias)
+def build_xsep(in_channels, out_channels, kernel_size, stride, *, padding, norm_act, bias, pointwise):
+    return XSepConv2d(in_channels, out_channels, kernel_size, stride, padding, norm_act, bias, pointwise)

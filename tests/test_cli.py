@@ -290,3 +290,16 @@ def test_python_dash_m_works():
 
     out = subprocess.run([sys.executable, "-m", "convbench", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and convbench.__version__ in out.stdout
+
+
+def test_run_a_network_config(tmp_path):
+    path = tmp_path / "n.yaml"
+    path.write_text("name: n\nmodels: [{name: resnet18, size: 64}]\n"
+                    "variants: [conv, separable, depthwise, {name: group, groups: 4}]\n")
+    result = invoke("run", str(path), "--no-timing", "--json", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    rows = {row["label"]: row for row in json.loads(result.stdout)["rows"]}
+    assert rows["conv"]["params"] == 11689512 and rows["conv"]["macs_vs_baseline"] == 1.0
+    assert rows["separable"]["status"] == "ok" and rows["separable"]["macs_vs_baseline"] < 0.2
+    assert rows["group(groups=4)"]["status"] == "ok"  # every conv but the 3-channel stem
+    assert rows["depthwise"]["status"] == "ok"        # every conv but the 3-channel stem

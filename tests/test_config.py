@@ -82,3 +82,32 @@ def test_yaml_syntax_error_names_the_line():
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "nope.yaml")
+
+
+MODELS = """\
+name: nets
+models:
+  - {name: resnet18, size: 64}
+  - {name: mobilenetv3_small, batch: 2, where: {min_kernel: 5, groups: depthwise}}
+variants: [conv, separable]
+"""
+
+
+def test_models_section():
+    suite = parse_config(MODELS, "n.yaml")
+    assert suite.shapes == []
+    assert [m.label for m in suite.models] == [
+        "resnet18 @ 1x3x64x64", "mobilenetv3_small @ 2x3x224x224, where min_kernel=5, groups=depthwise"]
+    assert len(suite.cases()) == 4
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("resnet18, size", "resnet-18, size", "n.yaml:3: models[0].name: unknown model 'resnet-18'; did you mean 'resnet18'?"),
+    ("groups: depthwise", "groups: all", "n.yaml:4: models[1].where.groups: 'all' is not valid"),
+    ("min_kernel: 5", "min_kernal: 5", "n.yaml:4: models[1].where.min_kernal: unknown key 'min_kernal'"),
+    ("size: 64", "size: 16", "n.yaml:3: models[0].size: must be >= 32"),
+])
+def test_bad_models_are_located(old, new, expected):
+    with pytest.raises(ConfigError) as info:
+        parse_config(MODELS.replace(old, new), "n.yaml")
+    assert str(info.value).startswith(expected)

@@ -96,7 +96,7 @@ def _suite_metadata(suite: Suite) -> dict:
     meta = run_metadata(device=device, dtype=suite.dtype, memory_format=suite.memory_format,
                         threads=suite.timing["threads"])
     meta.update(config=suite.name, description=suite.description, baseline=suite.baseline.label,
-                timing=suite.timing)
+                timing=suite.timing, roofline=roofline.cached_peaks(device, suite.dtype, suite.timing["threads"]))
     return meta
 
 
@@ -111,8 +111,9 @@ def _suite_dict(suite: Suite) -> dict:
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeat or comma-separate).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output directory [results/<name>-<timestamp>].")
+@click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @_run_options
-def run(configs, only, out, device, quick, no_timing, as_json):
+def run(configs, only, out, draw, device, quick, no_timing, as_json):
     """Run every variant in each CONFIG on its shapes; write results.csv, results.json and
     report.md, and print one table per shape."""
     suites = [_load(path) for path in configs]
@@ -146,6 +147,9 @@ def run(configs, only, out, device, quick, no_timing, as_json):
             console_tables(df, suite.baseline.label, _console())
         click.echo(f"{'interrupted: ' if interrupted else ''}{len(writer.rows)} rows written to "
                    f"{directory}/ (results.csv, results.json, report.md)", err=as_json)
+        if draw and not no_timing and not df.empty:
+            for path in _plot(df, metadata, directory, "png"):
+                click.echo(f"plot: {path}", err=as_json)
         if interrupted:
             sys.exit(130)
 
@@ -367,6 +371,31 @@ def export_command(results, fmt, output):
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+def _plot(df, metadata, directory: Path, fmt: str) -> list[Path]:
+    from convbench.plot import plot_run
+
+    try:
+        return plot_run(df, metadata, directory, fmt)
+    except (ImportError, ValueError) as error:
+        raise InputError(str(error)) from None
+
+
+@main.command()
+@click.argument("results", type=click.Path(exists=True))
+@click.option("-o", "--out", type=click.Path(file_okay=False), help="Directory for the plots [the run's own].")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default="png", show_default=True)
+def plot(results, out, fmt):
+    """Latency vs MACs (log-log, Pareto front, baseline ringed) and the roofline chart of a run."""
+    try:
+        df, metadata = load_results(results)
+    except (ValueError, FileNotFoundError, json.JSONDecodeError) as error:
+        raise InputError(str(error)) from None
+    source = Path(results)
+    directory = Path(out) if out else (source if source.is_dir() else source.parent)
+    for path in _plot(df, metadata, directory, fmt):
+        click.echo(str(path))
 
 
 @main.command()

@@ -1,0 +1,45 @@
+"""Plots: the Pareto front, and both charts written as PNG and SVG."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from convbench.cli import main
+from convbench.plot import pareto_front
+
+TINY = """\
+name: p
+timing: {min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}
+shapes: [{in_channels: 8, size: 8}, {in_channels: 8, out_channels: 16, size: 10}]
+variants: [conv, depthwise, separable]
+"""
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    points = [(10, 5.0), (1, 9.0), (5, 4.0), (20, 1.0), (6, 6.0), (2, 9.5)]
+    assert pareto_front(points) == [(1, 9.0), (5, 4.0), (20, 1.0)]
+
+
+def test_plot_writes_both_charts(tmp_path):
+    pytest.importorskip("matplotlib")
+    config = tmp_path / "p.yaml"
+    config.write_text(TINY)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(out), "--plot"])
+    assert result.exit_code == 0, result.output
+    for name in ("latency_vs_macs.png", "roofline.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = CliRunner().invoke(main, ["plot", str(out / "results.json"), "--format", "svg", "-o", str(tmp_path / "svg")])
+    assert result.exit_code == 0, result.output
+    for name in ("latency_vs_macs.svg", "roofline.svg"):
+        assert "<svg" in (tmp_path / "svg" / name).read_text()[:1000]
+
+
+def test_plot_without_timings_is_a_clear_error(tmp_path):
+    pytest.importorskip("matplotlib")
+    config = tmp_path / "p.yaml"
+    config.write_text(TINY)
+    CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "run"), "--no-timing"])
+    result = CliRunner().invoke(main, ["plot", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "no timed rows" in result.output

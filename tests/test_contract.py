@@ -24,6 +24,9 @@ PARAM_SETS = {
     "xsep": [{}, {"padding": "tl"}, {"padding": "br", "norm_act": True, "bias": True},
              {"pointwise": False, "bias": True}],
     "transposed": [{}, {"groups": 2, "bias": True}],
+    "stft_block1": [{}, {"activation": "relu"}],
+    "stft_block2": [{}, {"bottleneck": 0.25}],
+    "xsep_block": [{}, {"se": False, "activation": "relu", "expand_ratio": 1.0}],
 }
 
 VARIANT_CASES = [
@@ -57,8 +60,10 @@ def test_shape_params_and_macs_match_the_formulas(name, params, case):
     formula = convbench.get_variant(name).cost(cin, cout, k, stride, h, w, **params)
     assert learnable_params(module) == formula.params
     assert counted_macs(module, inputs) == formula.macs
-    if name.startswith("stft"):
+    if name in ("stft", "stft_reference"):
         assert module.basis.numel() == formula.fixed_weights == 8 * k * k
+    elif name.startswith("stft_block"):
+        assert formula.fixed_weights == 8 * k * k + 8 * (k + 2) ** 2
     else:
         assert formula.fixed_weights == 0
 

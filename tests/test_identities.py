@@ -219,3 +219,29 @@ def test_xsep_matches_its_definition(h, w, stride, padding):
     expected = F.conv2d(y, module.pointwise.weight)
     with torch.no_grad():
         torch.testing.assert_close(module(x), expected)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_stft_blocks_are_their_parts_put_together(stride):
+    x = torch.randn(2, 6, 9, 10)
+    block1 = convbench.build("stft_block1", 6, 8, 3, stride)
+    assert block1.stft_large.basis.shape[-1] == 5
+    expected = F.conv2d(torch.cat([block1.stft_small(x), block1.stft_large(x)], 1), block1.mix.weight)
+    block2 = convbench.build("stft_block2", 6, 8, 3, stride, bottleneck=0.5)
+    squeezed = F.conv2d(x, block2.squeeze.weight)
+    direct = F.conv2d(x, block2.direct.weight, stride=stride)
+    expected2 = F.conv2d(torch.cat([block2.stft_small(squeezed), block2.stft_large(squeezed), direct], 1),
+                         block2.mix.weight)
+    with torch.no_grad():
+        torch.testing.assert_close(block1(x), expected)
+        torch.testing.assert_close(block2(x), expected2)
+
+
+def test_xsep_block_adds_the_residual_only_when_the_shape_is_kept():
+    keep = convbench.build("xsep_block", 8, 8, 5).eval()
+    change = convbench.build("xsep_block", 8, 16, 5, 2).eval()
+    x = torch.randn(1, 8, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(keep(x), keep.body(x) + x)
+        assert change(x).shape == (1, 16, 6, 6)
+    assert type(keep.body[3].dw_2x2).__name__ == "Conv2d" and keep.body[3].padding == "symmetric"

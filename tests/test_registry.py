@@ -10,7 +10,7 @@ import convbench
 from tests.counting import counted_macs, learnable_params
 
 BUILTINS = ["conv", "group", "dilated", "depthwise", "depthwise_shared", "separable", "octave",
-            "stft", "stft_reference", "ac", "xsep", "transposed"]
+            "stft", "stft_reference", "ac", "xsep", "transposed", "stft_block1", "stft_block2", "xsep_block"]
 
 
 def test_builtin_names():

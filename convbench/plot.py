@@ -51,7 +51,7 @@ def _readable_log_axes(ax, x_unit: str = "") -> None:
 
 
 def _markers(variants) -> dict[str, str]:
-    shapes = "os^vD<>pP*hX"
+    shapes = "os^vD<>pP*hXdH81"
     return {v: shapes[i % len(shapes)] for i, v in enumerate(variants)}
 
 
@@ -72,7 +72,8 @@ def latency_vs_macs(df: pd.DataFrame, metadata: dict[str, Any], path: Path) -> P
         for row in group.to_dict("records"):
             is_base = row["label"] == baseline
             ax.scatter(row["macs"], row["latency_ms"], marker=markers[row["label"]], s=90 if is_base else 50,
-                       edgecolors="black" if is_base else "none", linewidths=1.5, label=row["label"], zorder=3)
+                       edgecolors="black" if is_base else None, linewidths=1.5 if is_base else None,
+                       label=row["label"], zorder=3)
         front = pareto_front(list(zip(group["macs"], group["latency_ms"])))
         ax.plot(*zip(*front), color="grey", linestyle="--", linewidth=1, zorder=2, marker="o", markersize=16,
                 markerfacecolor="none", markeredgecolor="grey", label="Pareto front")

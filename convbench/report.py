@@ -16,6 +16,8 @@ EXPORT_FORMATS = ("csv", "markdown", "latex", "json")
 CONVENTIONS = (
     "MACs: multiply-accumulates per image, bias excluded (FLOPs = 2 x MACs), exact dispatch-level count. "
     "kMAC/px: MACs / 1000 / (H x W of the full-resolution input). "
+    "MAC/B: MACs per byte moved (every op's inputs, weights and outputs). "
+    "roof: share of this machine's roofline bound reached (needs `convbench env --calibrate`). "
     "Latency: median (+- IQR) per forward of the whole batch; ratios are variant / baseline "
     "measured interleaved (< 1 is better); '~' marks a difference that is not significant "
     "(Mann-Whitney U p >= 0.01 over the rounds' medians, or under 5 %)."
@@ -44,6 +46,10 @@ def _si(value) -> str:
         if abs(value) >= factor:
             return f"{value / factor:.3g}{suffix}"
     return f"{value:.3g}"
+
+
+def _percent(value) -> str:
+    return "-" if _missing(value) else f"{100 * float(value):.0f}%"
 
 
 def _ratio(value) -> str:
@@ -77,14 +83,14 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
     console = console or Console()
     for (shape, device, dtype), group in df.groupby(["shape", "device", "dtype"], sort=False):
         table = Table(title=f"{shape} | {device} {dtype} | x: variant / {baseline}", title_justify="left")
-        for column in ("variant", "params", "MACs", "kMAC/px", "latency ms", "x params", "x MACs",
-                       "x latency", "note"):
+        for column in ("variant", "params", "MACs", "kMAC/px", "MAC/B", "latency ms", "roof",
+                       "x params", "x MACs", "x latency", "note"):
             table.add_column(column, justify="left" if column in ("variant", "note") else "right")
         notes: list[str] = []
         for row in group.to_dict("records"):
             if row["status"] != "ok":
                 notes.append(f"{row['label']}: {row['status']}: {row['error']}")
-                table.add_row(row["label"], *["-"] * 7, f"[yellow]{row['status']} [{len(notes)}][/]")
+                table.add_row(row["label"], *["-"] * 9, f"[yellow]{row['status']} [{len(notes)}][/]")
                 continue
             latency = ("-" if _missing(row.get("latency_ms"))
                        else f"{row['latency_ms']:.3g}+-{row['latency_iqr_ms']:.2g}"
@@ -95,7 +101,8 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
                 notes.append(f"{row['label']}: " + "; ".join(checks))
             table.add_row(
                 row["label"], _si(row["params"]), _si(row["macs"]),
-                _number(row["kmac_per_pixel"]), latency, _ratio(row.get("params_vs_baseline")),
+                _number(row["kmac_per_pixel"]), _number(row.get("arithmetic_intensity"), 2), latency,
+                _percent(row.get("roofline_fraction")), _ratio(row.get("params_vs_baseline")),
                 _ratio(row.get("macs_vs_baseline")), f"[{style}]{ratio}[/]" if style else ratio,
                 f"[{len(notes)}]" if checks else "",
             )
@@ -114,8 +121,10 @@ def paper_table(df: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
         "Params (K)": df["params"] / 1e3,
         "MACs (M)": df["macs"] / 1e6,
         "kMAC/px": df["kmac_per_pixel"],
+        "MACs/byte": df["arithmetic_intensity"],
         "Latency (ms)": df["latency_ms"],
         "IQR (ms)": df["latency_iqr_ms"],
+        "Roofline (%)": 100 * df["roofline_fraction"],
         f"Params / {baseline}": df["params_vs_baseline"],
         f"MACs / {baseline}": df["macs_vs_baseline"],
         f"Latency / {baseline}": df["latency_vs_baseline"],

@@ -235,22 +235,22 @@ def _verdicts(rows: list[dict], suite: Suite) -> list[str]:
     base = suite.baseline.label
     lines = []
     for shape in dict.fromkeys(r["shape"] for r in rows):
-        ok = [r for r in rows if r["shape"] == shape and r["status"] == "ok" and r["label"] != base]
+        here = [r for r in rows if r["shape"] == shape]
+        ok = [r for r in here if r["status"] == "ok"]
+        variants = [r for r in ok if r["label"] != base]
         lines.append(f"{shape}:")
-        for r in rows:
-            if r["shape"] == shape and r["status"] != "ok":
-                lines.append(f"  {r['label']}: {r['status']} ({r['error']})")
-        if not ok:
+        lines += [f"  {r['label']}: {r['status']} ({r['error']})" for r in here if r["status"] != "ok"]
+        if not variants:
             continue
         cheapest = min(ok, key=lambda r: r["macs"])
         lines.append(f"  cheapest on paper: {cheapest['label']} with {cheapest['macs'] / 1e6:.3g} M MACs"
                      + (f" ({cheapest['macs_vs_baseline']:.2f}x {base})" if cheapest.get("macs_vs_baseline") else ""))
-        timed = [r for r in ok if r.get("latency_vs_baseline") is not None]
-        if not timed:
+        timed = [r for r in ok if r.get("latency_ms") is not None]
+        if len(timed) < len(ok):
             continue
         fastest = min(timed, key=lambda r: r["latency_ms"])
         lines.append(f"  fastest here ({fastest['device']}): {fastest['label']} at {fastest['latency_ms']:.3f} ms")
-        for r in timed:
+        for r in variants:
             ratio, _ = latency_ratio_text(r)
             if ratio.startswith("~"):
                 verdict = f"no significant difference from {base} ({ratio}, p={r['p_value']:.2g})"

@@ -59,13 +59,13 @@ class ResultWriter:
         self._write_json()
 
     def _write_json(self) -> None:
-        document = {
-            "metadata": self.metadata,
-            "config": self.config,
-            "rows": [{**row, "raw": raw} for row, raw in zip(self.rows, self.raw)],
-        }
+        """One JSON document, laid out with a row (and its raw timings) per line."""
+        head = {"metadata": self.metadata, "config": self.config}
+        rows = [json.dumps({**row, "raw": raw}, default=_json_default) for row, raw in zip(self.rows, self.raw)]
+        text = json.dumps(head, indent=1, default=_json_default)[:-2]
+        text += ',\n "rows": [\n  ' + ",\n  ".join(rows) + "\n ]\n}\n"
         temporary = self.json_path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(document, indent=1, default=_json_default))
+        temporary.write_text(text)
         os.replace(temporary, self.json_path)
 
 

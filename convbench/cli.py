@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 import torch
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -70,6 +71,9 @@ def _apply_run_options(suite: Suite, device: str | None, quick: bool) -> None:
         suite.devices = [device]
     if quick:
         suite.timing.update(QUICK_TIMING)
+    if "cuda" in suite.devices and not torch.cuda.is_available():
+        raise InputError(f"{suite.source}: device cuda requested, but torch {torch.__version__} sees no CUDA "
+                         "GPU; use --device cpu, or auto to take a GPU only where there is one")
 
 
 def _measure(suite: Suite, measure_time: bool, writer: ResultWriter | None, quiet: bool) -> list[dict]:
@@ -293,10 +297,8 @@ def _parse_params(items) -> dict:
         if not sep:
             raise InputError(f"--param {item!r}: expected key=value, e.g. --param groups=4")
         try:
-            import yaml
-
             params[key] = yaml.safe_load(value)
-        except Exception:
+        except yaml.YAMLError:
             params[key] = value
     return params
 

@@ -6,7 +6,6 @@ import io
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -168,6 +167,12 @@ def test_bad_config_is_one_line_exit_2_no_traceback(tmp_path, text, message):
     assert message in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error without a GPU")
+def test_cuda_without_a_gpu_is_exit_2(tiny_config):
+    result = invoke("run", str(tiny_config), "--device", "cuda")
+    assert result.exit_code == 2 and "sees no CUDA GPU" in result.output and "--device cpu" in result.output
 
 
 def test_unknown_only_variant_is_exit_2(tiny_config):

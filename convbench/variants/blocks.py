@@ -15,7 +15,7 @@ from torch import nn
 from convbench.models.mobilenetv3 import InvertedResidual, make_divisible
 from convbench.registry import FormulaCost, LayerShape, Param, register_variant
 from convbench.variants._checks import check_odd_kernel
-from convbench.variants.stft import ACTIVATIONS, MAPS_PER_CHANNEL, DepthwiseSTFTConv2d, _stft_cost
+from convbench.variants.stft import ACTIVATIONS, DepthwiseSTFTConv2d, _stft_cost
 from convbench.variants.xsep import DIRECTIONS, XSepConv2d, _xsep_cost
 
 STFT_PAPER = "Kumawat & Raman, Depthwise-STFT based separable CNNs, ICASSP 2020"

@@ -213,7 +213,7 @@ def compare(variants, shapes, config, baseline, device, quick, no_timing, as_jso
         suite = Suite(name="compare", baseline=_request(baseline or "conv"), devices=["cpu"],
                       dtype="float32", memory_format="contiguous",
                       timing=dict(TIMING_DEFAULTS),
-                      shapes=[], variants=[_request(name) for name in variants])
+                      shapes=[], variants=[_request(name) for name in variants], source="convbench compare")
     if shapes or not config:
         suite.shapes = [parse_shape(s) for s in (shapes or [DEFAULT_SHAPE])]
     _apply_run_options(suite, device, quick)

@@ -203,7 +203,8 @@ def parse_shape(text: str) -> Shape:
 @_run_options
 def compare(variants, shapes, config, baseline, device, quick, no_timing, as_json):
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
-    faster here, by how much, and whether the difference is significant."""
+    faster here, by how much, and whether the difference is significant. A variant takes
+    parameters as NAME:KEY=VALUE,KEY=VALUE, e.g. octave:alpha_in=0.25,alpha_out=0.25."""
     if config:
         suite = _load(config)
         suite.variants = [_request(name) for name in variants]
@@ -227,11 +228,16 @@ def compare(variants, shapes, config, baseline, device, quick, no_timing, as_jso
         console.print(line)
 
 
-def _request(name: str) -> VariantRequest:
+def _request(text: str) -> VariantRequest:
+    """``name`` or ``name:key=value,key=value``, e.g. ``octave:alpha_in=0.25,alpha_out=0.25``."""
+    name, _, rest = text.partition(":")
+    params = _parse_params([item for item in rest.split(",") if item]) if rest else {}
     try:
-        return VariantRequest(convbench.get_variant(name).name)
+        spec = convbench.get_variant(name)
+        resolved = spec.resolve_params(params)
     except ValueError as error:
         raise InputError(str(error)) from None
+    return VariantRequest(spec.name, tuple((k, resolved[k]) for k in params))
 
 
 def _verdicts(rows: list[dict], suite: Suite) -> list[str]:
@@ -295,7 +301,7 @@ def _parse_params(items) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise InputError(f"--param {item!r}: expected key=value, e.g. --param groups=4")
+            raise InputError(f"{item!r}: expected key=value, e.g. groups=4")
         try:
             params[key] = yaml.safe_load(value)
         except yaml.YAMLError:

@@ -199,6 +199,17 @@ def test_compare_no_timing_json_and_skips():
     assert any("octave: skipped" in line for line in data["verdicts"])
 
 
+def test_compare_variants_with_parameters():
+    result = invoke("compare", "octave:alpha_in=0.25,alpha_out=0.25", "group:groups=2",
+                    "--shape", "in=16,size=16", "--no-timing", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {row["label"]: row for row in json.loads(result.stdout)["rows"]}
+    assert rows["octave(alpha_in=0.25, alpha_out=0.25)"]["macs_vs_baseline"] == pytest.approx(1 - 0.75 * 0.25 * 1.75)
+    assert rows["group(groups=2)"]["macs_vs_baseline"] == 0.5
+    bad = invoke("compare", "group:grops=2")
+    assert bad.exit_code == 2 and "did you mean 'groups'" in bad.output
+
+
 def test_compare_with_a_config_takes_its_shapes(tiny_config):
     result = invoke("compare", "separable", "--config", str(tiny_config), "--no-timing", "--json")
     assert result.exit_code == 0, result.output

@@ -20,7 +20,7 @@ import convbench
 from convbench import roofline
 from convbench.allocator import retain_freed_memory
 from convbench.config import (TIMING_DEFAULTS, ConfigError, Shape, Suite, VariantRequest, load_config,
-                              parse_config)
+                              parse_config, resolve_device)
 from convbench.metadata import library_versions, run_metadata
 from convbench.report import EXPORT_FORMATS, console_tables, export, latency_ratio_text, markdown_report
 from convbench.results import ResultWriter, frame, load_results
@@ -96,7 +96,7 @@ def _measure(suite: Suite, measure_time: bool, writer: ResultWriter | None, quie
 
 
 def _suite_metadata(suite: Suite) -> dict:
-    device = suite.devices[0] if suite.devices[0] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(suite.devices[0])
     meta = run_metadata(device=device, dtype=suite.dtype, memory_format=suite.memory_format,
                         threads=suite.timing["threads"])
     meta.update(config=suite.name, description=suite.description, baseline=suite.baseline.label,
@@ -128,7 +128,7 @@ def run(configs, only, out, draw, device, quick, no_timing, as_json):
             suite.variants = _select(suite, wanted)
     flags = [*(f"--only {name}" for name in wanted), *([f"--device {device}"] if device else []),
              *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
-             *([f"--out {shlex.quote(out)}"] if out else [])]
+             *(["--plot"] if draw else []), *([f"--out {shlex.quote(out)}"] if out else [])]
     command = " ".join(["convbench run", *map(shlex.quote, configs), *flags])
     for suite in suites:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

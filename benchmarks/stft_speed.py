@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import statistics
 
 import torch
@@ -22,6 +21,7 @@ from torch.utils.benchmark import Timer
 
 import convbench
 from convbench.allocator import retain_freed_memory
+from convbench.metadata import cpu_model
 from convbench.variants.stft import stft_bases
 
 
@@ -40,17 +40,6 @@ class SeedLayoutSTFT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         maps = torch.cat([F.conv2d(x, w, padding=self.padding) for w in self.full_kernels], dim=1)
         return self.pointwise(maps.abs_())
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

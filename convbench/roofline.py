@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from convbench.metadata import run_metadata
+from convbench.metadata import cpu_model, run_metadata
 from convbench.timing import DTYPES, benchmark
 
 MATMUL_SIZES = {"cpu": (1024, 2048), "cuda": (4096, 8192)}
@@ -32,8 +33,9 @@ def cache_path() -> Path:
 
 
 def _key(device: str, dtype: str, threads: int | None) -> str:
-    meta = run_metadata(device=device, dtype=dtype, threads=threads)
-    return "|".join(str(meta[k]) for k in ("host", "device_name", "device", "dtype", "threads", "torch"))
+    is_cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
+    device_name = torch.cuda.get_device_name(device) if is_cuda else cpu_model()
+    return "|".join(str(v) for v in (platform.node(), device_name, device, dtype, threads, torch.__version__))
 
 
 class _Matmul(torch.nn.Module):

@@ -117,6 +117,8 @@ def run_suite(suite: Suite, measure_time: bool = True,
     """Yield ``(row, raw)`` for every case, in order; ``raw`` holds the raw timings for JSON."""
     cases = suite.cases()
     baselines: dict[tuple[Workload, str], Built | None] = {}
+    peaks = {device: cached_peaks(resolve_device(device), suite.dtype, suite.timing["threads"])
+             for device in suite.devices} if measure_time else {}
     for index, (workload, device_name, request) in enumerate(cases):
         if on_case:
             on_case(index, len(cases), f"{request.label} on {workload.label} ({device_name})")
@@ -144,8 +146,8 @@ def run_suite(suite: Suite, measure_time: bool = True,
                 row["macs_vs_baseline"] = cost.macs / baseline.cost.macs if baseline.cost.macs else None
             if measure_time:
                 raw = _time_case(suite, device, built, baseline, is_baseline, row)
-                peaks = cached_peaks(device, suite.dtype, suite.timing["threads"])
-                row.update(roofline_fields(cost.macs, cost.bytes_moved, workload.batch, row.get("latency_ms"), peaks))
+                row.update(roofline_fields(cost.macs, cost.bytes_moved, workload.batch, row.get("latency_ms"),
+                                           peaks[device_name]))
             if is_baseline:
                 baselines[(workload, device)] = built
         except Exception as error:  # a failed case is a row, not the end of the run

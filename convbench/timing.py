@@ -133,6 +133,7 @@ class _Runner:
         self.dtype, self.memory_format, self.training = dtype, memory_format, training
         self.threads = threads or torch.get_num_threads()
         self.cuda_timer, self.cold, self.cudnn_benchmark = cuda_timer, cold, cudnn_benchmark
+        self.seconds_per_call: float | None = None
         self.allocator = "torch CUDA caching allocator" if self.is_cuda else retain_freed_memory()
 
         layout = MEMORY_FORMATS[memory_format]
@@ -172,7 +173,8 @@ class _Runner:
             self.call()
             calls += 1
             self._sync()
-        return (time.perf_counter() - start) / calls
+        self.seconds_per_call = (time.perf_counter() - start) / calls
+        return self.seconds_per_call
 
     def peak_memory(self) -> int | None:
         """CUDA memory one call needs on top of what is allocated before it (weights, inputs)."""
@@ -197,7 +199,7 @@ class _Runner:
         return [t * 1e3 for t in measurement.times], measurement.number_per_run
 
     def _event_readings(self, min_time: float, max_time: float, adaptive: bool):
-        per_call = self.warm_up(0.0)
+        per_call = self.seconds_per_call or self.warm_up(0.0)
         calls = 1 if self.cold else max(1, math.ceil(1e-3 / per_call))  # blocks of >= 1 ms
         flush = (torch.empty(2 * torch.cuda.get_device_properties(self.device).L2_cache_size,
                              dtype=torch.uint8, device=self.device) if self.cold else None)

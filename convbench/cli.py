@@ -22,7 +22,10 @@ from convbench.allocator import retain_freed_memory
 from convbench.config import (TIMING_DEFAULTS, ConfigError, Shape, Suite, VariantRequest, load_config,
                               parse_config, resolve_device)
 from convbench.metadata import library_versions, run_metadata
-from convbench.report import EXPORT_FORMATS, console_tables, export, latency_ratio_text, markdown_report
+from convbench.contention import ContendedError
+from convbench.report import (EXPORT_FORMATS, console_tables, export, format_ratio, markdown_report, missing,
+                              timing_summary)
+from convbench.stats import RatioEstimate
 from convbench.results import ResultWriter, frame, load_results
 from convbench.runner import run_suite
 from convbench.timing import DTYPES
@@ -60,24 +63,40 @@ def _run_options(function):
         click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Override the devices."),
         click.option("--quick", is_flag=True, help="Short timing (a few seconds per shape)."),
         click.option("--no-timing", is_flag=True, help="Count only; do not time."),
+        click.option("--strict", is_flag=True,
+                     help="Exit non-zero (3) if a timing was contended (timing.on_contention: fail)."),
+        click.option("--processes", type=click.IntRange(min=1), metavar="N",
+                     help="Spread each shape's rounds over N fresh worker processes (timing.processes)."),
         click.option("--json", "as_json", is_flag=True, help="Print rows as JSON instead of tables."),
     ]):
         function = option(function)
     return function
 
 
-def _apply_run_options(suite: Suite, device: str | None, quick: bool) -> None:
+def _apply_run_options(suite: Suite, device: str | None, quick: bool, strict: bool = False,
+                       processes: int | None = None) -> None:
     if device:
         suite.devices = [device]
     if quick:
         suite.timing.update(QUICK_TIMING)
+    if strict:
+        suite.timing["on_contention"] = "fail"
+    if processes:
+        suite.timing["processes"] = processes
     if "cuda" in suite.devices and not torch.cuda.is_available():
         raise InputError(f"{suite.source}: device cuda requested, but torch {torch.__version__} sees no CUDA "
                          "GPU; use --device cpu, or auto to take a GPU only where there is one")
 
 
+class ContendedExit(click.ClickException):
+    """A timing was contended under ``on_contention: fail`` (``--strict``): exit code 3."""
+
+    exit_code = 3
+
+
 def _measure(suite: Suite, measure_time: bool, writer: ResultWriter | None, quiet: bool) -> list[dict]:
-    """Run every case with a progress bar; rows go to ``writer`` as soon as they exist."""
+    """Run every case with a progress bar; rows go to ``writer`` as soon as they exist.
+    Raises :class:`ContendedError` (after saving the rows so far) under ``on_contention: fail``."""
     rows: list[dict] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=quiet)
@@ -117,17 +136,18 @@ def _suite_dict(suite: Suite) -> dict:
 @click.option("--out", type=click.Path(file_okay=False), help="Output directory [results/<name>-<timestamp>].")
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @_run_options
-def run(configs, only, out, draw, device, quick, no_timing, as_json):
+def run(configs, only, out, draw, device, quick, no_timing, strict, processes, as_json):
     """Run every variant in each CONFIG on its shapes; write results.csv, results.json and
     report.md, and print one table per shape."""
     suites = [_load(path) for path in configs]
     wanted = [name for item in only for name in item.split(",") if name]
     for suite in suites:
-        _apply_run_options(suite, device, quick)
+        _apply_run_options(suite, device, quick, strict, processes)
         if wanted:
             suite.variants = _select(suite, wanted)
     flags = [*(f"--only {name}" for name in wanted), *([f"--device {device}"] if device else []),
              *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
+             *(["--strict"] if strict else []), *([f"--processes {processes}"] if processes else []),
              *(["--plot"] if draw else []), *([f"--out {shlex.quote(out)}"] if out else [])]
     command = " ".join(["convbench run", *map(shlex.quote, configs), *flags])
     for suite in suites:
@@ -137,20 +157,27 @@ def run(configs, only, out, draw, device, quick, no_timing, as_json):
             retain_freed_memory()  # before the metadata, which records the allocator setting
         metadata = _suite_metadata(suite)
         writer = ResultWriter(directory, metadata, _suite_dict(suite))
-        interrupted = False
+        interrupted, contended = False, None
         try:
             _measure(suite, not no_timing, writer, quiet=as_json)
         except KeyboardInterrupt:
             interrupted = True
+        except ContendedError as error:
+            contended = str(error)
+            metadata["stopped"] = f"timing contended: {contended}"
         writer.finish(interrupted=interrupted)
         df = frame(writer.rows)
         (directory / "report.md").write_text(markdown_report(df, metadata, command))
         if as_json:
             _echo_json({"directory": str(directory), "metadata": metadata, "rows": writer.rows})
         elif not df.empty:
-            console_tables(df, suite.baseline.label, _console())
+            console_tables(df, suite.baseline.label, _console(), metadata)
+        for line in timing_summary(df, metadata):
+            click.echo(line, err=as_json)
         click.echo(f"{'interrupted: ' if interrupted else ''}{len(writer.rows)} rows written to "
                    f"{directory}/ (results.csv, results.json, report.md)", err=as_json)
+        if contended:
+            raise ContendedExit(f"timing contended (--strict / on_contention: fail): {contended}")
         if draw and not no_timing and not df.empty:
             for path in _plot(df, metadata, directory, "png"):
                 click.echo(f"plot: {path}", err=as_json)
@@ -201,7 +228,7 @@ def parse_shape(text: str) -> Shape:
 @click.option("--config", type=click.Path(dir_okay=False), help="Take shapes and timing from this config.")
 @click.option("--baseline", default=None, help="Baseline variant [conv, or the config's].")
 @_run_options
-def compare(variants, shapes, config, baseline, device, quick, no_timing, as_json):
+def compare(variants, shapes, config, baseline, device, quick, no_timing, strict, processes, as_json):
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
     faster here, by how much, and whether the difference is significant. A variant takes
     parameters as NAME:KEY=VALUE,KEY=VALUE, e.g. octave:alpha_in=0.25,alpha_out=0.25."""
@@ -217,15 +244,23 @@ def compare(variants, shapes, config, baseline, device, quick, no_timing, as_jso
                       shapes=[], variants=[_request(name) for name in variants], source="convbench compare")
     if shapes or not config:
         suite.shapes = [parse_shape(s) for s in (shapes or [DEFAULT_SHAPE])]
-    _apply_run_options(suite, device, quick)
-    rows = _measure(suite, not no_timing, None, quiet=as_json)
+    _apply_run_options(suite, device, quick, strict, processes)
+    metadata = {"timing": suite.timing, "roofline": roofline.cached_peaks(
+        resolve_device(suite.devices[0]), suite.dtype, suite.timing["threads"])}
+    try:
+        rows = _measure(suite, not no_timing, None, quiet=as_json)
+    except ContendedError as error:
+        raise ContendedExit(f"timing contended (--strict / on_contention: fail): {error}") from None
+    df = frame(rows)
     if as_json:
         _echo_json({"rows": rows, "verdicts": _verdicts(rows, suite)})
-        return
-    console = _console()
-    console_tables(frame(rows), suite.baseline.label, console)
-    for line in _verdicts(rows, suite):
-        console.print(line)
+    else:
+        console = _console()
+        console_tables(df, suite.baseline.label, console, metadata)
+        for line in _verdicts(rows, suite):
+            console.print(line, markup=False)
+    for line in timing_summary(df, metadata):
+        click.echo(line, err=as_json)
 
 
 def _request(text: str) -> VariantRequest:
@@ -259,16 +294,19 @@ def _verdicts(rows: list[dict], suite: Suite) -> list[str]:
         if len(timed) < len(ok):
             continue
         fastest = min(timed, key=lambda r: r["latency_ms"])
-        lines.append(f"  fastest here ({fastest['device']}): {fastest['label']} at {fastest['latency_ms']:.3f} ms")
+        lines.append(f"  fastest here ({fastest['device']}): {fastest['label']} at {fastest['latency_ms']:.3g} ms")
         for r in variants:
-            ratio, _ = latency_ratio_text(r)
-            if ratio.startswith("~"):
-                verdict = f"no significant difference from {base} ({ratio}, p={r['p_value']:.2g})"
-            elif r["latency_vs_baseline"] < 1:
-                verdict = f"{1 / r['latency_vs_baseline']:.2f}x faster than {base} (p={r['p_value']:.2g})"
-            else:
-                verdict = f"{r['latency_vs_baseline']:.2f}x slower than {base} (p={r['p_value']:.2g})"
-            lines.append(f"  {r['label']}: {r['macs_vs_baseline']:.2f}x the MACs, {verdict}")
+            if missing(r.get("verdict")):
+                continue
+            estimate = RatioEstimate(
+                ratio=r["latency_vs_baseline"], low=r["latency_ratio_low"], high=r["latency_ratio_high"],
+                p_value=r["p_value"], verdict=r["verdict"], rounds=r["rounds"],
+                replicates=r["processes"] if (r.get("processes") or 1) > 1 else r["rounds"],
+                confidence=r["confidence"], margin=r["margin"])
+            text = f"  {r['label']}: {format_ratio(r['macs_vs_baseline'])} the MACs; {estimate.describe(r['label'], base)}"
+            if r.get("contended"):
+                text += f"; CONTENDED: others took {r['contention']:.2f} cores while timing, not a result"
+            lines.append(text)
     return lines
 
 
@@ -419,14 +457,28 @@ def env(calibrate, dtype, threads, as_json):
     if calibrate:
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         for device in devices:
-            peaks = roofline.calibrate(device, dtype, threads)
-            data[f"{device} {dtype} peak"] = f"{peaks['peak_gmacs_per_s']:.1f} GMAC/s ({peaks['matmul']})"
+            try:
+                peaks = roofline.calibrate(device, dtype, threads)
+            except ContendedError as error:
+                raise ContendedExit(str(error)) from None
+            data[f"{device} {dtype} peak"] = f"{peaks['peak_gmacs_per_s']:.1f} GMAC/s ({peaks['peak_from']})"
             data[f"{device} {dtype} bandwidth"] = f"{peaks['bandwidth_gb_per_s']:.1f} GB/s ({peaks['copy']})"
-        data["calibration cache"] = str(roofline.cache_path())
+    data["calibration cache"] = str(roofline.cache_path())
+    data["calibrations"] = [_calibration_line(entry) for entry in roofline.cached_calibrations()] or \
+        "none: `convbench env --calibrate` measures this machine's peaks for the roofline columns"
     if as_json:
         _echo_json(data)
         return
     table = Table(title="convbench env", show_header=False)
     for key, value in data.items():
-        table.add_row(key, str(value))
+        table.add_row(key, "\n".join(value) if isinstance(value, list) else str(value))
     _console().print(table)
+
+
+def _calibration_line(entry: dict) -> str:
+    contention = entry.get("contention") or {}
+    conditions = (f"others took {contention['contention']:.2f} cores" if "contention" in contention
+                  else "contention not recorded")
+    return (f"{entry['device']} {entry['dtype']} {entry['threads']} threads (torch {entry['torch']}): "
+            f"{entry['peak_gmacs_per_s']:.1f} GMAC/s, {entry['bandwidth_gb_per_s']:.1f} GB/s; "
+            f"{entry.get('date', 'undated')} ({roofline.age_text(entry.get('date'))}), {conditions}")

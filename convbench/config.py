@@ -18,13 +18,17 @@ import yaml
 
 import convbench
 from convbench.registry import LayerShape
+from convbench.contention import THRESHOLD
+from convbench.stats import CONFIDENCE, MARGIN
 from convbench.timing import DTYPES, MEMORY_FORMATS
 
 DEVICES = ("cpu", "cuda", "auto")
 SHAPE_KEYS = ("batch", "in_channels", "out_channels", "kernel_size", "stride", "size", "height", "width")
 TIMING_DEFAULTS = {"min_time": 0.2, "rounds": 6, "threads": None, "training": False, "cold": False,
-                   "warmup_time": 0.05}
-MIN_ROUNDS = 5  # with fewer, a Mann-Whitney U test on per-round medians cannot reach p < 0.01
+                   "warmup_time": 0.05, "processes": 1, "on_contention": "mark", "retries": 2,
+                   "contention_threshold": THRESHOLD, "confidence": CONFIDENCE, "margin": MARGIN}
+MIN_ROUNDS = 5  # fewer rounds give a t interval too wide to decide most comparisons
+ON_CONTENTION = ("mark", "retry", "fail")
 TOP_KEYS = ("name", "description", "baseline", "devices", "dtype", "memory_format", "timing", "shapes", "sweep",
             "models", "variants")
 MODEL_KEYS = ("name", "batch", "size", "where")
@@ -175,6 +179,12 @@ def _expect_int(doc: _Located, path: tuple, value, minimum: int = 1) -> int:
     return value
 
 
+def _expect_number(doc: _Located, path: tuple, value, low: float, high: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise doc.error(path, f"must be {what} from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
 def _expect_choice(doc: _Located, path: tuple, value, choices) -> str:
     if value not in choices:
         raise doc.error(path, f"{value!r} is not valid; choose one of {', '.join(choices)}")
@@ -239,11 +249,21 @@ def _parse_timing(doc: _Located, timing) -> dict[str, Any]:
     for key, value in timing.items():
         path = ("timing", key)
         if key in ("min_time", "warmup_time"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise doc.error(path, f"must be a number of seconds >= 0, got {value!r}")
-            value = float(value)
+            value = _expect_number(doc, path, value, 0, 3600, "a number of seconds")
+        elif key == "contention_threshold":
+            value = _expect_number(doc, path, value, 0, 1024, "cores' worth of CPU")
+        elif key == "margin":
+            value = _expect_number(doc, path, value, 0, 1, "a fraction such as 0.05")
+        elif key == "confidence":
+            value = _expect_number(doc, path, value, 0.5, 0.999, "a level such as 0.95")
         elif key == "rounds":
             value = _expect_int(doc, path, value, minimum=MIN_ROUNDS)
+        elif key == "processes":
+            value = _expect_int(doc, path, value, minimum=1)
+        elif key == "retries":
+            value = _expect_int(doc, path, value, minimum=0)
+        elif key == "on_contention":
+            value = _expect_choice(doc, path, value, ON_CONTENTION)
         elif key == "threads":
             value = None if value is None else _expect_int(doc, path, value)
         elif not isinstance(value, bool):

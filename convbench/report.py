@@ -11,25 +11,43 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from convbench.contention import THRESHOLD
+from convbench.stats import CONFIDENCE, MARGIN
+
 EXPORT_FORMATS = ("csv", "markdown", "latex", "json")
 
-CONVENTIONS = (
-    "MACs: multiply-accumulates per image, bias excluded (FLOPs = 2 x MACs), exact dispatch-level count. "
-    "kMAC/px: MACs / 1000 / (H x W of the full-resolution input). "
-    "MAC/B: MACs per byte moved (every op's inputs, weights and outputs). "
-    "roof: share of this machine's roofline bound reached (needs `convbench env --calibrate`). "
-    "Latency: median (+- IQR) per forward of the whole batch; ratios are variant / baseline "
-    "measured interleaved (< 1 is better); '~' marks a difference that is not significant "
-    "(Mann-Whitney U p >= 0.01 over the rounds' medians, or under 5 %)."
-)
+def conventions(timing: dict[str, Any] | None = None) -> str:
+    """How every number in a table was obtained, for the notes under it."""
+    timing = timing or {}
+    margin = 100 * float(timing.get("margin", MARGIN))
+    confidence = 100 * float(timing.get("confidence", CONFIDENCE))
+    threshold = float(timing.get("contention_threshold", THRESHOLD))
+    rounds = timing.get("rounds")
+    processes = int(timing.get("processes") or 1)
+    where = f" in {processes} fresh processes" if processes > 1 else ""
+    return (
+        "MACs: multiply-accumulates per image, bias excluded (FLOPs = 2 x MACs), exact dispatch-level count. "
+        "kMAC/px: MACs / 1000 / (H x W of the full-resolution input). "
+        "MAC/B: MACs per byte moved (every op's inputs, weights and outputs). "
+        "roof: share of this machine's roofline bound reached (after `convbench env --calibrate`). "
+        f"Latency: per forward of the whole batch; each shape's variants and baseline are read in the same "
+        f"{rounds or ''} interleaved rounds{where}, and a latency is the geometric mean over rounds of the "
+        "round's median reading (+- the IQR of all readings). "
+        "x latency: variant / baseline, the geometric mean of the per-round ratios "
+        f"(= latency / baseline latency; < 1 is faster), with its {confidence:.0f}% Student-t interval; "
+        f"verdict: faster / slower (interval excludes 1, estimate beyond +-{margin:.0f}%), same (interval "
+        f"inside +-{margin:.0f}%, marked '~'), undecided (neither, marked '?'). "
+        "contention: cores' worth of CPU other processes (and the hypervisor's steal) took while timing; "
+        f"CONTENDED above {threshold:g} cores: such a timing is not a result."
+    )
 
 
-def _missing(value) -> bool:
+def missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
 
 def _number(value, digits: int = 3) -> str:
-    if _missing(value):
+    if missing(value):
         return "-"
     value = float(value)
     if value == 0:
@@ -39,7 +57,7 @@ def _number(value, digits: int = 3) -> str:
 
 def _si(value) -> str:
     """A count with a K / M / G suffix: 7225344 -> 7.23M."""
-    if _missing(value):
+    if missing(value):
         return "-"
     value = float(value)
     for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
@@ -49,11 +67,16 @@ def _si(value) -> str:
 
 
 def _percent(value) -> str:
-    return "-" if _missing(value) else f"{100 * float(value):.0f}%"
+    return "-" if missing(value) else f"{100 * float(value):.0f}%"
 
 
-def _ratio(value) -> str:
-    return "-" if _missing(value) else f"{float(value):.2f}x"
+def format_ratio(value) -> str:
+    return "-" if missing(value) else f"{float(value):.3g}x"
+
+
+def _interval(row) -> str:
+    low, high = row.get("latency_ratio_low"), row.get("latency_ratio_high")
+    return "-" if missing(low) or missing(high) else f"{float(low):.3g}-{float(high):.3g}"
 
 
 def _truthy(value) -> bool:
@@ -65,51 +88,102 @@ def counter_notes(row) -> list[str]:
     return [c for c in (row.get("formula_check"), row.get("count_check")) if isinstance(c, str) and c and c != "ok"]
 
 
+VERDICT_MARKS = {"same": "~", "undecided": "?"}
+VERDICT_STYLES = {"faster": "green", "slower": "red", "same": "dim", "undecided": "yellow"}
+
+
 def latency_ratio_text(row) -> tuple[str, str]:
-    """The latency ratio as shown, and its rich style: '~' when not significant."""
+    """The latency ratio as shown, and its rich style: '~' when the same speed within the margin,
+    '?' when undecided."""
     ratio = row.get("latency_vs_baseline")
-    if _missing(ratio):
+    if missing(ratio):
         return "-", ""
-    if row.get("p_value") is None or _missing(row.get("p_value")):
-        return _ratio(ratio), "bold"  # the baseline itself
-    if not _truthy(row.get("significant")):
-        return f"~{float(ratio):.2f}x", "dim"
-    return _ratio(ratio), "green" if float(ratio) < 1 else "red"
+    verdict = row.get("verdict")
+    if missing(verdict):
+        return format_ratio(ratio), "bold"  # the baseline itself
+    return VERDICT_MARKS.get(verdict, "") + format_ratio(ratio), VERDICT_STYLES.get(verdict, "")
 
 
-def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = None) -> None:
-    """One table per shape (and device): params, MACs, kMAC/px, latency and ratios to the baseline.
-    Counter disagreements and skipped cases become numbered notes under the table."""
+def row_warnings(row, calibration: str | None = None) -> list[str]:
+    """What makes a timed row less than a result: contention, a roofline share above 100 %."""
+    warnings = []
+    if _truthy(row.get("contended")):
+        warnings.append(f"CONTENDED: other processes took {float(row['contention']):.2f} cores while timing")
+    fraction = row.get("roofline_fraction")
+    if not missing(fraction) and float(fraction) > 1:
+        warnings.append(f"{100 * float(fraction):.0f}% of the roofline: faster than the calibrated peak"
+                        + (f" ({calibration})" if calibration else "")
+                        + "; recalibrate with `convbench env --calibrate` on a quiet machine")
+    return warnings
+
+
+def calibration_text(metadata: dict[str, Any]) -> str | None:
+    peaks = metadata.get("roofline") or {}
+    if not peaks:
+        return None
+    return (f"calibration of {peaks.get('date', 'unknown date')}: {peaks['peak_gmacs_per_s']:.1f} GMAC/s, "
+            f"{peaks['bandwidth_gb_per_s']:.1f} GB/s")
+
+
+def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = None,
+                   metadata: dict[str, Any] | None = None) -> None:
+    """One table per shape (and device): params, MACs, kMAC/px, latency and ratios to the baseline
+    with their interval and verdict. Counter disagreements, contention and skipped cases become
+    numbered notes under the table."""
     console = console or Console()
+    metadata = metadata or {}
+    calibration = calibration_text(metadata)
     for (shape, device, dtype), group in df.groupby(["shape", "device", "dtype"], sort=False):
         table = Table(title=f"{shape} | {device} {dtype} | x: variant / {baseline}", title_justify="left")
         for column in ("variant", "params", "MACs", "kMAC/px", "MAC/B", "latency ms", "roof",
-                       "x params", "x MACs", "x latency", "note"):
-            table.add_column(column, justify="left" if column in ("variant", "note") else "right")
+                       "x params", "x MACs", "x latency", "CI", "verdict", "note"):
+            table.add_column(column, justify="left" if column in ("variant", "verdict", "note") else "right")
         notes: list[str] = []
         for row in group.to_dict("records"):
             if row["status"] != "ok":
                 notes.append(f"{row['label']}: {row['status']}: {row['error']}")
-                table.add_row(row["label"], *["-"] * 9, f"[yellow]{row['status']} [{len(notes)}][/]")
+                table.add_row(row["label"], *["-"] * 11, f"[yellow]{row['status']} [{len(notes)}][/]")
                 continue
-            latency = ("-" if _missing(row.get("latency_ms"))
+            latency = ("-" if missing(row.get("latency_ms"))
                        else f"{row['latency_ms']:.3g}+-{row['latency_iqr_ms']:.2g}"
                        + (" noisy" if _truthy(row.get("noisy")) else ""))
             ratio, style = latency_ratio_text(row)
-            checks = counter_notes(row)
+            warnings = row_warnings(row, calibration)
+            checks = warnings + counter_notes(row)
             if checks:
                 notes.append(f"{row['label']}: " + "; ".join(checks))
+            mark = f"[{len(notes)}]" if checks else ""
+            verdict = "" if missing(row.get("verdict")) else row["verdict"]
             table.add_row(
                 row["label"], _si(row["params"]), _si(row["macs"]),
                 _number(row["kmac_per_pixel"]), _number(row.get("arithmetic_intensity"), 2), latency,
-                _percent(row.get("roofline_fraction")), _ratio(row.get("params_vs_baseline")),
-                _ratio(row.get("macs_vs_baseline")), f"[{style}]{ratio}[/]" if style else ratio,
-                f"[{len(notes)}]" if checks else "",
+                _percent(row.get("roofline_fraction")), format_ratio(row.get("params_vs_baseline")),
+                format_ratio(row.get("macs_vs_baseline")), f"[{style}]{ratio}[/]" if style else ratio,
+                _interval(row), f"[{VERDICT_STYLES.get(verdict, '')}]{verdict}[/]" if verdict else "",
+                f"[bold red]CONTENDED {mark}[/]" if _truthy(row.get("contended")) else mark,
             )
         console.print(table)
         for i, note in enumerate(notes, 1):
             console.print(f"  [{i}] {note}", style="dim", markup=False)
-    console.print(CONVENTIONS, style="dim")
+    console.print(conventions(metadata.get("timing")), style="dim")
+
+
+def timing_summary(df: pd.DataFrame, metadata: dict[str, Any] | None = None) -> list[str]:
+    """The lines that end a run: how many timed rows were contended, and how many read above the roofline."""
+    if "latency_ms" not in df or df["latency_ms"].isna().all():
+        return []
+    timed = df[df["latency_ms"].notna()]
+    contended = timed[[_truthy(v) for v in timed["contended"]]]
+    threshold = float(((metadata or {}).get("timing") or {}).get("contention_threshold", THRESHOLD))
+    worst = timed["contention"].max()
+    lines = [f"contention: {len(contended)} of {len(timed)} timed rows contended (others took more than "
+             f"{threshold:g} cores; the most was {float(worst):.2f} cores)"
+             + (": those timings are not results; rerun on a quiet machine" if len(contended) else "")]
+    above = timed[timed["roofline_fraction"].fillna(0) > 1]
+    if len(above):
+        lines.append(f"roofline: {len(above)} rows above 100% of the calibrated peak "
+                     f"({calibration_text(metadata or {})}); recalibrate with `convbench env --calibrate`")
+    return lines
 
 
 def paper_table(df: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
@@ -128,10 +202,21 @@ def paper_table(df: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
         f"Params / {baseline}": df["params_vs_baseline"],
         f"MACs / {baseline}": df["macs_vs_baseline"],
         f"Latency / {baseline}": df["latency_vs_baseline"],
-        "Significant": [("yes" if _truthy(v) else "no") if not _missing(v) else "" for v in df["significant"]],
+        "Ratio CI low": df["latency_ratio_low"],
+        "Ratio CI high": df["latency_ratio_high"],
+        "Verdict": ["" if missing(v) else v for v in df["verdict"]],
+        "Contention (cores)": df["contention"],
+        "Contended": [("yes" if _truthy(v) else "no") if not missing(v) else "" for v in df["contended"]],
         "Status": df["status"],
     })
-    return out.round(3)
+    return out.apply(lambda column: column.map(_significant) if column.dtype.kind == "f" else column)
+
+
+def _significant(value, digits: int = 4):
+    """``value`` rounded to ``digits`` significant figures (not decimals: 0.0156 stays 0.0156)."""
+    if missing(value) or value == 0 or not math.isfinite(value):
+        return value
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
 def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str) -> str:
@@ -147,7 +232,7 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str) -> str:
     if fmt == "markdown":
         return table.to_markdown(index=False, floatfmt=".3g") + "\n"
     caption = (f"Convolution variants on {metadata.get('device_name', 'this machine')}, "
-               f"torch {metadata.get('torch', '?')}. {CONVENTIONS}")
+               f"torch {metadata.get('torch', '?')}. {conventions(metadata.get('timing'))}")
     latex = table.to_latex(index=False, float_format="%.3g", na_rep="--", caption=_latex_text(caption),
                            label="tab:convbench", escape=True)
     return latex.replace("->", r"$\to$")
@@ -173,19 +258,23 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str) ->
     lines += [f"- {key}: {metadata.get(key)}" for key in keys if key in metadata]
     if metadata.get("interrupted"):
         lines.append("- **interrupted**: the rows below are those finished before the stop")
-    lines += ["", CONVENTIONS, ""]
+    if metadata.get("stopped"):
+        lines.append(f"- **stopped**: {metadata['stopped']}")
+    lines += [f"- {line}" for line in timing_summary(df, metadata)]
+    lines += ["", conventions(metadata.get("timing")), ""]
     for (shape, device), group in df.groupby(["shape", "device"], sort=False):
         lines += [f"## {shape} ({device})", ""]
         ok = group[group["status"] == "ok"]
         if not ok.empty:
             table = paper_table(ok, baseline).drop(columns=["Shape", "Device", "Status"])
             table[f"Latency / {baseline}"] = [latency_ratio_text(r)[0] for r in ok.to_dict("records")]
+            table["Contended"] = ["**CONTENDED**" if _truthy(v) else v for v in table["Contended"]]
             lines += [table.to_markdown(index=False, floatfmt=".3g"), ""]
         for row in group.to_dict("records"):
             if row["status"] != "ok":
                 lines.append(f"- {row['label']}: {row['status']}: {row['error']}")
                 continue
-            checks = counter_notes(row)
+            checks = row_warnings(row, calibration_text(metadata)) + counter_notes(row)
             if checks:
                 lines.append(f"- {row['label']}: " + "; ".join(checks))
         lines.append("")

@@ -23,10 +23,11 @@ COLUMNS = [
     "bytes_moved", "arithmetic_intensity",
     "params_formula", "macs_formula", "formula_check",
     "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "count_check",
-    "latency_ms", "latency_iqr_ms", "runs", "noisy", "timing_method", "peak_memory_bytes",
-    "gmacs_per_s", "gbytes_per_s", "roofline_bound_ms", "roofline_fraction",
+    "latency_ms", "latency_iqr_ms", "runs", "rounds", "processes", "noisy", "timing_method",
+    "peak_memory_bytes", "gmacs_per_s", "gbytes_per_s", "roofline_bound_ms", "roofline_fraction",
     "params_vs_baseline", "macs_vs_baseline", "latency_vs_baseline",
-    "latency_ratio_low", "latency_ratio_high", "p_value", "significant",
+    "latency_ratio_low", "latency_ratio_high", "confidence", "p_value", "significant", "verdict", "margin",
+    "contention", "contended", "cpu_steal", "load_avg", "gpu_other_processes", "timing_attempts",
     "status", "error",
 ]
 STATUSES = ("ok", "skipped", "error")

@@ -1,9 +1,12 @@
 """The roofline: what this machine can do, and how close a layer comes to it.
 
-``calibrate`` measures peak compute with large matmuls (GMAC/s) and memory bandwidth with a large
-copy (GB/s, bytes read + written), per device, dtype and thread count, each from its fastest
-reading (a peak is the best the machine does, as STREAM reports it), and caches the result with
-the machine's metadata in ``~/.cache/convbench/calibration.json`` (or ``$CONVBENCH_CACHE``).
+``calibrate`` measures peak compute (GMAC/s) as the best of large matmuls and of plain convolutions
+(oneDNN's and cuDNN's conv kernels can beat the matmul, and a quiet plain conv must not read above
+100 %), and memory bandwidth with a large copy (GB/s, bytes read + written), per device, dtype and
+thread count, each from its fastest reading (a peak is the best the machine does, as STREAM
+reports it). It refuses to cache a calibration taken while other processes used the CPU (see
+:mod:`convbench.contention`), and caches the result with its date, the contention measured and the
+machine's metadata in ``~/.cache/convbench/calibration.json`` (or ``$CONVBENCH_CACHE``).
 A layer with arithmetic intensity ``I`` MACs per byte can at best run at
 ``min(peak, I x bandwidth)`` GMAC/s (Williams et al., "Roofline: an insightful visual performance
 model for multicore architectures", CACM 2009); ``roofline_fraction`` is the share of that it reached.
@@ -11,19 +14,25 @@ model for multicore architectures", CACM 2009); ``roofline_fraction`` is the sha
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from convbench.contention import THRESHOLD, ContendedError, Probe
 from convbench.metadata import cpu_model, run_metadata
 from convbench.timing import DTYPES, benchmark
 
 MATMUL_SIZES = {"cpu": (1024, 2048), "cuda": (4096, 8192)}
 COPY_BYTES = {"cpu": 256 * 2**20, "cuda": 2 * 2**30}
+# (batch, channels in, channels out, kernel, stride, size): ResNet-like plain convs
+CONV_SHAPES = {"cpu": ((1, 64, 64, 3, 1, 56), (1, 128, 128, 3, 1, 28), (1, 256, 256, 3, 1, 14)),
+               "cuda": ((32, 64, 64, 3, 1, 56), (32, 256, 256, 3, 1, 14))}
 
 
 def cache_path() -> Path:
@@ -64,38 +73,100 @@ def measure_peaks(device: str = "cpu", dtype: str = "float32", threads: int | No
     source = torch.randn(elements, dtype=DTYPES[dtype])
     copy = benchmark(_Copy(), source, torch.empty_like(source), device=device, dtype=dtype,
                      threads=threads, min_time=min_time)
+    matmul_rate = best[0]
+    for batch, c_in, c_out, k, stride, size in CONV_SHAPES[kind]:
+        conv = torch.nn.Conv2d(c_in, c_out, k, stride, padding=k // 2, bias=False)
+        x = torch.randn(batch, c_in, size, size)
+        timing = benchmark(conv, x, device=device, dtype=dtype, threads=threads, min_time=min_time)
+        out = (size + 2 * (k // 2) - k) // stride + 1
+        macs = batch * c_out * out * out * c_in * k * k
+        rate = macs / (min(timing.times_ms) * 1e-3) / 1e9
+        if rate > best[0]:
+            best = (rate, f"conv {c_in}->{c_out} k={k} on {batch}x{c_in}x{size}x{size}, fastest of "
+                          f"{timing.runs} runs: {min(timing.times_ms):.3f} ms")
     return {
         "peak_gmacs_per_s": best[0],
+        "matmul_gmacs_per_s": matmul_rate,
         "bandwidth_gb_per_s": 2 * COPY_BYTES[kind] / (min(copy.times_ms) * 1e-3) / 1e9,
-        "matmul": best[1],
+        "peak_from": best[1],
         "copy": f"{COPY_BYTES[kind] // 2**20} MiB copy, fastest of {copy.runs} runs: {min(copy.times_ms):.3f} ms",
     }
 
 
 def calibrate(device: str = "cpu", dtype: str = "float32", threads: int | None = None,
-              min_time: float = 0.5) -> dict[str, Any]:
-    """Measure this machine's peaks for ``device`` / ``dtype`` / ``threads`` and cache them."""
+              min_time: float = 0.5, contention_threshold: float = THRESHOLD) -> dict[str, Any]:
+    """Measure this machine's peaks for ``device`` / ``dtype`` / ``threads`` and cache them, with
+    the date and the contention measured meanwhile. Raises :class:`ContendedError` (and caches
+    nothing) when other processes took more than ``contention_threshold`` cores meanwhile."""
     threads = threads or torch.get_num_threads()
-    entry = {**measure_peaks(device, dtype, threads, min_time),
+    is_cuda = torch.device(device).type == "cuda"
+    probe = Probe(torch.device(device).index or 0 if is_cuda else None)
+    peaks = measure_peaks(device, dtype, threads, min_time)
+    contention = probe.stop()
+    if contention.contended(contention_threshold):
+        raise ContendedError(f"calibration of {device} {dtype} not cached: {contention.describe()}, above "
+                             f"{contention_threshold:g} cores; calibrate again on a quiet machine")
+    entry = {**peaks, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             "contention": contention.as_dict(),
              "metadata": run_metadata(device=device, dtype=dtype, threads=threads)}
     path = cache_path()
     cache = _read(path)
     cache[_key(device, dtype, threads)] = entry
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(cache, indent=1))
+    _write_atomically(path, json.dumps(cache, indent=1))
     return entry
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` (never the file a symlink at ``path`` points to) with ``text`` in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".calibration-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def cached_calibrations() -> list[dict[str, Any]]:
+    """Every cached calibration, with its key's parts, newest first."""
+    entries = []
+    for key, entry in _read(cache_path()).items():
+        if not isinstance(entry, dict) or "peak_gmacs_per_s" not in entry:
+            continue
+        host, device_name, device, dtype, threads, torch_version = (key.split("|") + [""] * 6)[:6]
+        entries.append({"host": host, "device_name": device_name, "device": device, "dtype": dtype,
+                        "threads": threads, "torch": torch_version, **entry})
+    return sorted(entries, key=lambda e: e.get("date", ""), reverse=True)
+
+
+def age_text(date: str | None, now: datetime.datetime | None = None) -> str:
+    """How long ago an ISO date was: '3 h ago', '12 days ago', or 'unknown' (older caches have no date)."""
+    try:
+        then = datetime.datetime.fromisoformat(date)
+    except (TypeError, ValueError):
+        return "unknown"
+    seconds = ((now or datetime.datetime.now(datetime.timezone.utc)) - then).total_seconds()
+    for size, unit in ((86400, "days"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{max(seconds, 0):.0f} s ago"
 
 
 def cached_peaks(device: str = "cpu", dtype: str = "float32", threads: int | None = None) -> dict | None:
     """The cached calibration for this machine, device, dtype and thread count, if any."""
-    return _read(cache_path()).get(_key(device, dtype, threads or torch.get_num_threads()))
+    entry = _read(cache_path()).get(_key(device, dtype, threads or torch.get_num_threads()))
+    return entry if isinstance(entry, dict) and "peak_gmacs_per_s" in entry else None
 
 
 def _read(path: Path) -> dict:
+    """The cache, or {} when it is missing or unreadable (a later calibration replaces it)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def roofline_fields(macs: float, bytes_moved: float, batch: int, latency_ms: float | None,

@@ -1,11 +1,14 @@
 """Running a suite: each case built, counted, timed against its shape's baseline, and turned into a row.
 
 A variant that cannot take a shape (a ``ValueError`` from its builder) gives a ``skipped`` row with
-the reason; anything else that fails gives an ``error`` row; the run goes on either way.
+the reason; anything else that fails gives an ``error`` row; the run goes on either way. The cases
+of one shape on one device are timed together, interleaved with their baseline.
 """
 
 from __future__ import annotations
 
+import itertools
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -14,8 +17,10 @@ from torch import nn
 
 import convbench
 from convbench.config import ModelWorkload, Shape, Suite, VariantRequest, resolve_device
+from convbench.contention import ContendedError, Contention
 from convbench.roofline import cached_peaks, roofline_fields
 from convbench.swap import conv_filter, swap_report
+from convbench.timing import Session, time_session
 
 
 @dataclass
@@ -99,81 +104,143 @@ def cost_fields(request: VariantRequest, workload: Workload, cost: convbench.Cos
     }
 
 
-def timing_fields(timing: convbench.Timing) -> dict[str, Any]:
-    return {"latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms, "runs": timing.runs,
-            "noisy": timing.noisy, "timing_method": timing.method, "threads": timing.threads,
-            "peak_memory_bytes": timing.peak_memory_bytes}
-
-
 def _timing_options(suite: Suite, device: str) -> dict[str, Any]:
     t = suite.timing
     return dict(device=device, dtype=suite.dtype, memory_format=suite.memory_format,
                 training=t["training"], threads=t["threads"], warmup_time=t["warmup_time"],
-                cold=t["cold"] and device.startswith("cuda"))
+                cold=t["cold"] and device.startswith("cuda"), processes=t["processes"])
+
+
+@dataclass
+class _Case:
+    """One case of a workload on a device: its row, raw timings, and module once built."""
+
+    row: dict[str, Any]
+    raw: dict[str, Any]
+    built: Built | None
+    is_baseline: bool
 
 
 def run_suite(suite: Suite, measure_time: bool = True,
               on_case: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[dict, dict]]:
-    """Yield ``(row, raw)`` for every case, in order; ``raw`` holds the raw timings for JSON."""
+    """Yield ``(row, raw)`` for every case, in order; ``raw`` holds the raw timings for JSON.
+
+    The cases of one shape (or network) on one device are built and counted, then timed together
+    in one interleaved session with their baseline, so the baseline's latency and every ratio come
+    from the same rounds. With ``timing.on_contention: fail`` a contended session raises
+    :class:`ContendedError` after its rows are yielded.
+    """
     cases = suite.cases()
-    baselines: dict[tuple[Workload, str], Built | None] = {}
     peaks = {device: cached_peaks(resolve_device(device), suite.dtype, suite.timing["threads"])
              for device in suite.devices} if measure_time else {}
-    for index, (workload, device_name, request) in enumerate(cases):
-        if on_case:
-            on_case(index, len(cases), f"{request.label} on {workload.label} ({device_name})")
+    done = 0
+    for (workload, device_name), group in itertools.groupby(cases, key=lambda c: (c[0], c[1])):
         device = resolve_device(device_name)
-        row = base_row(suite, workload, device, request)
-        raw: dict[str, Any] = {}
-        is_baseline = request == suite.baseline
+        prepared = []
+        for _, _, request in group:
+            if on_case:
+                on_case(done, len(cases), f"{request.label} on {workload.label} ({device_name}): counting")
+            prepared.append(_prepare(suite, workload, device, request))
+            done += 1
+        baseline = next((c.built for c in prepared if c.is_baseline), None)
+        for case in prepared:
+            if baseline is not None and case.built is not None:
+                cost, base = case.built.cost, baseline.cost
+                case.row["params_vs_baseline"] = cost.params / base.params if base.params else None
+                case.row["macs_vs_baseline"] = cost.macs / base.macs if base.macs else None
+        contended = None
+        if measure_time:
+            def on_round(r: int, total: int) -> None:
+                if on_case:
+                    on_case(done, len(cases), f"timing {workload.label} ({device_name}): round {r}/{total}")
+            contended = _time_group(suite, device, workload, prepared, peaks[device_name], on_round)
+        for case in prepared:
+            yield case.row, case.raw
+        if contended:
+            raise ContendedError(contended)
+
+
+def _prepare(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> _Case:
+    row = base_row(suite, workload, device, request)
+    case = _Case(row, {}, None, request == suite.baseline)
+    try:
         try:
-            try:
-                module, inputs = build_case(workload, request)
-            except ValueError as error:
-                row.update(status="skipped", error=str(error))
-                if is_baseline:
-                    baselines[(workload, device)] = None
-                yield row, raw
-                continue
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
-            cost = convbench.count(module, *inputs)
-            row.update(cost_fields(request, workload, cost))
-            built = Built(module, inputs, cost)
-            baseline = built if is_baseline else baselines.get((workload, device))
-            if baseline is not None:
-                row["params_vs_baseline"] = cost.params / baseline.cost.params if baseline.cost.params else None
-                row["macs_vs_baseline"] = cost.macs / baseline.cost.macs if baseline.cost.macs else None
-            if measure_time:
-                raw = _time_case(suite, device, built, baseline, is_baseline, row)
-                row.update(roofline_fields(cost.macs, cost.bytes_moved, workload.batch, row.get("latency_ms"),
-                                           peaks[device_name]))
-            if is_baseline:
-                baselines[(workload, device)] = built
-        except Exception as error:  # a failed case is a row, not the end of the run
-            row.update(status="error", error=f"{type(error).__name__}: {error}")
-            if is_baseline:
-                baselines[(workload, device)] = None
-        yield row, raw
+            module, inputs = build_case(workload, request)
+        except ValueError as error:
+            row.update(status="skipped", error=str(error))
+            return case
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
+        cost = convbench.count(module, *inputs)
+        row.update(cost_fields(request, workload, cost))
+        case.built = Built(module, inputs, cost)
+    except Exception as error:  # a failed case is a row, not the end of the run
+        row.update(status="error", error=f"{type(error).__name__}: {error}")
+    return case
 
 
-def _time_case(suite: Suite, device: str, built: Built, baseline: Built | None, is_baseline: bool,
-               row: dict[str, Any]) -> dict[str, Any]:
+def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[_Case], peaks: dict | None,
+                on_round: Callable[[int, int], None]) -> str | None:
+    """Time every built case of one workload together; fill their rows. Returns a message when
+    the session was contended and ``on_contention`` is ``fail``."""
     t = suite.timing
-    options = _timing_options(suite, device)
-    if is_baseline or baseline is None:
-        built.timing = convbench.benchmark(built.module, *built.inputs, min_time=t["min_time"],
-                                           max_time=max(2.0, 5 * t["min_time"]), **options)
-        row.update(timing_fields(built.timing))
-        if is_baseline:
-            row.update(latency_vs_baseline=1.0, params_vs_baseline=1.0, macs_vs_baseline=1.0)
-        return {"timing_ms": built.timing.times_ms}
-    result = convbench.compare(built.module, built.inputs, baseline.module, baseline.inputs,
-                               rounds=t["rounds"], round_time=t["min_time"] / t["rounds"], **options)
-    built.timing = result.variant
-    row.update(timing_fields(result.variant))
-    row.update(latency_vs_baseline=result.ratio, latency_ratio_low=result.ratio_low,
-               latency_ratio_high=result.ratio_high, p_value=result.p_value,
-               significant=result.significant)
-    return {"timing_ms": result.variant.times_ms, "baseline_timing_ms": result.baseline.times_ms,
-            "round_ratios": result.round_ratios}
+    timed = [c for c in prepared if c.built is not None]
+    if not timed:
+        return None
+    base = next((i for i, c in enumerate(timed) if c.is_baseline), None)
+    threshold = t["contention_threshold"]
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            session = time_session([(c.built.module, c.built.inputs) for c in timed], rounds=t["rounds"],
+                                   round_time=t["min_time"] / t["rounds"], on_round=on_round,
+                                   **_timing_options(suite, device))
+        except Exception as error:  # e.g. out of memory: every case of the session gets the error
+            for c in timed:
+                c.row.update(status="error", error=f"{type(error).__name__}: {error}")
+            return None
+        contentions = [session.contention_of(*{i, i if base is None else base}) for i in range(len(timed))]
+        worst = max(contentions, key=lambda c: c.cores)
+        if not worst.contended(threshold) or t["on_contention"] != "retry" or attempts > t["retries"]:
+            break
+        time.sleep(RETRY_PAUSE_S)
+    for i, case in enumerate(timed):
+        _fill_timing(case, session, i, base, contentions[i], threshold, attempts, suite)
+        case.row.update(roofline_fields(case.built.cost.macs, case.built.cost.bytes_moved, workload.batch,
+                                        case.row["latency_ms"], peaks))
+    if t["on_contention"] == "fail" and worst.contended(threshold):
+        return (f"{workload.label} ({device}) was timed under contention: {worst.describe()}, above the "
+                f"threshold of {threshold:g} cores; rerun on a quiet machine (or set timing.on_contention: mark)")
+    return None
+
+
+RETRY_PAUSE_S = 1.0
+
+
+def _fill_timing(case: _Case, session: Session, i: int, base: int | None, contention: Contention,
+                 threshold: float, attempts: int, suite: Suite) -> None:
+    timing = session.timings[i]
+    case.built.timing = timing
+    case.row.update(
+        latency_ms=session.latency_ms(i), latency_iqr_ms=timing.iqr_ms, runs=timing.runs,
+        rounds=len(session.round_ms[i]), processes=timing.processes, noisy=timing.noisy,
+        timing_method=timing.method, threads=timing.threads, peak_memory_bytes=timing.peak_memory_bytes,
+        contention=contention.cores, contended=contention.contended(threshold), cpu_steal=contention.steal,
+        load_avg=contention.load_avg, gpu_other_processes=contention.gpu_other_processes,
+        timing_attempts=attempts,
+    )
+    case.raw = {"round_ms": session.round_ms[i], "round_process": session.round_process,
+                "timing_ms": timing.times_ms,
+                "round_contention": [c.cores for c in session.contention[i]]}
+    if base is None:
+        return
+    if i == base:
+        case.row.update(latency_vs_baseline=1.0, params_vs_baseline=1.0, macs_vs_baseline=1.0)
+        return
+    estimate = session.ratio(i, base, suite.timing["confidence"], suite.timing["margin"])
+    case.row.update(latency_vs_baseline=estimate.ratio, latency_ratio_low=estimate.low,
+                    latency_ratio_high=estimate.high, p_value=estimate.p_value,
+                    significant=estimate.significant, verdict=estimate.verdict,
+                    confidence=estimate.confidence, margin=estimate.margin)
+    case.raw["round_ratios"] = [v / b for v, b in zip(session.round_ms[i], session.round_ms[base])]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,8 +30,10 @@ from torch import nn
 from torch.utils.benchmark import Timer
 
 from convbench.allocator import retain_freed_memory
+from convbench.contention import THRESHOLD, Contention, Probe, combine
+from convbench.stats import CONFIDENCE, MARGIN, RatioEstimate, geometric_mean, paired_ratio
 
-__all__ = ["Comparison", "Timing", "benchmark", "compare", "compare_readings"]
+__all__ = ["Comparison", "Session", "Timing", "benchmark", "compare", "time_session"]
 
 NOISY = 0.10  # IQR / median above this marks a timing as noisy (as torch.utils.benchmark warns)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -60,6 +63,8 @@ class Timing:
     allocator: str | None = None
     peak_memory_bytes: int | None = None
     times_ms: list[float] = field(default_factory=list, repr=False)
+    contention: Contention | None = None
+    processes: int = 1
 
     @property
     def noise(self) -> float:
@@ -71,44 +76,79 @@ class Timing:
 
     def __str__(self) -> str:
         flag = " (noisy)" if self.noisy else ""
-        return (f"{self.median_ms:.4g} ms +- {self.iqr_ms:.2g} ms IQR{flag}, median of {self.runs} runs "
+        text = (f"{self.median_ms:.4g} ms +- {self.iqr_ms:.2g} ms IQR{flag}, median of {self.runs} runs "
                 f"x {self.calls_per_run} calls ({self.method}, {self.device}, {self.dtype})")
+        if self.contention is not None and self.contention.contended():
+            text += f"; CONTENDED: {self.contention.describe()}"
+        return text
 
 
 @dataclass
 class Comparison:
-    """A variant timed against a baseline, interleaved round by round (variant, baseline, baseline,
+    """A variant timed against a baseline in interleaved rounds (variant, baseline, baseline,
     variant, ...), so drift of the machine falls on both alike.
 
-    ``ratio`` is variant / baseline of the pooled medians (< 1: the variant is faster);
-    ``ratio_low`` / ``ratio_high`` the interquartile range of the per-round ratios; ``p_value`` a
-    two-sided Mann-Whitney U test on the per-round medians. ``significant`` needs both
-    ``p_value < alpha`` and a difference of at least ``min_effect`` (a few percent move between
-    runs on a shared machine, whatever a test says about one run).
+    ``variant_ms`` / ``baseline_ms`` are the geometric means over rounds of each round's median,
+    and ``estimate`` the paired ratio (see :mod:`convbench.stats`), so
+    ``variant_ms / baseline_ms == estimate.ratio``. ``contention`` is what other work took while
+    either was read (see :mod:`convbench.contention`).
     """
 
     variant: Timing
     baseline: Timing
-    ratio: float
-    ratio_low: float
-    ratio_high: float
+    variant_ms: float
+    baseline_ms: float
+    estimate: RatioEstimate
     round_ratios: list[float]
-    p_value: float
-    significant: bool
-    rounds: int
-    alpha: float
-    min_effect: float
+    contention: Contention | None = None
 
-    def verdict(self, variant: str = "variant", baseline: str = "baseline") -> str:
-        spread = f"IQR {self.ratio_low:.2f}-{self.ratio_high:.2f}, p={self.p_value:.2g}, {self.rounds} rounds"
-        if not self.significant:
-            return f"{variant} ~ {baseline}: {self.ratio:.2f}x, not significant ({spread})"
-        if self.ratio < 1:
-            return f"{variant} is {1 / self.ratio:.2f}x faster than {baseline} ({spread})"
-        return f"{variant} is {self.ratio:.2f}x slower than {baseline} ({spread})"
+    ratio = property(lambda self: self.estimate.ratio)
+    ratio_low = property(lambda self: self.estimate.low)
+    ratio_high = property(lambda self: self.estimate.high)
+    p_value = property(lambda self: self.estimate.p_value)
+    verdict = property(lambda self: self.estimate.verdict)
+    significant = property(lambda self: self.estimate.significant)
+    rounds = property(lambda self: self.estimate.rounds)
+
+    def contended(self, threshold: float = THRESHOLD) -> bool:
+        return self.contention is not None and self.contention.contended(threshold)
+
+    def describe(self, variant: str = "variant", baseline: str = "baseline") -> str:
+        text = self.estimate.describe(variant, baseline)
+        if self.contended():
+            text += f"; CONTENDED: {self.contention.describe()}"
+        return text
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Session:
+    """Several modules read in the same interleaved rounds.
+
+    ``round_ms[i][r]`` is module ``i``'s median reading in round ``r``; ``round_process[r]`` the
+    worker process round ``r`` ran in (0 when all ran here); ``contention[i][r]`` what other work
+    took while module ``i`` was read in round ``r``.
+    """
+
+    timings: list[Timing]
+    round_ms: list[list[float]]
+    round_process: list[int]
+    contention: list[list[Contention]]
+
+    def latency_ms(self, i: int) -> float:
+        """Module ``i``'s latency: the geometric mean over rounds of its per-round medians."""
+        return geometric_mean(self.round_ms[i])
+
+    def ratio(self, i: int, baseline: int, confidence: float = CONFIDENCE, margin: float = MARGIN) -> RatioEstimate:
+        groups = self.round_process if len(set(self.round_process)) > 1 else None
+        return paired_ratio(self.round_ms[i], self.round_ms[baseline], groups=groups,
+                            confidence=confidence, margin=margin)
+
+    def contention_of(self, *indices: int) -> Contention:
+        """What other work took while any of ``indices`` was read, over all rounds."""
+        return combine([c for i in indices for c in self.contention[i]])
 
 
 class _Runner:
@@ -220,12 +260,12 @@ class _Runner:
             if (spent >= min_time and settled) or spent >= max_time:
                 return times, calls
 
-    def timing(self, times: list[float], calls: int, peak_memory: int | None) -> Timing:
-        median = float(np.median(times))
-        iqr = _iqr(times)
+    def timing(self, times: list[float], calls: int, peak_memory: int | None,
+               contention: Contention | None = None) -> Timing:
+        median, iqr, noisy = _summary(times)
         return Timing(
             median_ms=median, iqr_ms=iqr, runs=len(times), calls_per_run=calls,
-            noisy=median > 0 and iqr / median > NOISY, device=str(self.device), dtype=self.dtype,
+            noisy=noisy, contention=contention, device=str(self.device), dtype=self.dtype,
             memory_format=self.memory_format, mode="training" if self.training else "inference",
             method=self.method, threads=self.threads,
             cudnn_benchmark=self.cudnn_benchmark if self.is_cuda else None,
@@ -280,15 +320,20 @@ def benchmark(
     """Time ``module(*inputs)``; the module itself is not changed (a prepared copy is timed).
 
     Readings are taken for at least ``min_time`` seconds and until IQR / median < 10 %, or until
-    ``max_time`` seconds. ``threads`` defaults to torch's current thread count.
+    ``max_time`` seconds. ``threads`` defaults to torch's current thread count. The timing's
+    ``contention`` says what other processes took meanwhile (:mod:`convbench.contention`).
     """
     runner = _Runner(module, inputs, device, dtype, memory_format, training, threads, cuda_timer,
                      cold, cudnn_benchmark)
+    if not (math.isfinite(min_time) and math.isfinite(max_time) and 0 <= min_time <= max_time):
+        raise ValueError(f"min_time={min_time} and max_time={max_time} must be finite, 0 <= min_time <= max_time")
     with runner.settings():
         runner.warm_up(warmup_time)
         peak = runner.peak_memory()
+        probe = Probe(runner.device.index or 0 if runner.is_cuda else None)
         times, calls = runner.readings(min_time, max_time, adaptive=True)
-    return runner.timing(times, calls, peak)
+        contention = probe.stop()
+    return runner.timing(times, calls, peak, contention)
 
 
 def compare(
@@ -299,8 +344,38 @@ def compare(
     *,
     rounds: int = 10,
     round_time: float = 0.1,
-    alpha: float = 0.01,
-    min_effect: float = 0.05,
+    confidence: float = CONFIDENCE,
+    margin: float = MARGIN,
+    processes: int = 1,
+    **settings,
+) -> Comparison:
+    """Time ``variant`` against ``baseline`` interleaved, ``rounds`` rounds of ``round_time``
+    seconds each (spread over ``processes`` fresh worker processes when > 1). ``settings`` are
+    :func:`time_session`'s (device, dtype, memory_format, training, threads, ...)."""
+    session = time_session([(variant, tuple(variant_inputs)), (baseline, tuple(baseline_inputs))],
+                           rounds=rounds, round_time=round_time, processes=processes, **settings)
+    return comparison(session, 0, 1, confidence, margin)
+
+
+def comparison(session: Session, variant: int, baseline: int, confidence: float = CONFIDENCE,
+               margin: float = MARGIN) -> Comparison:
+    """Module ``variant`` of a session against module ``baseline`` of the same session."""
+    return Comparison(
+        variant=session.timings[variant], baseline=session.timings[baseline],
+        variant_ms=session.latency_ms(variant), baseline_ms=session.latency_ms(baseline),
+        estimate=session.ratio(variant, baseline, confidence, margin),
+        round_ratios=[v / b for v, b in zip(session.round_ms[variant], session.round_ms[baseline])],
+        contention=session.contention_of(variant, baseline),
+    )
+
+
+def time_session(
+    entries: list[tuple[nn.Module, tuple[torch.Tensor, ...]]],
+    *,
+    rounds: int = 10,
+    round_time: float = 0.1,
+    processes: int = 1,
+    on_round: Callable[[int, int], None] | None = None,
     device: str = "cpu",
     dtype: str = "float32",
     memory_format: str = "contiguous",
@@ -310,43 +385,96 @@ def compare(
     cold: bool = False,
     cuda_timer: str = "events",
     cudnn_benchmark: bool = True,
-) -> Comparison:
-    """Time ``variant`` against ``baseline`` interleaved, ``rounds`` times ``round_time`` seconds each."""
+) -> Session:
+    """Read every ``(module, inputs)`` in ``entries`` once per round for ``round_time`` seconds,
+    in an order that rotates and reverses from round to round, for ``rounds`` rounds.
+
+    With ``processes > 1`` the rounds are spread evenly over that many fresh worker processes, run
+    one after another (never at once: they would contend), each of which prepares and warms up
+    every module itself, so what differs between processes (memory layout, allocator state)
+    enters the spread as it does between runs.
+    """
     if rounds < 2:
-        raise ValueError(f"rounds={rounds} must be >= 2 for a spread and a significance test")
-    settings = (device, dtype, memory_format, training, threads, cuda_timer, cold, cudnn_benchmark)
-    runners = [_Runner(variant, variant_inputs, *settings), _Runner(baseline, baseline_inputs, *settings)]
-    readings: list[list[list[float]]] = [[], []]
-    calls = [0, 0]
+        raise ValueError(f"rounds={rounds} must be >= 2 for an interval")
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes={processes!r} must be a whole number >= 1")
+    if not entries:
+        raise ValueError("nothing to time")
+    settings = dict(device=device, dtype=dtype, memory_format=memory_format, training=training,
+                    threads=threads, warmup_time=warmup_time, cold=cold, cuda_timer=cuda_timer,
+                    cudnn_benchmark=cudnn_benchmark)
+    if processes == 1:
+        return _session_here(entries, rounds, round_time, on_round, settings)
+    return _session_in_processes(entries, rounds, round_time, processes, on_round, settings)
+
+
+def _session_here(entries, rounds: int, round_time: float, on_round, settings: dict,
+                  first_round: int = 0, total_rounds: int | None = None) -> Session:
+    options = {k: v for k, v in settings.items() if k != "warmup_time"}
+    runners = [_Runner(module, inputs, **options) for module, inputs in entries]
+    n = len(runners)
+    blocks: list[list[list[float]]] = [[] for _ in range(n)]
+    calls = [0] * n
+    contention: list[list[Contention]] = [[] for _ in range(n)]
+    gpu = runners[0].device.index or 0 if runners[0].is_cuda else None
     with runners[0].settings():
         peaks = []
         for runner in runners:
-            runner.warm_up(warmup_time)
+            runner.warm_up(settings["warmup_time"])
             peaks.append(runner.peak_memory())
         for r in range(rounds):
-            order = (0, 1) if r % 2 == 0 else (1, 0)
-            for i in order:
+            for i in _round_order(n, first_round + r):
+                probe = Probe(gpu)
                 times, calls[i] = runners[i].readings(round_time, round_time * 4, adaptive=False)
-                readings[i].append(times)
-    timings = [runner.timing([t for block in per_round for t in block], n, peak)
-               for runner, per_round, n, peak in zip(runners, readings, calls, peaks)]
-    round_medians = [[float(np.median(block)) for block in per_round] for per_round in readings]
-    return compare_readings(timings[0], timings[1], round_medians[0], round_medians[1], alpha, min_effect)
+                contention[i].append(probe.stop())
+                blocks[i].append(times)
+            if on_round:
+                on_round(first_round + r + 1, total_rounds or rounds)
+    timings = [runner.timing([t for block in per_round for t in block], c, peak, combine(cont))
+               for runner, per_round, c, peak, cont in zip(runners, blocks, calls, peaks, contention)]
+    round_ms = [[float(np.median(block)) for block in per_round] for per_round in blocks]
+    return Session(timings=timings, round_ms=round_ms, round_process=[0] * rounds, contention=contention)
 
 
-def compare_readings(variant: Timing, baseline: Timing, variant_rounds: list[float],
-                     baseline_rounds: list[float], alpha: float = 0.01,
-                     min_effect: float = 0.05) -> Comparison:
-    """The statistics of a comparison, from two timings and their per-round medians (paired by round)."""
-    from scipy.stats import mannwhitneyu
+def _round_order(n: int, r: int) -> list[int]:
+    """Round ``r``'s reading order: rotated by ``r`` and reversed every other round, so no module
+    is always read first or always right after the same neighbour."""
+    order = [(i + r // 2) % n for i in range(n)]
+    return order[::-1] if r % 2 else order
 
-    round_ratios = [v / b for v, b in zip(variant_rounds, baseline_rounds)]
-    ratio = variant.median_ms / baseline.median_ms
-    p_value = float(mannwhitneyu(variant_rounds, baseline_rounds, alternative="two-sided").pvalue)
-    low, high = np.percentile(round_ratios, [25, 75])
-    return Comparison(
-        variant=variant, baseline=baseline, ratio=ratio, ratio_low=float(low), ratio_high=float(high),
-        round_ratios=round_ratios, p_value=p_value,
-        significant=p_value < alpha and abs(ratio - 1) >= min_effect,
-        rounds=len(round_ratios), alpha=alpha, min_effect=min_effect,
+
+def _session_in_processes(entries, rounds: int, round_time: float, processes: int, on_round,
+                          settings: dict) -> Session:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    per_process = math.ceil(rounds / processes)
+    parts: list[Session] = []
+    context = multiprocessing.get_context("spawn")
+    for p in range(processes):
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            part = pool.submit(_session_here, entries, per_process, round_time, None, settings).result()
+        parts.append(part)
+        if on_round:
+            on_round((p + 1) * per_process, processes * per_process)
+    n = len(entries)
+    timings = []
+    for i in range(n):
+        times = [t for part in parts for t in part.timings[i].times_ms]
+        first = parts[0].timings[i]
+        merged = _summary(times)
+        timings.append(dataclasses.replace(
+            first, median_ms=merged[0], iqr_ms=merged[1], runs=len(times), noisy=merged[2], times_ms=times,
+            contention=combine([part.timings[i].contention for part in parts if part.timings[i].contention]),
+            processes=processes))
+    return Session(
+        timings=timings,
+        round_ms=[[ms for part in parts for ms in part.round_ms[i]] for i in range(n)],
+        round_process=[p for p, part in enumerate(parts) for _ in part.round_process],
+        contention=[[c for part in parts for c in part.contention[i]] for i in range(n)],
     )
+
+
+def _summary(times: list[float]) -> tuple[float, float, bool]:
+    median, iqr = float(np.median(times)), _iqr(times)
+    return median, iqr, median > 0 and iqr / median > NOISY

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 import subprocess
 
@@ -62,8 +63,8 @@ def test_run_writes_every_file_and_prints_a_table_per_shape(finished_run):
     assert document["metadata"]["torch"] and document["metadata"]["baseline"] == "conv"
     assert document["metadata"]["interrupted"] is False
     timed = [row for row in document["rows"] if row["status"] == "ok"]
-    assert all(row["raw"]["timing_ms"] for row in timed)
-    assert any("baseline_timing_ms" in row["raw"] for row in timed)
+    assert all(row["raw"]["timing_ms"] and len(row["raw"]["round_ms"]) == row["rounds"] == 5 for row in timed)
+    assert any("round_ratios" in row["raw"] for row in timed)
     report = (finished_run / "report.md").read_text()
     assert "8->8, k=3, s=1, 1x8x8x8" in report and "Command: `convbench run" in report
 
@@ -185,9 +186,25 @@ def test_compare_prints_a_verdict():
     assert result.exit_code == 0, result.output
     assert "cheapest on paper: depthwise" in result.output
     assert "fastest here (cpu):" in result.output
-    assert "separable: 0.17x the MACs" in result.output  # 1/16 + 1/9
+    assert "separable: 0.174x the MACs" in result.output  # 1/16 + 1/9
     assert ("faster than conv" in result.output or "slower than conv" in result.output
-            or "no significant difference from conv" in result.output)
+            or "as fast as conv" in result.output or "undecided" in result.output)
+    assert "95% CI" in result.output and "timed rows contended" in result.output
+
+
+def test_every_latency_over_the_baseline_latency_is_its_ratio(finished_run):
+    document = json.loads((finished_run / "results.json").read_text())
+    for shape in {row["shape"] for row in document["rows"]}:
+        rows = [r for r in document["rows"] if r["shape"] == shape and r["status"] == "ok"]
+        (base,) = [r for r in rows if r["variant"] == "conv"]
+        for row in rows:
+            assert row["latency_ms"] / base["latency_ms"] == pytest.approx(row["latency_vs_baseline"], rel=1e-9)
+            if row is not base:
+                assert row["latency_ratio_low"] <= row["latency_vs_baseline"] <= row["latency_ratio_high"]
+                assert row["verdict"] in ("faster", "slower", "same", "undecided")
+                ratios = row["raw"]["round_ratios"]
+                geometric = math.exp(sum(map(math.log, ratios)) / len(ratios))
+                assert row["latency_vs_baseline"] == pytest.approx(geometric, rel=1e-9)
 
 
 def test_compare_no_timing_json_and_skips():

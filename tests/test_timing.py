@@ -3,13 +3,13 @@ measured in benchmarks/, on a quiet machine, and compared side by side."""
 
 from __future__ import annotations
 
-import random
+import math
 
 import pytest
 import torch
 
 import convbench
-from convbench.timing import NOISY, Timing, compare_readings
+from convbench.timing import NOISY, time_session
 
 FAST = dict(min_time=0.01, max_time=0.05, warmup_time=0.0)
 
@@ -81,54 +81,70 @@ def test_cuda_without_a_gpu_is_a_clear_error():
         convbench.benchmark(*small_conv(), device="cuda", **FAST)
 
 
-def test_compare_runs_interleaved_rounds():
+def test_compare_runs_interleaved_rounds_and_its_ratio_is_the_latencies_ratio():
     module, x = small_conv()
-    result = convbench.compare(module, (x,), convbench.build("depthwise", 4, 4, 3), (x,),
+    result = convbench.compare(convbench.build("depthwise", 4, 4, 3), (x,), module, (x,),
                                rounds=4, round_time=0.01, threads=1, warmup_time=0.0)
     assert result.rounds == len(result.round_ratios) == 4
-    assert result.ratio == pytest.approx(result.variant.median_ms / result.baseline.median_ms)
-    assert result.ratio_low <= result.ratio_high
+    assert result.ratio == pytest.approx(result.variant_ms / result.baseline_ms, rel=1e-12)
+    assert result.ratio_low <= result.ratio <= result.ratio_high
+    assert result.verdict in ("faster", "slower", "same", "undecided")
     assert 0 <= result.p_value <= 1
+    assert result.contention is not None and result.contention.wall_s > 0
     with pytest.raises(ValueError, match="rounds"):
         convbench.compare(module, (x,), module, (x,), rounds=1)
 
 
-def _timing(times):
-    ordered = sorted(times)
-    median = ordered[len(ordered) // 2]
-    return Timing(median_ms=median, iqr_ms=0.0, runs=len(times), calls_per_run=1, noisy=False,
-                  device="cpu", dtype="float32", memory_format="contiguous", mode="inference",
-                  method="synthetic", times_ms=list(times))
+def test_a_session_reads_every_module_once_per_round_in_changing_order():
+    module, x = small_conv()
+    entries = [(module, (x,)), (convbench.build("depthwise", 4, 4, 3), (x,)), (convbench.build("group", 4, 4, 3), (x,))]
+    rounds_seen = []
+    session = time_session(entries, rounds=5, round_time=0.005, threads=1, warmup_time=0.0,
+                           on_round=lambda r, total: rounds_seen.append((r, total)))
+    assert rounds_seen == [(r, 5) for r in range(1, 6)]
+    assert [len(r) for r in session.round_ms] == [5, 5, 5]
+    assert [len(c) for c in session.contention] == [5, 5, 5]
+    assert session.round_process == [0] * 5
+    for i in range(3):
+        assert session.latency_ms(i) == pytest.approx(math.exp(sum(map(math.log, session.round_ms[i])) / 5))
 
 
-def _rounds(centre, spread, n=10, seed=0):
-    rng = random.Random(seed)
-    return [centre * (1 + rng.uniform(-spread, spread)) for _ in range(n)]
+def test_round_order_rotates_and_reverses():
+    from convbench.timing import _round_order
+
+    orders = [_round_order(3, r) for r in range(6)]
+    assert all(sorted(o) == [0, 1, 2] for o in orders)
+    assert {o[0] for o in orders} == {0, 1, 2}  # no module is always read first
+    assert _round_order(2, 0) == [0, 1] and _round_order(2, 1) == [1, 0]
 
 
-def test_a_clear_speed_up_is_significant():
-    fast, slow = _rounds(1.0, 0.02, seed=1), _rounds(2.0, 0.02, seed=2)
-    result = compare_readings(_timing(fast), _timing(slow), fast, slow)
-    assert result.significant and result.ratio == pytest.approx(0.5, rel=0.05)
-    assert "faster" in result.verdict("a", "b")
+def test_rounds_spread_over_fresh_processes_are_labelled_by_process():
+    module, x = small_conv()
+    result = convbench.compare(convbench.build("depthwise", 4, 4, 3), (x,), module, (x,), rounds=4,
+                               round_time=0.005, threads=1, warmup_time=0.0, processes=2)
+    assert result.estimate.replicates == 2 and result.rounds == 4
+    assert result.variant.processes == 2
+    assert result.ratio_low <= result.ratio <= result.ratio_high
 
 
-def test_the_same_distribution_is_not_significant():
-    a, b = _rounds(1.0, 0.1, seed=3), _rounds(1.0, 0.1, seed=4)
-    result = compare_readings(_timing(a), _timing(b), a, b)
-    assert not result.significant and "not significant" in result.verdict()
+@pytest.mark.parametrize("processes", [0, -1, 1.5, True])
+def test_bad_process_counts_raise(processes):
+    module, x = small_conv()
+    with pytest.raises(ValueError, match="processes"):
+        time_session([(module, (x,))], rounds=2, processes=processes)
 
 
-def test_a_three_percent_difference_on_a_noisy_machine_is_noise():
-    a, b = _rounds(1.03, 0.15, seed=5), _rounds(1.0, 0.15, seed=6)
-    result = compare_readings(_timing(a), _timing(b), a, b)
-    assert not result.significant
+def test_benchmark_records_contention():
+    timing = convbench.benchmark(*small_conv(), threads=1, **FAST)
+    assert timing.contention is not None and timing.contention.wall_s > 0
+    assert timing.contention.cores >= 0
 
 
-def test_a_consistent_but_tiny_difference_is_below_the_minimum_effect():
-    a, b = _rounds(1.03, 0.001, seed=7), _rounds(1.0, 0.001, seed=8)
-    result = compare_readings(_timing(a), _timing(b), a, b)
-    assert result.p_value < result.alpha and not result.significant
+@pytest.mark.parametrize("bad", [{"min_time": math.inf}, {"min_time": -1.0}, {"min_time": 1.0, "max_time": 0.5},
+                                 {"max_time": math.nan}])
+def test_benchmark_refuses_times_that_cannot_end(bad):
+    with pytest.raises(ValueError, match="min_time"):
+        convbench.benchmark(*small_conv(), **{**FAST, **bad})
 
 
 def test_run_metadata_records_what_a_timing_depends_on():

@@ -3,7 +3,7 @@
 1. ``convbench.benchmark`` on a plain conv against a bare ``torch.utils.benchmark.Timer`` median,
    measured alternately in this process; they should agree within 5 %.
 2. ``ac`` deployed (one fused conv, with bias) against ``conv``: the same work, so the ratio should
-   be within 0.95 - 1.05 and not significant.
+   be within 0.95 - 1.05 and its verdict ``same``.
 3. That comparison run twice: the two ratios should be within 5 % of each other.
 
     python benchmarks/timer_validation.py > results/timer_validation.md
@@ -62,20 +62,20 @@ def main() -> None:
 
     print(f"## 2-3. `ac` deployed vs `conv`, interleaved, {args.rounds} rounds, twice\n")
     ac = convbench.build("ac", c, c, 3, deploy=True).eval()
-    print("| run | ratio ac / conv | IQR of round ratios | p (Mann-Whitney U) | significant | verdict |")
+    print("| run | ratio ac / conv | 95% CI | p (paired t on log ratios) | verdict | contention (cores) |")
     print("|---|---|---|---|---|---|")
     results = []
     for run in range(2):
         result = convbench.compare(ac, (x,), conv, (x,), rounds=args.rounds, round_time=0.2, threads=threads)
         results.append(result)
         print(f"| {run + 1} | {result.ratio:.3f} | {result.ratio_low:.3f} - {result.ratio_high:.3f} | "
-              f"{result.p_value:.3g} | {result.significant} | {result.verdict('ac', 'conv')} |")
+              f"{result.p_value:.3g} | {result.describe('ac', 'conv')} | {result.contention.cores:.2f} |")
     first, second = (r.ratio for r in results)
     print()
     for i, r in enumerate(results, 1):
         inside = 0.95 <= r.ratio <= 1.05
         print(f"- Run {i}: ratio {r.ratio:.3f} is {'within' if inside else 'OUTSIDE'} 0.95 - 1.05, "
-              f"{'not ' if not r.significant else ''}significant.")
+              f"verdict {r.verdict}.")
     drift = abs(first / second - 1)
     print(f"- The two runs' ratios differ by {100 * drift:.1f} % "
           f"({'within' if drift <= 0.05 else 'OUTSIDE'} 5 %).")

@@ -74,12 +74,15 @@ def latency_vs_macs(df: pd.DataFrame, metadata: dict[str, Any], path: Path) -> P
             ax.scatter(row["macs"], row["latency_ms"], marker=markers[row["label"]], s=90 if is_base else 50,
                        edgecolors="black" if is_base else None, linewidths=1.5 if is_base else None,
                        label=row["label"], zorder=3)
+            if str(row.get("contended")).lower() == "true":
+                ax.scatter(row["macs"], row["latency_ms"], marker="x", color="red", s=140, zorder=4,
+                           label="contended: not a result")
         front = pareto_front(list(zip(group["macs"], group["latency_ms"])))
         ax.plot(*zip(*front), color="grey", linestyle="--", linewidth=1, zorder=2, marker="o", markersize=16,
                 markerfacecolor="none", markeredgecolor="grey", label="Pareto front")
         _readable_log_axes(ax, x_unit="")
         ax.set_xlabel("MACs per image (exact count)")
-        ax.set_ylabel("latency, ms (median per forward)")
+        ax.set_ylabel("latency, ms (geometric mean of round medians)")
         ax.set_title(shape, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
     for ax in axes.flat[len(groups):]:
@@ -128,7 +131,7 @@ def roofline_chart(df: pd.DataFrame, metadata: dict[str, Any], path: Path) -> Pa
         ax.scatter([], [], marker="s", color=colour, label=shape)
     _readable_log_axes(ax, x_unit=None)
     ax.set_xlabel("arithmetic intensity, MACs per byte moved (op inputs + weights + outputs)")
-    ax.set_ylabel("achieved GMAC/s (MACs / median latency)")
+    ax.set_ylabel("achieved GMAC/s (MACs / latency)")
     ax.set_title(f"{metadata.get('config', 'run')}: roofline on {metadata.get('device_name', '?')}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right", ncol=2)

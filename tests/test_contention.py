@@ -68,3 +68,12 @@ def test_this_process_working_is_not_contention():
     _spin(0.5)
     c = probe.stop()
     assert c.others_cpu_s < 0.4  # the spin is this process's own; others are what the machine had besides
+
+
+def test_a_stray_clock_tick_in_a_short_window_is_not_contention():
+    tick = contention._tick_seconds()
+    stray = Contention(wall_s=0.1, others_cpu_s=tick, steal_s=0.0, load_avg=None)
+    assert stray.cores == pytest.approx(tick / 0.1)  # reported as measured
+    assert not stray.contended(0.05)
+    busy = Contention(wall_s=0.1, others_cpu_s=0.1, steal_s=0.0, load_avg=None)  # a busy core
+    assert busy.contended(0.2)

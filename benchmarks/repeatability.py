@@ -28,17 +28,30 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--config", default="configs/repeatability.yaml")
     parser.add_argument("--processes", type=int, default=1, help="worker processes within each run")
+    parser.add_argument("--threads", type=int, help="override the config's timing.threads")
     parser.add_argument("--tolerance", type=float, default=0.05)
     parser.add_argument("variants", nargs="*", default=VARIANTS)
     args = parser.parse_args()
 
-    command = [sys.executable, "-m", "convbench", "compare", *args.variants, "--config", args.config, "--json"]
+    config = args.config
+    if args.threads:
+        import tempfile
+
+        import yaml
+
+        data = yaml.safe_load(Path(args.config).read_text())
+        data.setdefault("timing", {})["threads"] = args.threads
+        config = str(Path(tempfile.mkdtemp()) / Path(args.config).name)
+        Path(config).write_text(yaml.safe_dump(data))
+    command = [sys.executable, "-m", "convbench", "compare", *args.variants, "--config", config, "--json"]
     if args.processes > 1:
         command += ["--processes", str(args.processes)]
     shown = " ".join(["convbench compare", *args.variants, "--config", args.config, "--json",
+                      *([f"(timing.threads: {args.threads})"] if args.threads else []),
                       *(["--processes", str(args.processes)] if args.processes > 1 else [])])
     print("# Repeatability: the same comparison in fresh processes\n")
     print(f"Command: `python benchmarks/repeatability.py --runs {args.runs} --config {args.config}"
+          f"{f' --threads {args.threads}' if args.threads else ''}"
           f"{f' --processes {args.processes}' if args.processes > 1 else ''}`, "
           f"which runs `{shown}` {args.runs} times, one after another.\n")
     print(f"- Before: {quiet_check()}")

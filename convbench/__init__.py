@@ -16,15 +16,20 @@ from convbench.registry import (
     variant_names,
 )
 from convbench.swap import conv_filter, swap
-from convbench.timing import Comparison, Timing, benchmark, compare
+from convbench.stats import RatioEstimate, paired_ratio
+from convbench.timing import Comparison, Session, Timing, benchmark, compare, time_session
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Comparison",
+    "RatioEstimate",
+    "Session",
     "Timing",
     "benchmark",
     "compare",
+    "paired_ratio",
+    "time_session",
     "run_metadata",
     "build_model",
     "model_names",

@@ -336,3 +336,12 @@ def test_run_a_network_config(tmp_path):
     assert rows["separable"]["status"] == "ok" and rows["separable"]["macs_vs_baseline"] < 0.2
     assert rows["group(groups=4)"]["status"] == "ok"  # every conv but the 3-channel stem
     assert rows["depthwise"]["status"] == "ok"        # every conv but the 3-channel stem
+
+
+def test_compare_spreads_rounds_over_fresh_processes():
+    result = invoke("compare", "depthwise", "--shape", "in=8,out=8,k=3,size=8", "--quick", "--processes", "2",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    rows = {row["variant"]: row for row in json.loads(result.stdout)["rows"]}
+    assert rows["depthwise"]["processes"] == 2 and rows["depthwise"]["rounds"] == 6  # 5 rounds, 3 per process
+    assert "in 2 processes" in " ".join(json.loads(result.stdout)["verdicts"])

@@ -30,7 +30,7 @@ from convbench.results import ResultWriter, frame, load_results
 from convbench.runner import run_suite
 from convbench.timing import DTYPES
 
-QUICK_TIMING = {"min_time": 0.05, "rounds": 5, "warmup_time": 0.01}
+QUICK_TIMING = {"min_time": 0.05, "rounds": 5, "warmup_time": 0.01, "processes": 1}
 DEFAULT_SHAPE = "in=64,out=64,k=3,size=56"
 SHAPE_ALIASES = {"in": "in_channels", "out": "out_channels", "k": "kernel_size", "s": "stride",
                  "h": "height", "w": "width", "n": "batch"}
@@ -61,7 +61,7 @@ def main() -> None:
 def _run_options(function):
     for option in reversed([
         click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Override the devices."),
-        click.option("--quick", is_flag=True, help="Short timing (a few seconds per shape)."),
+        click.option("--quick", is_flag=True, help="Short timing: a few seconds per shape, in this process."),
         click.option("--no-timing", is_flag=True, help="Count only; do not time."),
         click.option("--strict", is_flag=True,
                      help="Exit non-zero (3) if a timing was contended (timing.on_contention: fail)."),
@@ -289,7 +289,7 @@ def _verdicts(rows: list[dict], suite: Suite) -> list[str]:
             continue
         cheapest = min(ok, key=lambda r: r["macs"])
         lines.append(f"  cheapest on paper: {cheapest['label']} with {cheapest['macs'] / 1e6:.3g} M MACs"
-                     + (f" ({cheapest['macs_vs_baseline']:.2f}x {base})" if cheapest.get("macs_vs_baseline") else ""))
+                     + (f" ({format_ratio(cheapest['macs_vs_baseline'])} {base})" if cheapest.get("macs_vs_baseline") else ""))
         timed = [r for r in ok if r.get("latency_ms") is not None]
         if len(timed) < len(ok):
             continue

@@ -24,7 +24,7 @@ from convbench.timing import DTYPES, MEMORY_FORMATS
 
 DEVICES = ("cpu", "cuda", "auto")
 SHAPE_KEYS = ("batch", "in_channels", "out_channels", "kernel_size", "stride", "size", "height", "width")
-TIMING_DEFAULTS = {"min_time": 0.2, "rounds": 6, "threads": None, "training": False, "cold": False,
+TIMING_DEFAULTS = {"min_time": 0.5, "rounds": 10, "threads": None, "training": False, "cold": False,
                    "warmup_time": 0.05, "processes": 1, "on_contention": "mark", "retries": 2,
                    "contention_threshold": THRESHOLD, "confidence": CONFIDENCE, "margin": MARGIN}
 MIN_ROUNDS = 5  # fewer rounds give a t interval too wide to decide most comparisons

@@ -20,7 +20,7 @@ from convbench.config import ModelWorkload, Shape, Suite, VariantRequest, resolv
 from convbench.contention import ContendedError, Contention
 from convbench.roofline import cached_peaks, roofline_fields
 from convbench.swap import conv_filter, swap_report
-from convbench.timing import Session, time_session
+from convbench.timing import Session, check_runs, time_session
 
 
 @dataclass
@@ -28,7 +28,6 @@ class Built:
     module: nn.Module
     inputs: tuple[torch.Tensor, ...]
     cost: convbench.Cost
-    timing: convbench.Timing | None = None
 
 
 Workload = Shape | ModelWorkload
@@ -184,6 +183,15 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[_C
     """Time every built case of one workload together; fill their rows. Returns a message when
     the session was contended and ``on_contention`` is ``fail``."""
     t = suite.timing
+    options = _timing_options(suite, device)
+    for case in prepared:
+        if case.built is None:
+            continue
+        try:
+            check_runs(case.built.module, case.built.inputs, **options)
+        except Exception as error:  # this case cannot be timed with these settings; the others can
+            case.row.update(status="error", error=f"{type(error).__name__}: {error}")
+            case.built = None
     timed = [c for c in prepared if c.built is not None]
     if not timed:
         return None
@@ -194,8 +202,7 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[_C
         attempts += 1
         try:
             session = time_session([(c.built.module, c.built.inputs) for c in timed], rounds=t["rounds"],
-                                   round_time=t["min_time"] / t["rounds"], on_round=on_round,
-                                   **_timing_options(suite, device))
+                                   round_time=t["min_time"] / t["rounds"], on_round=on_round, **options)
         except Exception as error:  # e.g. out of memory: every case of the session gets the error
             for c in timed:
                 c.row.update(status="error", error=f"{type(error).__name__}: {error}")
@@ -221,7 +228,6 @@ RETRY_PAUSE_S = 1.0
 def _fill_timing(case: _Case, session: Session, i: int, base: int | None, contention: Contention,
                  threshold: float, attempts: int, suite: Suite) -> None:
     timing = session.timings[i]
-    case.built.timing = timing
     case.row.update(
         latency_ms=session.latency_ms(i), latency_iqr_ms=timing.iqr_ms, runs=timing.runs,
         rounds=len(session.round_ms[i]), processes=timing.processes, noisy=timing.noisy,

@@ -33,7 +33,7 @@ from convbench.allocator import retain_freed_memory
 from convbench.contention import THRESHOLD, Contention, Probe, combine
 from convbench.stats import CONFIDENCE, MARGIN, RatioEstimate, geometric_mean, paired_ratio
 
-__all__ = ["Comparison", "Session", "Timing", "benchmark", "compare", "time_session"]
+__all__ = ["Comparison", "Session", "Timing", "benchmark", "check_runs", "compare", "time_session"]
 
 NOISY = 0.10  # IQR / median above this marks a timing as noisy (as torch.utils.benchmark warns)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -367,6 +367,18 @@ def comparison(session: Session, variant: int, baseline: int, confidence: float 
         round_ratios=[v / b for v, b in zip(session.round_ms[variant], session.round_ms[baseline])],
         contention=session.contention_of(variant, baseline),
     )
+
+
+def check_runs(module: nn.Module, inputs: tuple[torch.Tensor, ...], *, device: str = "cpu", dtype: str = "float32",
+               memory_format: str = "contiguous", training: bool = False, threads: int | None = None,
+               cold: bool = False, cuda_timer: str = "events", cudnn_benchmark: bool = True, **_) -> None:
+    """Prepare ``module`` as a session would and call it once: raises what timing it would raise
+    (an op without a bfloat16 kernel, out of memory), so one module cannot fail a whole session."""
+    runner = _Runner(module, inputs, device, dtype, memory_format, training, threads, cuda_timer, cold,
+                     cudnn_benchmark)
+    with runner.settings():
+        runner.call()
+        runner._sync()
 
 
 def time_session(

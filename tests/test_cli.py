@@ -345,3 +345,24 @@ def test_compare_spreads_rounds_over_fresh_processes():
     rows = {row["variant"]: row for row in json.loads(result.stdout)["rows"]}
     assert rows["depthwise"]["processes"] == 2 and rows["depthwise"]["rounds"] == 6  # 5 rounds, 3 per process
     assert "in 2 processes" in " ".join(json.loads(result.stdout)["verdicts"])
+
+
+def test_a_case_that_cannot_be_timed_is_an_error_row_and_the_rest_of_its_shape_is_timed(tiny_config, tmp_path,
+                                                                                         monkeypatch):
+    import convbench.runner as runner
+
+    real = runner.check_runs
+
+    def failing(module, inputs, **options):
+        if type(module).__name__ == "Conv2d" and module.groups > 1:
+            raise RuntimeError("simulated: no kernel for this dtype")
+        return real(module, inputs, **options)
+
+    monkeypatch.setattr(runner, "check_runs", failing)
+    result = invoke("run", str(tiny_config), "--out", str(tmp_path / "o"), "--only", "conv,depthwise,ac")
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(tmp_path / "o" / "results.csv")
+    first = df[df["shape"] == df["shape"].iloc[0]].set_index("label")
+    assert first.loc["depthwise", "status"] == "error" and "no kernel" in first.loc["depthwise", "error"]
+    assert first.loc["ac(deploy=True)", "status"] == "ok"
+    assert first.loc["ac(deploy=True)", "latency_vs_baseline"] > 0

@@ -24,6 +24,7 @@ installed; without it ``gpu_other_processes`` is None and the CPU figures are al
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -128,16 +129,26 @@ class Probe:
                           load_avg=load, gpu_other_processes=gpu_other_processes(self.gpu_index))
 
 
+@functools.lru_cache(maxsize=1)
+def _nvml():
+    """The initialised ``pynvml`` module, once per process; None without it or without a driver."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # not installed, no driver, no permission: the GPU figure stays unknown
+        return None
+    return pynvml
+
+
 def gpu_other_processes(index: int | None) -> int | None:
     """Processes other than this one with memory on GPU ``index`` (NVML), or None if unknown."""
     if index is None:
         return None
-    try:
-        import pynvml
-    except ImportError:
+    pynvml = _nvml()
+    if pynvml is None:
         return None
     try:
-        pynvml.nvmlInit()
         handle = pynvml.nvmlDeviceGetHandleByIndex(index)
         processes = (pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
                      + pynvml.nvmlDeviceGetGraphicsRunningProcesses(handle))

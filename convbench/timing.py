@@ -323,10 +323,10 @@ def benchmark(
     ``max_time`` seconds. ``threads`` defaults to torch's current thread count. The timing's
     ``contention`` says what other processes took meanwhile (:mod:`convbench.contention`).
     """
-    runner = _Runner(module, inputs, device, dtype, memory_format, training, threads, cuda_timer,
-                     cold, cudnn_benchmark)
     if not (math.isfinite(min_time) and math.isfinite(max_time) and 0 <= min_time <= max_time):
         raise ValueError(f"min_time={min_time} and max_time={max_time} must be finite, 0 <= min_time <= max_time")
+    runner = _Runner(module, inputs, device, dtype, memory_format, training, threads, cuda_timer,
+                     cold, cudnn_benchmark)
     with runner.settings():
         runner.warm_up(warmup_time)
         peak = runner.peak_memory()
@@ -406,8 +406,10 @@ def time_session(
     every module itself, so what differs between processes (memory layout, allocator state)
     enters the spread as it does between runs.
     """
-    if rounds < 2:
-        raise ValueError(f"rounds={rounds} must be >= 2 for an interval")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 2:
+        raise ValueError(f"rounds={rounds!r} must be a whole number >= 2 for an interval")
+    if not (isinstance(round_time, (int, float)) and math.isfinite(round_time) and round_time >= 0):
+        raise ValueError(f"round_time={round_time!r} must be a finite number of seconds >= 0")
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"processes={processes!r} must be a whole number >= 1")
     if not entries:
@@ -421,7 +423,9 @@ def time_session(
 
 
 def _session_here(entries, rounds: int, round_time: float, on_round, settings: dict,
-                  first_round: int = 0, total_rounds: int | None = None) -> Session:
+                  first_round: int = 0) -> Session:
+    """The session in this process; ``first_round`` continues the reading order of earlier rounds
+    (run in other processes)."""
     options = {k: v for k, v in settings.items() if k != "warmup_time"}
     runners = [_Runner(module, inputs, **options) for module, inputs in entries]
     n = len(runners)
@@ -441,7 +445,7 @@ def _session_here(entries, rounds: int, round_time: float, on_round, settings: d
                 contention[i].append(probe.stop())
                 blocks[i].append(times)
             if on_round:
-                on_round(first_round + r + 1, total_rounds or rounds)
+                on_round(r + 1, rounds)
     timings = [runner.timing([t for block in per_round for t in block], c, peak, combine(cont))
                for runner, per_round, c, peak, cont in zip(runners, blocks, calls, peaks, contention)]
     round_ms = [[float(np.median(block)) for block in per_round] for per_round in blocks]
@@ -465,7 +469,8 @@ def _session_in_processes(entries, rounds: int, round_time: float, processes: in
     context = multiprocessing.get_context("spawn")
     for p in range(processes):
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            part = pool.submit(_session_here, entries, per_process, round_time, None, settings).result()
+            part = pool.submit(_session_here, entries, per_process, round_time, None, settings,
+                               p * per_process).result()
         parts.append(part)
         if on_round:
             on_round((p + 1) * per_process, processes * per_process)

@@ -19,14 +19,16 @@ from rich.table import Table
 import convbench
 from convbench import roofline
 from convbench.allocator import retain_freed_memory
-from convbench.config import (TIMING_DEFAULTS, ConfigError, Shape, Suite, VariantRequest, load_config,
+from convbench.config import (MAX_CASES, TIMING_DEFAULTS, ConfigError, Shape, Suite, VariantRequest, load_config,
                               parse_config, resolve_device)
 from convbench.metadata import library_versions, run_metadata
+from convbench.plot import FORMATS as PLOT_FORMATS
 from convbench.contention import ContendedError
 from convbench.report import (EXPORT_FORMATS, console_tables, export, format_ratio, markdown_report, missing,
                               timing_summary)
 from convbench.stats import RatioEstimate
-from convbench.results import ResultWriter, frame, load_results
+from convbench.results import (OutputError, ResultsError, ResultWriter, frame, load_results, run_directory_name,
+                               write_atomically)
 from convbench.runner import run_suite
 from convbench.timing import DTYPES
 
@@ -67,6 +69,8 @@ def _run_options(function):
                      help="Exit non-zero (3) if a timing was contended (timing.on_contention: fail)."),
         click.option("--processes", type=click.IntRange(min=1), metavar="N",
                      help="Spread each shape's rounds over N fresh worker processes (timing.processes)."),
+        click.option("--max-cases", type=click.IntRange(min=1), default=MAX_CASES, show_default=True, metavar="N",
+                     help="Refuse a config that queues more cases than this."),
         click.option("--json", "as_json", is_flag=True, help="Print rows as JSON instead of tables."),
     ]):
         function = option(function)
@@ -133,13 +137,13 @@ def _suite_dict(suite: Suite) -> dict:
 @main.command()
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeat or comma-separate).")
-@click.option("--out", type=click.Path(file_okay=False), help="Output directory [results/<name>-<timestamp>].")
+@click.option("--out", type=click.Path(), help="Output directory [results/<name>-<timestamp>].")
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @_run_options
-def run(configs, only, out, draw, device, quick, no_timing, strict, processes, as_json):
+def run(configs, only, out, draw, device, quick, no_timing, strict, processes, max_cases, as_json):
     """Run every variant in each CONFIG on its shapes; write results.csv, results.json and
     report.md, and print one table per shape."""
-    suites = [_load(path) for path in configs]
+    suites = [_load(path, max_cases) for path in configs]
     wanted = [name for item in only for name in item.split(",") if name]
     for suite in suites:
         _apply_run_options(suite, device, quick, strict, processes)
@@ -152,12 +156,16 @@ def run(configs, only, out, draw, device, quick, no_timing, strict, processes, a
     command = " ".join(["convbench run", *map(shlex.quote, configs), *flags])
     for suite in suites:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        directory = Path(out) if out and len(suites) == 1 else Path(out or "results") / f"{suite.name}-{stamp}"
+        directory = (Path(out) if out and len(suites) == 1
+                     else Path(out or "results") / run_directory_name(suite.name, stamp))
         if not no_timing:
             retain_freed_memory()  # before the metadata, which records the allocator setting
         metadata = _suite_metadata(suite)
-        writer = ResultWriter(directory, metadata, _suite_dict(suite))
-        interrupted, contended = False, None
+        try:
+            writer = ResultWriter(directory, metadata, _suite_dict(suite))
+        except OutputError as error:
+            raise InputError(str(error)) from None
+        interrupted, contended, unwritable = False, None, None
         try:
             _measure(suite, not no_timing, writer, quiet=as_json)
         except KeyboardInterrupt:
@@ -165,9 +173,17 @@ def run(configs, only, out, draw, device, quick, no_timing, strict, processes, a
         except ContendedError as error:
             contended = str(error)
             metadata["stopped"] = f"timing contended: {contended}"
-        writer.finish(interrupted=interrupted)
+        except OSError as error:  # disk full, directory removed or made read-only mid-run
+            unwritable = f"{directory}: cannot write results ({error.strerror or error}); the run was cut short"
+            metadata["stopped"] = unwritable
         df = frame(writer.rows)
-        (directory / "report.md").write_text(markdown_report(df, metadata, command))
+        try:
+            writer.finish(interrupted=interrupted)
+            write_atomically(directory / "report.md", markdown_report(df, metadata, command))
+        except OSError as error:
+            unwritable = unwritable or f"{directory}: cannot write results ({error.strerror or error})"
+        if unwritable:
+            raise InputError(f"{unwritable}; {len(writer.rows)} rows were measured")
         if as_json:
             _echo_json({"directory": str(directory), "metadata": metadata, "rows": writer.rows})
         elif not df.empty:
@@ -179,15 +195,15 @@ def run(configs, only, out, draw, device, quick, no_timing, strict, processes, a
         if contended:
             raise ContendedExit(f"timing contended (--strict / on_contention: fail): {contended}")
         if draw and not no_timing and not df.empty:
-            for path in _plot(df, metadata, directory, "png"):
+            for path in _plot(df, metadata, (directory / "latency_vs_macs.png", directory / "roofline.png")):
                 click.echo(f"plot: {path}", err=as_json)
         if interrupted:
             sys.exit(130)
 
 
-def _load(path: str) -> Suite:
+def _load(path: str, max_cases: int = MAX_CASES) -> Suite:
     try:
-        return load_config(path)
+        return load_config(path, max_cases)
     except ConfigError as error:
         raise InputError(str(error)) from None
 
@@ -228,12 +244,12 @@ def parse_shape(text: str) -> Shape:
 @click.option("--config", type=click.Path(dir_okay=False), help="Take shapes and timing from this config.")
 @click.option("--baseline", default=None, help="Baseline variant [conv, or the config's].")
 @_run_options
-def compare(variants, shapes, config, baseline, device, quick, no_timing, strict, processes, as_json):
+def compare(variants, shapes, config, baseline, device, quick, no_timing, strict, processes, max_cases, as_json):
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
     faster here, by how much, and whether the difference is significant. A variant takes
     parameters as NAME:KEY=VALUE,KEY=VALUE, e.g. octave:alpha_in=0.25,alpha_out=0.25."""
     if config:
-        suite = _load(config)
+        suite = _load(config, max_cases)
         suite.variants = [_request(name) for name in variants]
         if baseline:
             suite.baseline = _request(baseline)
@@ -407,40 +423,55 @@ def show(variant, shape, params, as_json):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
 def export_command(results, fmt, output):
     """A run's results (its directory, results.json or results.csv) as a paper-ready table."""
-    try:
-        df, metadata = load_results(results)
-    except (ValueError, FileNotFoundError, json.JSONDecodeError) as error:
-        raise InputError(str(error)) from None
+    df, metadata = _load_results(results)
     text = export(df, metadata, fmt)
     if output:
-        Path(output).write_text(text)
+        try:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(Path(output), text)
+        except OSError as error:
+            raise InputError(f"-o {output}: cannot write ({error.strerror or error})") from None
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
 
 
-def _plot(df, metadata, directory: Path, fmt: str) -> list[Path]:
-    from convbench.plot import plot_run
+def _load_results(path: str):
+    """A run's results for export / plot: a problem is one line (exit 2), a workaround a warning."""
+    try:
+        return load_results(path, warn=lambda message: click.echo(f"warning: {message}", err=True))
+    except ResultsError as error:
+        raise InputError(str(error)) from None
+
+
+def _plot(df, metadata, paths: tuple[Path, Path]) -> list[Path]:
+    from convbench.plot import plot_files
 
     try:
-        return plot_run(df, metadata, directory, fmt)
+        return plot_files(df, metadata, *paths)
     except (ImportError, ValueError) as error:
         raise InputError(str(error)) from None
+    except OSError as error:
+        raise InputError(f"{error.filename or paths[0]}: cannot write the plot ({error.strerror or error})") from None
 
 
 @main.command()
 @click.argument("results", type=click.Path(exists=True))
-@click.option("-o", "--out", type=click.Path(file_okay=False), help="Directory for the plots [the run's own].")
-@click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default="png", show_default=True)
+@click.option("-o", "--out", type=click.Path(), metavar="DIR|FILE",
+              help="A directory for both charts [the run's own], or a .png / .svg / .pdf file: the latency "
+                   "chart goes there and the roofline beside it as <stem>-roofline.<ext>.")
+@click.option("--format", "fmt", type=click.Choice(list(PLOT_FORMATS)), default="png", show_default=True)
 def plot(results, out, fmt):
     """Latency vs MACs (log-log, Pareto front, baseline ringed) and the roofline chart of a run."""
-    try:
-        df, metadata = load_results(results)
-    except (ValueError, FileNotFoundError, json.JSONDecodeError) as error:
-        raise InputError(str(error)) from None
+    df, metadata = _load_results(results)
     source = Path(results)
-    directory = Path(out) if out else (source if source.is_dir() else source.parent)
-    for path in _plot(df, metadata, directory, fmt):
+    target = Path(out) if out else (source if source.is_dir() else source.parent)
+    if target.suffix.lower().lstrip(".") in PLOT_FORMATS:
+        fmt = target.suffix.lower().lstrip(".")
+        paths = (target, target.with_name(f"{target.stem}-roofline{target.suffix}"))
+    else:
+        paths = (target / f"latency_vs_macs.{fmt}", target / f"roofline.{fmt}")
+    for path in _plot(df, metadata, paths):
         click.echo(str(path))
 
 

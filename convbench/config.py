@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import convbench
+from convbench import safe_yaml
 from convbench.registry import LayerShape
 from convbench.contention import THRESHOLD
 from convbench.stats import CONFIDENCE, MARGIN
@@ -27,6 +27,7 @@ SHAPE_KEYS = ("batch", "in_channels", "out_channels", "kernel_size", "stride", "
 TIMING_DEFAULTS = {"min_time": 0.5, "rounds": 10, "threads": None, "training": False, "cold": False,
                    "warmup_time": 0.05, "processes": 1, "on_contention": "mark", "retries": 2,
                    "contention_threshold": THRESHOLD, "confidence": CONFIDENCE, "margin": MARGIN}
+MAX_CASES = 10_000  # shapes x devices x variants a config may queue unless raised (--max-cases)
 MIN_ROUNDS = 5  # fewer rounds give a t interval too wide to decide most comparisons
 ON_CONTENTION = ("mark", "retry", "fail")
 TOP_KEYS = ("name", "description", "baseline", "devices", "dtype", "memory_format", "timing", "shapes", "sweep",
@@ -115,48 +116,22 @@ def resolve_device(device: str) -> str:
 
 
 class _Located:
-    """The parsed YAML, with the line of every mapping key and list item, by path."""
+    """The parsed YAML (see :mod:`convbench.safe_yaml`), with the line of every mapping key and
+    list item, by path."""
 
-    def __init__(self, source: str, text: str):
+    def __init__(self, source: str, text: str | bytes):
         self.source = source
-        self.lines: dict[tuple, int] = {}
+        raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            line = mark.line + 1 if mark else 1
-            problem = getattr(error, "problem", None) or str(error)
-            context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
-            if context and context_mark and context_mark.line + 1 != line:
-                problem += f" ({context} that starts on line {context_mark.line + 1})"
-            raise ConfigError(f"{source}:{line}: YAML syntax error: {problem}") from None
-        self.data = self._convert(node, ()) if node is not None else {}
-
-    def _convert(self, node, path: tuple):
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            result = {}
-            for key_node, value_node in node.value:
-                key = key_node.value
-                self.lines[path + (key,)] = key_node.start_mark.line + 1
-                result[key] = self._convert(value_node, path + (key,))
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self._convert(item, path + (i,)) for i, item in enumerate(node.value)]
-        return _scalar(node)
+            located = safe_yaml.load(raw)
+        except safe_yaml.YAMLProblem as problem:
+            raise ConfigError(f"{source}:{problem.line}: {problem.message}") from None
+        self.data, self.lines = located.data, located.lines
 
     def error(self, path: tuple, message: str) -> ConfigError:
         line = self.lines.get(path) or self.lines.get(path[:-1]) or 1
         where = _path_label(path)
         return ConfigError(f"{self.source}:{line}: {where + ': ' if where else ''}{message}")
-
-
-def _scalar(node):
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
 
 
 def _path_label(path: tuple) -> str:
@@ -199,16 +174,18 @@ def _check_keys(doc: _Located, path: tuple, mapping, allowed) -> None:
             raise doc.error(path + (key,), f"unknown key '{key}'{_suggest(key, allowed)}")
 
 
-def load_config(path: str | Path) -> Suite:
+def load_config(path: str | Path, max_cases: int = MAX_CASES) -> Suite:
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            raw = f.read(safe_yaml.MAX_BYTES + 1)
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read config ({error.strerror})") from None
-    return parse_config(text, str(path), default_name=path.stem)
+        raise ConfigError(f"{path}: cannot read config ({error.strerror or error})") from None
+    return parse_config(raw, str(path), default_name=path.stem, max_cases=max_cases)
 
 
-def parse_config(text: str, source: str = "<config>", default_name: str = "run") -> Suite:
+def parse_config(text: str | bytes, source: str = "<config>", default_name: str = "run",
+                 max_cases: int = MAX_CASES) -> Suite:
     doc = _Located(source, text)
     data = doc.data
     _check_keys(doc, (), data, TOP_KEYS)
@@ -229,7 +206,7 @@ def parse_config(text: str, source: str = "<config>", default_name: str = "run")
                                    tuple(MEMORY_FORMATS))
     timing = _parse_timing(doc, data.get("timing", {}))
     models = _parse_models(doc, data.get("models", []))
-    shapes = _parse_shapes(doc, data) if ("shapes" in data or not models) else []
+    shapes = _parse_shapes(doc, data, max_cases) if ("shapes" in data or not models) else []
     variants_data = data.get("variants")
     if not isinstance(variants_data, list) or not variants_data:
         raise doc.error(("variants",), "must be a non-empty list of variant names or {name: ..., params}")
@@ -238,9 +215,14 @@ def parse_config(text: str, source: str = "<config>", default_name: str = "run")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise doc.error(("description",), "must be text")
-    return Suite(name=name, baseline=baseline, devices=list(dict.fromkeys(devices)), dtype=dtype,
-                 memory_format=memory_format, timing=timing, shapes=shapes, variants=variants,
-                 source=source, description=description.strip(), models=models)
+    suite = Suite(name=name, baseline=baseline, devices=list(dict.fromkeys(devices)), dtype=dtype,
+                  memory_format=memory_format, timing=timing, shapes=shapes, variants=variants,
+                  source=source, description=description.strip(), models=models)
+    cases = len(suite.cases())
+    if cases > max_cases:
+        raise doc.error((), f"{cases:,} cases (shapes x devices x variants), more than the limit of "
+                            f"{max_cases:,}; raise it with --max-cases if that is meant")
+    return suite
 
 
 def _parse_timing(doc: _Located, timing) -> dict[str, Any]:
@@ -302,7 +284,7 @@ def _parse_models(doc: _Located, models) -> list[ModelWorkload]:
     return result
 
 
-def _parse_shapes(doc: _Located, data) -> list[Shape]:
+def _parse_shapes(doc: _Located, data, max_cases: int = MAX_CASES) -> list[Shape]:
     shapes = data.get("shapes")
     if not isinstance(shapes, list) or not shapes:
         raise doc.error(("shapes",), "must be a non-empty list of shapes, e.g. "
@@ -314,6 +296,10 @@ def _parse_shapes(doc: _Located, data) -> list[Shape]:
             raise doc.error(("sweep", key), f"must be a non-empty list of values, e.g. {key}: [3, 5, 7]")
         for i, value in enumerate(values):
             _expect_int(doc, ("sweep", key, i), value)
+    combinations = len(shapes) * math.prod(len(values) for values in sweep.values())
+    if combinations > max_cases:
+        raise doc.error(("sweep",), f"expands to {combinations:,} shapes, more than the limit of {max_cases:,} "
+                                    "cases; raise it with --max-cases if that is meant")
     expanded = []
     for i, raw in enumerate(shapes):
         path = ("shapes", i)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-FORMATS = ("png", "svg")
+FORMATS = ("png", "svg", "pdf")
 
 
 def _pyplot():
@@ -145,6 +145,13 @@ def plot_run(df: pd.DataFrame, metadata: dict[str, Any], directory: Path, fmt: s
     """Both charts of a run into ``directory``: latency_vs_macs.<fmt> and roofline.<fmt>."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} must be one of {', '.join(FORMATS)}")
-    directory.mkdir(parents=True, exist_ok=True)
-    return [latency_vs_macs(df, metadata, directory / f"latency_vs_macs.{fmt}"),
-            roofline_chart(df, metadata, directory / f"roofline.{fmt}")]
+    return plot_files(df, metadata, directory / f"latency_vs_macs.{fmt}", directory / f"roofline.{fmt}")
+
+
+def plot_files(df: pd.DataFrame, metadata: dict[str, Any], latency_path: Path, roofline_path: Path) -> list[Path]:
+    """Both charts of a run, to these files (the format from each suffix: png, svg or pdf)."""
+    for path in (latency_path, roofline_path):
+        if path.suffix.lower().lstrip(".") not in FORMATS:
+            raise ValueError(f"{path}: a plot file must end in {', '.join('.' + f for f in FORMATS)}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return [latency_vs_macs(df, metadata, latency_path), roofline_chart(df, metadata, roofline_path)]

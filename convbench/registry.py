@@ -8,6 +8,7 @@ stride)`` unless its spec says otherwise. Built-ins register themselves from
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -39,6 +40,7 @@ class Param:
     help: str
     choices: tuple[Any, ...] | None = None
     minimum: float | None = None
+    below: float | None = None  # exclusive upper bound
     open_choice: bool = False
 
     @property
@@ -62,6 +64,12 @@ class Param:
         if self.choices is not None and value not in self.choices:
             valid = ", ".join(repr(c) for c in self.choices)
             raise ValueError(f"{where} must be one of {valid}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where} must be a finite number, got {value!r}")
+        in_range = (self.minimum is None or value >= self.minimum) and (self.below is None or value < self.below)
+        if self.below is not None and not in_range:
+            low = "-inf" if self.minimum is None else f"{self.minimum:g}"
+            raise ValueError(f"{variant}: {self.name}={value!r} must be in [{low}, {self.below:g})")
         if self.minimum is not None and value < self.minimum:
             raise ValueError(f"{where} must be >= {self.minimum}, got {value!r}")
         return value
@@ -213,6 +221,8 @@ def variant_names() -> list[str]:
 def get_variant(name: str) -> VariantSpec:
     """The spec for ``name`` or one of its aliases; a ValueError with a suggestion otherwise."""
     _load_builtins()
+    if not isinstance(name, str):
+        raise ValueError(f"a variant name must be text, got {name!r}; choose one of {', '.join(_REGISTRY)}")
     key = _ALIASES.get(name, name)
     if key not in _REGISTRY:
         raise ValueError(_unknown(f"variant '{name}'", name, [*_REGISTRY, *_ALIASES]))

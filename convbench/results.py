@@ -7,11 +7,14 @@ A run directory holds ``results.csv`` (the rows, appended as each is measured), 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
+import re
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -33,20 +36,76 @@ COLUMNS = [
 STATUSES = ("ok", "skipped", "error")
 
 
+def run_directory_name(name: str, stamp: str) -> str:
+    """``<name>-<stamp>`` as one safe path component: a config's name cannot steer where a run is
+    written (``../x`` or ``/abs`` become ``x`` and ``abs``)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "run"
+    return f"{safe[:80]}-{stamp}"
+
+
+class OutputError(ValueError):
+    """The output directory cannot be used: one line for the user."""
+
+
 class ResultWriter:
-    """Writes every row to disk as soon as it exists, so an interrupted run loses nothing."""
+    """Writes every row to disk as soon as it exists, so an interrupted run loses nothing.
+
+    The directory is locked for the run (``.convbench.lock`` with the writer's PID): a second run
+    into it is refused instead of truncating the first one's rows, and so is a directory that already
+    holds results. ``results.json`` is replaced atomically through a uniquely named temporary file.
+    """
+
+    LOCK = ".convbench.lock"
 
     def __init__(self, directory: str | Path, metadata: dict[str, Any], config: dict[str, Any]):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise OutputError(f"{self.directory}: is a file, not a directory; choose another --out") from None
+        except OSError as error:
+            raise OutputError(f"{self.directory}: cannot create the output directory ({error.strerror})") from None
         self.csv_path = self.directory / "results.csv"
         self.json_path = self.directory / "results.json"
         self.metadata, self.config = metadata, config
         self.rows: list[dict[str, Any]] = []
         self.raw: list[dict[str, Any]] = []
-        with self.csv_path.open("w", newline="") as f:
-            csv.DictWriter(f, COLUMNS).writeheader()
-        self._write_json()
+        self._lock = self._acquire_lock()
+        try:
+            if self.csv_path.exists() or self.json_path.exists():
+                raise OutputError(f"{self.directory}: already holds a run's results; choose a new --out "
+                                  "or remove them")
+            with self.csv_path.open("x", newline="") as f:
+                csv.DictWriter(f, COLUMNS).writeheader()
+            self._write_json()
+        except OSError as error:
+            self.release()
+            raise OutputError(f"{self.directory}: cannot write results ({error.strerror})") from None
+        except BaseException:
+            self.release()
+            raise
+
+    def _acquire_lock(self) -> Path:
+        lock = self.directory / self.LOCK
+        for _ in range(2):
+            try:
+                handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                pid = _lock_owner(lock)
+                if pid is not None and _alive(pid):
+                    raise OutputError(f"{self.directory}: another convbench run (pid {pid}) is writing here; "
+                                      "choose another --out") from None
+                lock.unlink(missing_ok=True)  # left by a run that died
+                continue
+            except OSError as error:
+                raise OutputError(f"{self.directory}: cannot write here ({error.strerror})") from None
+            with os.fdopen(handle, "w") as f:
+                f.write(str(os.getpid()))
+            return lock
+        raise OutputError(f"{self.directory}: cannot take the lock {lock}")
+
+    def release(self) -> None:
+        self._lock.unlink(missing_ok=True)
 
     def add(self, row: dict[str, Any], raw: dict[str, Any] | None = None) -> None:
         self.rows.append(row)
@@ -57,17 +116,60 @@ class ResultWriter:
 
     def finish(self, interrupted: bool = False) -> None:
         self.metadata["interrupted"] = interrupted
-        self._write_json()
+        try:
+            self._write_json()
+        finally:
+            self.release()
 
     def _write_json(self) -> None:
-        """One JSON document, laid out with a row (and its raw timings) per line."""
-        head = {"metadata": self.metadata, "config": self.config}
-        rows = [json.dumps({**row, "raw": raw}, default=_json_default) for row, raw in zip(self.rows, self.raw)]
-        text = json.dumps(head, indent=1, default=_json_default)[:-2]
+        """One JSON document, laid out with a row (and its raw timings) per line; never NaN."""
+        head = _finite({"metadata": self.metadata, "config": self.config})
+        rows = [json.dumps(_finite({**row, "raw": raw}), default=_json_default, allow_nan=False)
+                for row, raw in zip(self.rows, self.raw)]
+        text = json.dumps(head, indent=1, default=_json_default, allow_nan=False)[:-2]
         text += ',\n "rows": [\n  ' + ",\n  ".join(rows) + "\n ]\n}\n"
-        temporary = self.json_path.with_suffix(".json.tmp")
-        temporary.write_text(text)
-        os.replace(temporary, self.json_path)
+        write_atomically(self.json_path, text)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step, through a uniquely named temporary file beside it
+    (never a half-written file, never another writer's temporary)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _lock_owner(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _finite(value):
+    """``value`` with every NaN or infinite float replaced by None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _csv_value(value):
@@ -87,20 +189,91 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
 
-def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A run's rows and metadata, from its directory, its results.json or its results.csv."""
+class ResultsError(ValueError):
+    """A results file that cannot be read: one line naming the file and the problem."""
+
+
+REQUIRED = ("variant", "label", "shape", "status")
+
+
+def load_results(path: str | Path, warn: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run's rows and metadata, from its directory, its results.json or its results.csv.
+
+    Raises :class:`ResultsError` naming the file for anything unreadable; ``warn`` hears of what
+    was worked around (a corrupt results.json beside a good results.csv, a CSV row cut short).
+    """
+    warn = warn or (lambda message: None)
     path = Path(path)
     if path.is_dir():
         json_path, csv_path = path / "results.json", path / "results.csv"
-        path = json_path if json_path.exists() else csv_path
+        if json_path.exists():
+            try:
+                return _load_json(json_path)
+            except ResultsError as error:
+                if not csv_path.exists():
+                    raise
+                warn(f"{error}; reading {csv_path} instead")
+                return _load_csv(csv_path, warn)
+        path = csv_path
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such results file or run directory")
+        raise ResultsError(f"{path}: no such results file or run directory")
     if path.suffix == ".json":
-        document = json.loads(path.read_text())
-        rows = [{k: v for k, v in row.items() if k != "raw"} for row in document.get("rows", [])]
-        return frame(rows), document.get("metadata", {})
+        return _load_json(path)
     if path.suffix == ".csv":
-        metadata_path = path.with_name("results.json")
-        metadata = json.loads(metadata_path.read_text()).get("metadata", {}) if metadata_path.exists() else {}
-        return pd.read_csv(path).reindex(columns=COLUMNS), metadata
-    raise ValueError(f"{path}: expected a run directory, results.json or results.csv")
+        return _load_csv(path, warn)
+    raise ResultsError(f"{path}: expected a run directory, results.json or results.csv")
+
+
+def _load_json(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultsError(f"{path}: cannot read ({error})") from None
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{path}: not valid JSON (line {error.lineno}: {error.msg}); cut short?") from None
+    rows = document.get("rows") if isinstance(document, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ResultsError(f"{path}: not a convbench results.json (expected an object with a list of rows)")
+    metadata = document.get("metadata")
+    rows = [{k: v for k, v in row.items() if k != "raw"} for row in rows]
+    _check_columns(path, rows[0].keys() if rows else REQUIRED)
+    return frame(rows), metadata if isinstance(metadata, dict) else {}
+
+
+def _load_csv(path: Path, warn: Callable[[str], None]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultsError(f"{path}: cannot read ({error})") from None
+    records = list(csv.reader(text.splitlines()))
+    if not records:
+        raise ResultsError(f"{path}: empty")
+    header, body = records[0], records[1:]
+    _check_columns(path, header)
+    if body and (len(body[-1]) != len(header) or not text.endswith("\n")):
+        warn(f"{path}: the last row is cut short ({len(body[-1])} of {len(header)} fields); dropped it")
+        body = body[:-1]
+    bad = [i + 2 for i, record in enumerate(body) if len(record) != len(header)]
+    if bad:
+        raise ResultsError(f"{path}: line {bad[0]} has a different number of fields than the header")
+    df = pd.read_csv(io.StringIO("\n".join([",".join(header)] + [_csv_line(r) for r in body]) + "\n"))
+    metadata_path = path.with_name("results.json")
+    metadata: dict[str, Any] = {}
+    if metadata_path.exists():
+        try:
+            metadata = _load_json(metadata_path)[1]
+        except ResultsError as error:
+            warn(f"{error}; the tables will lack the run's metadata")
+    return df.reindex(columns=COLUMNS), metadata
+
+
+def _csv_line(record: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(record)
+    return buffer.getvalue()
+
+
+def _check_columns(path: Path, columns) -> None:
+    missing = [c for c in REQUIRED if c not in set(columns)]
+    if missing:
+        raise ResultsError(f"{path}: not convbench results (no {', '.join(missing)} column)")

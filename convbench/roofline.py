@@ -18,7 +18,6 @@ import datetime
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import torch
 
 from convbench.contention import THRESHOLD, ContendedError, Probe
 from convbench.metadata import cpu_model, run_metadata
+from convbench.results import write_atomically
 from convbench.timing import DTYPES, benchmark
 
 MATMUL_SIZES = {"cpu": (1024, 2048), "cuda": (4096, 8192)}
@@ -112,21 +112,9 @@ def calibrate(device: str = "cpu", dtype: str = "float32", threads: int | None =
     path = cache_path()
     cache = _read(path)
     cache[_key(device, dtype, threads)] = entry
-    _write_atomically(path, json.dumps(cache, indent=1))
-    return entry
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` (never the file a symlink at ``path`` points to) with ``text`` in one step."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".calibration-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as f:
-            f.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(cache, indent=1))
+    return entry
 
 
 def cached_calibrations() -> list[dict[str, Any]]:

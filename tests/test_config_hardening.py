@@ -4,6 +4,7 @@ failures; the last is a fuzzer over generated configs."""
 
 from __future__ import annotations
 
+import os
 import string
 import time
 
@@ -102,6 +103,24 @@ documents = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st
                          max_leaves=20)
 
 
+numbers = st.one_of(st.integers(-2, 300), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+                    st.text(string.ascii_letters, max_size=3))
+likely = st.one_of(st.integers(1, 64), st.integers(1, 64), st.integers(1, 64), numbers)  # mostly valid
+variants = st.one_of(
+    st.sampled_from(["conv", "depthwise", "octave", "group", "octav", "ac"]),
+    st.fixed_dictionaries({"name": st.sampled_from(["octave", "group", "ac", "xsep"])},
+                          optional={"alpha_in": numbers, "groups": numbers, "deploy": numbers, "padding": numbers}))
+near_valid = st.fixed_dictionaries(
+    {"shapes": st.lists(st.fixed_dictionaries({"in_channels": likely, "size": likely},
+                                              optional={"stride": numbers, "kernel_size": likely}),
+                        min_size=1, max_size=2),
+     "variants": st.lists(variants, min_size=1, max_size=3)},
+    optional={"timing": st.fixed_dictionaries({}, optional={"min_time": numbers, "rounds": numbers,
+                                                            "processes": numbers, "margin": numbers}),
+              "sweep": st.fixed_dictionaries({}, optional={"kernel_size": st.lists(likely, max_size=3)}),
+              "name": st.text(string.printable, max_size=10)})
+
+
 def _render(value) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_render(v)}" for k, v in value.items()) + "}"
@@ -112,8 +131,12 @@ def _render(value) -> str:
     return repr(value).replace("None", "null").replace("nan", ".nan").replace("inf", ".inf")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(documents.map(lambda d: _render(d).encode()), st.binary(max_size=200)))
+FUZZ_EXAMPLES = int(os.environ.get("CONVBENCH_FUZZ_EXAMPLES", "150"))  # thousands locally, a few seconds in CI
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(documents.map(lambda d: _render(d).encode()), near_valid.map(lambda d: _render(d).encode()),
+                st.binary(max_size=200)))
 def test_fuzzed_configs_parse_or_fail_in_one_clean_line(raw):
     try:
         parse_config(raw, "fuzz.yaml")

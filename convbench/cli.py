@@ -21,6 +21,7 @@ from convbench import roofline
 from convbench.allocator import retain_freed_memory
 from convbench.config import (MAX_CASES, TIMING_DEFAULTS, ConfigError, Shape, Suite, VariantRequest, load_config,
                               parse_config, resolve_device)
+from convbench.interrupts import GracefulStop
 from convbench.metadata import library_versions, run_metadata
 from convbench.plot import FORMATS as PLOT_FORMATS
 from convbench.contention import ContendedError
@@ -75,6 +76,12 @@ def _run_options(function):
     ]):
         function = option(function)
     return function
+
+
+def _warn_about_the_calibration_cache() -> None:
+    problem = roofline.cache_problem()
+    if problem:
+        click.echo(f"warning: {problem}", err=True)
 
 
 def _apply_run_options(suite: Suite, device: str | None, quick: bool, strict: bool = False,
@@ -154,6 +161,8 @@ def run(configs, only, out, draw, device, quick, no_timing, strict, processes, m
              *(["--strict"] if strict else []), *([f"--processes {processes}"] if processes else []),
              *(["--plot"] if draw else []), *([f"--out {shlex.quote(out)}"] if out else [])]
     command = " ".join(["convbench run", *map(shlex.quote, configs), *flags])
+    if not no_timing:
+        _warn_about_the_calibration_cache()
     for suite in suites:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         directory = (Path(out) if out and len(suites) == 1
@@ -166,22 +175,25 @@ def run(configs, only, out, draw, device, quick, no_timing, strict, processes, m
         except OutputError as error:
             raise InputError(str(error)) from None
         interrupted, contended, unwritable = False, None, None
-        try:
-            _measure(suite, not no_timing, writer, quiet=as_json)
-        except KeyboardInterrupt:
-            interrupted = True
-        except ContendedError as error:
-            contended = str(error)
-            metadata["stopped"] = f"timing contended: {contended}"
-        except OSError as error:  # disk full, directory removed or made read-only mid-run
-            unwritable = f"{directory}: cannot write results ({error.strerror or error}); the run was cut short"
-            metadata["stopped"] = unwritable
-        df = frame(writer.rows)
-        try:
-            writer.finish(interrupted=interrupted)
-            write_atomically(directory / "report.md", markdown_report(df, metadata, command))
-        except OSError as error:
-            unwritable = unwritable or f"{directory}: cannot write results ({error.strerror or error})"
+        with GracefulStop() as stop:
+            try:
+                _measure(suite, not no_timing, writer, quiet=as_json)
+            except KeyboardInterrupt:
+                interrupted = True
+            except ContendedError as error:
+                contended = str(error)
+                metadata["stopped"] = f"timing contended: {contended}"
+            except OSError as error:  # disk full, directory removed or made read-only mid-run
+                unwritable = f"{directory}: cannot write results ({error.strerror or error}); the run was cut short"
+                metadata["stopped"] = unwritable
+            stop.hold()  # a stop now waits until the files are whole
+            df = frame(writer.rows)
+            try:
+                writer.finish(interrupted=interrupted)
+                write_atomically(directory / "report.md", markdown_report(df, metadata, command))
+            except OSError as error:
+                unwritable = unwritable or f"{directory}: cannot write results ({error.strerror or error})"
+        interrupted = interrupted or stop.requested
         if unwritable:
             raise InputError(f"{unwritable}; {len(writer.rows)} rows were measured")
         if as_json:
@@ -261,6 +273,8 @@ def compare(variants, shapes, config, baseline, device, quick, no_timing, strict
     if shapes or not config:
         suite.shapes = [parse_shape(s) for s in (shapes or [DEFAULT_SHAPE])]
     _apply_run_options(suite, device, quick, strict, processes)
+    if not no_timing:
+        _warn_about_the_calibration_cache()
     metadata = {"timing": suite.timing, "roofline": roofline.cached_peaks(
         resolve_device(suite.devices[0]), suite.dtype, suite.timing["threads"])}
     try:
@@ -404,7 +418,7 @@ def show(variant, shape, params, as_json):
     def fmt(value):
         return "-" if value is None else f"{value:,}"
 
-    totals.add_row("formula (VARIANTS.md)", fmt(formula and formula.params), fmt(formula and formula.macs))
+    totals.add_row("closed-form formula", fmt(formula and formula.params), fmt(formula and formula.macs))
     totals.add_row("exact (aten dispatch)", fmt(cost.params), fmt(cost.macs))
     totals.add_row("ptflops, pytorch backend", "-", fmt(cost.macs_ptflops))
     totals.add_row("ptflops, aten backend", "-", fmt(cost.macs_ptflops_aten))

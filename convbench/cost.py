@@ -125,9 +125,18 @@ def count(module: nn.Module, *inputs: torch.Tensor, training: bool = False,
         raise ValueError("count() needs the module's input tensors, e.g. count(module, x)")
     if inputs[0].dim() < 3:
         raise ValueError(f"the first input must be N x C x H x W, got shape {tuple(inputs[0].shape)}")
+    if inputs[0].numel() == 0:
+        raise ValueError(f"the first input is empty (shape {tuple(inputs[0].shape)}): batch, channels and "
+                         "sizes must be >= 1")
     batch = inputs[0].shape[0]
     pixels = inputs[0].shape[-2] * inputs[0].shape[-1]
 
+    with torch.random.fork_rng():  # counting (torchsummary draws random inputs) leaves the caller's RNG alone
+        return _count(module, inputs, training, reference_counters, batch, pixels)
+
+
+def _count(module: nn.Module, inputs: tuple[torch.Tensor, ...], training: bool, reference_counters: bool,
+           batch: int, pixels: int) -> Cost:
     tally = _tally(module, inputs, training)
     layers = _layer_rows(module, tally, batch)
     params = param_count(module)

@@ -148,6 +148,22 @@ def cached_peaks(device: str = "cpu", dtype: str = "float32", threads: int | Non
     return entry if isinstance(entry, dict) and "peak_gmacs_per_s" in entry else None
 
 
+def cache_problem() -> str | None:
+    """Why the calibration cache cannot be used, if it exists and cannot; None otherwise."""
+    path = cache_path()
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        problem = f"unreadable ({type(error).__name__})"
+    else:
+        if isinstance(data, dict):
+            return None
+        problem = f"not a calibration cache (a JSON {type(data).__name__})"
+    return f"{path}: {problem}; ignored until `convbench env --calibrate` rewrites it"
+
+
 def _read(path: Path) -> dict:
     """The cache, or {} when it is missing or unreadable (a later calibration replaces it)."""
     try:

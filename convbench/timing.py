@@ -164,6 +164,8 @@ class _Runner:
             raise ValueError(f"cuda_timer={cuda_timer!r} must be one of {', '.join(CUDA_TIMERS)}")
         if str(device).split(":")[0] not in ("cpu", "cuda"):
             raise ValueError(f"device={device!r} must be cpu or cuda (cuda:N for one of several GPUs)")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads={threads!r} must be a whole number >= 1 (or None for torch's current count)")
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' but torch.cuda.is_available() is False")

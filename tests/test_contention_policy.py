@@ -178,3 +178,27 @@ def test_a_row_above_the_roofline_warns_naming_the_calibration():
     assert "130% of the roofline" in warning and "calibration of 2026-01-01" in warning
     lines = timing_summary(pd.DataFrame([row]), metadata)
     assert any("1 rows above 100%" in line and "2026-01-01" in line for line in lines)
+
+
+@pytest.mark.parametrize("text", ["[]", "{", "\udcff"])
+def test_a_corrupt_cache_is_a_warning_and_never_fails_a_run(small_calibration, tmp_path, text):
+    small_calibration.write_text(text, errors="surrogateescape")
+    config = tmp_path / "c.yaml"
+    config.write_text("name: c\ntiming: {min_time: 0.01, rounds: 5, threads: 1}\n"
+                      "shapes: [{in_channels: 8, size: 8}]\nvariants: [conv]\n")
+    for args in (["--no-timing"], []):
+        result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / f"o{len(args)}"), *args])
+        assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "env --calibrate" in result.output
+    fixed = CliRunner().invoke(main, ["env", "--calibrate", "--threads", "1"])
+    assert fixed.exit_code == 0, fixed.output
+    assert roofline.cache_problem() is None and roofline.cached_peaks("cpu", "float32", 1) is not None
+
+
+def test_the_cache_write_replaces_a_symlink_and_never_writes_through_it(small_calibration, tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("do not overwrite")
+    small_calibration.symlink_to(target)
+    roofline.calibrate("cpu", "float32", threads=1, min_time=0.01)
+    assert target.read_text() == "do not overwrite"
+    assert not small_calibration.is_symlink() and roofline.cached_peaks("cpu", "float32", 1) is not None

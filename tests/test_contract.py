@@ -1,4 +1,5 @@
-"""Every variant on a grid of shapes: output shape, params and MACs against VARIANTS.md's formulas."""
+"""Every variant on a grid of shapes: output shape, params and MACs against the closed-form formulas
+of the README's variant table."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def test_shape_params_and_macs_match_the_formulas(name, params, case):
 
 @pytest.mark.parametrize("name", ["conv", "dilated", "group", "depthwise", "separable", "stft", "xsep"])
 def test_paper_formulas_written_out(name):
-    """The VARIANTS.md formulas spelled out once, independent of the registry's cost functions."""
+    """The closed-form formulas spelled out once, independent of the registry's cost functions."""
     cin, cout, k, h, w = 16, 32, 5, 14, 10
     g = 4
     hw = h * w

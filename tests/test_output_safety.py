@@ -122,3 +122,37 @@ def test_results_json_never_holds_nan(tmp_path):
     assert "NaN" not in text and "Infinity" not in text
     row = json.loads(text)["rows"][0]
     assert row["latency_ms"] is None and row["raw"]["round_ms"] == [1.0, None] and row["macs"] == 5
+
+
+SLOW = ("name: slow\ntiming: {min_time: 2.0, rounds: 5, threads: 1, warmup_time: 0.0}\n"
+        "shapes: [{in_channels: 8, size: 8}, {in_channels: 8, size: 16}, {in_channels: 8, size: 24}]\n"
+        "variants: [conv, depthwise]\n")
+
+
+@pytest.mark.parametrize("signals", [["SIGTERM"], ["SIGINT", "SIGINT"], ["SIGTERM", "SIGINT"]])
+def test_a_stopped_run_leaves_whole_files_and_a_report(tmp_path, signals):
+    import signal
+    import time
+
+    config = tmp_path / "slow.yaml"
+    config.write_text(SLOW)
+    out = tmp_path / "o"
+    run = subprocess.Popen([sys.executable, "-m", "convbench", "run", str(config), "--out", str(out)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until the first shape's rows are on disk
+        csv_path = out / "results.csv"
+        if csv_path.exists() and len(csv_path.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.1)
+    for name in signals:
+        run.send_signal(getattr(signal, name))
+        time.sleep(0.02)
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr
+    document = json.loads((out / "results.json").read_text())
+    assert document["metadata"]["interrupted"] is True and 2 <= len(document["rows"]) < 6
+    assert len(pd.read_csv(out / "results.csv")) == len(document["rows"])
+    assert "interrupted" in (out / "report.md").read_text()
+    assert not (out / ResultWriter.LOCK).exists()

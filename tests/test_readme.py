@@ -16,3 +16,12 @@ def test_readme_examples_run_in_order():
     for block in BLOCKS:
         exec(compile(block, str(README), "exec"), namespace)
     assert namespace["result"].ratio_low <= namespace["result"].ratio <= namespace["result"].ratio_high
+
+
+def test_readme_shows_what_the_registry_returns():
+    import convbench
+
+    text = README.read_text()
+    names = ", ".join(repr(n) for n in convbench.variant_names())
+    assert names.replace(" ", "") in text.replace("#", "").replace("\n", "").replace(" ", "")
+    assert repr(convbench.get_variant("octave").cost(64, 64, 3, 1, 56, 56)) in text

@@ -55,3 +55,35 @@ def test_octave_rejects_the_wrong_number_of_inputs():
         convbench.build("octave", 8, 8, 3)(torch.randn(1, 8, 8, 8))
     with pytest.raises(ValueError, match="one tensor"):
         convbench.build("octave", 8, 8, 3, alpha_in=0.0)(torch.randn(1, 8, 8, 8), torch.randn(1, 4, 4, 4))
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 8, 8), (1, 4, 0, 8), (1, 4, 8, 0)])
+def test_count_of_an_empty_input_is_a_value_error(shape):
+    with pytest.raises(ValueError, match="empty"):
+        convbench.count(convbench.build("conv", 4, 4, 3), torch.zeros(shape))
+
+
+def test_count_leaves_the_global_rng_as_it_found_it():
+    module, x = convbench.build("ac", 4, 4, 3), torch.ones(1, 4, 8, 8)  # torchsummary draws random inputs
+    torch.manual_seed(7)
+    state = torch.get_rng_state()
+    convbench.count(module, x)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_bad_thread_counts_raise(threads):
+    with pytest.raises(ValueError, match="threads"):
+        convbench.benchmark(convbench.build("conv", 4, 4, 3), torch.randn(1, 4, 8, 8), threads=threads, min_time=0.01)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_ac_fuse_keeps_dtype_and_device(dtype):
+    block = convbench.build("ac", 4, 4, 3).to(dtype).eval()
+    fused = block.fuse()
+    assert fused.weight.dtype == dtype and fused.bias.dtype == dtype
+    assert fused.weight.device == block.square[0].weight.device
+    if dtype == torch.float64:
+        x = torch.randn(1, 4, 8, 8, dtype=dtype)
+        with torch.no_grad():
+            assert torch.allclose(fused(x), block(x), atol=1e-10)

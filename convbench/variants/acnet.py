@@ -57,10 +57,11 @@ class AsymmetricConvBlock(nn.Module):
         weight[:, :, :, centre : centre + 1] += w_v
         square = self.square[0]
         fused = nn.Conv2d(square.in_channels, square.out_channels, square.kernel_size, square.stride,
-                          square.padding, groups=square.groups, bias=True)
+                          square.padding, groups=square.groups, bias=True,
+                          device=square.weight.device, dtype=square.weight.dtype)
         fused.weight.copy_(weight)
         fused.bias.copy_(bias + b_h + b_v)
-        return fused.to(weight.device)
+        return fused
 
 
 def _ac_cost(shape: LayerShape, params: dict) -> FormulaCost:

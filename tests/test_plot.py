@@ -34,6 +34,13 @@ def test_plot_writes_both_charts(tmp_path):
     assert result.exit_code == 0, result.output
     for name in ("latency_vs_macs.svg", "roofline.svg"):
         assert "<svg" in (tmp_path / "svg" / name).read_text()[:1000]
+    for target, magic in (("plot.png", b"\x89PNG"), ("figs/plot.pdf", b"%PDF")):
+        result = CliRunner().invoke(main, ["plot", str(out), "-o", str(tmp_path / target)])
+        assert result.exit_code == 0, result.output
+        written = tmp_path / target
+        roofline = written.with_name(f"{written.stem}-roofline{written.suffix}")
+        assert written.is_file() and written.read_bytes()[:4] == magic
+        assert roofline.is_file() and roofline.read_bytes()[:4] == magic
 
 
 def test_plot_without_timings_is_a_clear_error(tmp_path):

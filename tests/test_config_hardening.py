@@ -143,3 +143,19 @@ def test_fuzzed_configs_parse_or_fail_in_one_clean_line(raw):
     except ConfigError as error:
         message = str(error)
         assert message.startswith("fuzz.yaml:") and "\n" not in message and "Traceback" not in message
+
+
+def test_a_huge_sweep_is_refused_before_it_is_expanded():
+    values = "[" + ", ".join(str(i) for i in range(1, 101)) + "]"
+    raw = (f"shapes: [{{in_channels: 8, size: 8}}]\nsweep: {{kernel_size: {values}, stride: {values}, "
+           f"batch: {values}}}\nvariants: [conv]\n").encode()
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="expands to 1,000,000 shapes, more than the limit of 10,000"):
+        parse_config(raw, "s.yaml")
+    assert time.perf_counter() - start < 1.0
+
+
+def test_max_cases_limits_and_raises_the_case_count(tmp_path):
+    raw = b"shapes: [{in_channels: 8, size: 8}, {in_channels: 8, size: 16}]\nvariants: [conv, depthwise, group]\n"
+    assert_one_line_exit_2(run_config(tmp_path, raw, "--max-cases", "5"), "6 cases", "--max-cases")
+    assert run_config(tmp_path, raw, "--max-cases", "6").exit_code == 0

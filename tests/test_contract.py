@@ -111,3 +111,12 @@ def test_ac_costs_train_and_deploy():
 def test_transposed_macs_use_the_input_size():
     cost = convbench.get_variant("transposed").cost(16, 8, 3, 1, 32, 32)
     assert cost.macs == 16 * 8 * 9 * 32 * 32
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_transposed_stride_is_its_up_sampling_factor(stride):
+    layer = convbench.build("transposed", 16, 32, 3, stride=stride)
+    assert isinstance(layer, torch.nn.ConvTranspose2d) and layer.stride == (stride, stride)
+    x = torch.randn(1, 16, 7, 9)
+    assert layer(x).shape == (1, 32, 7 * stride, 9 * stride)
+    assert convbench.count(layer, x).macs == 16 * 32 * 9 * 7 * 9  # the input size, whatever the stride

@@ -23,8 +23,6 @@ PARAMS = {"group": {"groups": 4}, "octave": {"alpha_in": 0.25, "alpha_out": 0.5}
 def _cases():
     for name in convbench.variant_names():
         for cin, cout, k, s, h, w in SHAPES:
-            if name == "transposed":
-                s = 1
             if name == "octave" and (h % (2 * s) or w % (2 * s)):
                 h, w = 8 * s, 4 * s
             yield pytest.param(name, (cin, cout, k, s, h, w), id=f"{name}-{cin}-{cout}-k{k}-s{s}-{h}x{w}")

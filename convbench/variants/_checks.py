@@ -38,8 +38,3 @@ def check_odd_kernel(kernel_size: int, variant: str, why: str) -> None:
             f"{variant}: kernel_size={kernel_size} must be odd ({why}); "
             f"try kernel_size={kernel_size - 1} or {kernel_size + 1}"
         )
-
-
-def check_stride_one(stride: int, variant: str, why: str) -> None:
-    if stride != 1:
-        raise ValueError(f"{variant}: stride={stride} is not supported ({why}); valid stride: 1")

@@ -164,6 +164,9 @@ class _Runner:
             raise ValueError(f"cuda_timer={cuda_timer!r} must be one of {', '.join(CUDA_TIMERS)}")
         if str(device).split(":")[0] not in ("cpu", "cuda"):
             raise ValueError(f"device={device!r} must be cpu or cuda (cuda:N for one of several GPUs)")
+        if not inputs or any(not isinstance(t, torch.Tensor) or t.numel() == 0 for t in inputs):
+            raise ValueError("inputs must be non-empty tensors (batch, channels and sizes >= 1), e.g. "
+                             "torch.randn(1, 64, 56, 56)")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads={threads!r} must be a whole number >= 1 (or None for torch's current count)")
         self.device = torch.device(device)

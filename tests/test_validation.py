@@ -87,3 +87,12 @@ def test_ac_fuse_keeps_dtype_and_device(dtype):
         x = torch.randn(1, 4, 8, 8, dtype=dtype)
         with torch.no_grad():
             assert torch.allclose(fused(x), block(x), atol=1e-10)
+
+
+@pytest.mark.parametrize("inputs", [(), (torch.zeros(0, 4, 8, 8),), (torch.zeros(1, 4, 0, 8),)])
+def test_timing_empty_inputs_is_a_value_error(inputs):
+    module = convbench.build("conv", 4, 4, 3)
+    with pytest.raises(ValueError, match="non-empty"):
+        convbench.benchmark(module, *inputs, min_time=0.01)
+    with pytest.raises(ValueError, match="non-empty"):
+        convbench.compare(module, inputs, module, inputs, rounds=2, round_time=0.01)

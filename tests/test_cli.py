@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 import convbench
 from convbench.cli import main
+from tests.cli_checks import assert_one_line_exit_2
 
 WIDE = {"COLUMNS": "300"}
 TINY = """\
@@ -163,11 +164,7 @@ def test_a_case_that_fails_at_run_time_becomes_an_error_row(tiny_config, tmp_pat
 def test_bad_config_is_one_line_exit_2_no_traceback(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    result = invoke("run", str(path))
-    assert result.exit_code == 2
-    assert message in result.output
-    assert "Traceback" not in result.output
-    assert len(result.output.strip().splitlines()) == 1
+    assert_one_line_exit_2(invoke("run", str(path)), message)
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error without a GPU")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from convbench import safe_yaml
 from convbench.cli import main
 from convbench.config import ConfigError, parse_config
+from tests.cli_checks import assert_one_line_exit_2
 
 VALID = b"shapes: [{in_channels: 8, size: 8}]\nvariants: [conv]\n"
 
@@ -24,14 +25,6 @@ def run_config(tmp_path, raw: bytes, *args: str):
     path = tmp_path / "c.yaml"
     path.write_bytes(raw)
     return CliRunner().invoke(main, ["run", str(path), "--no-timing", "--out", str(tmp_path / "o"), *args])
-
-
-def assert_one_line_exit_2(result, *fragments: str):
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.mark.parametrize("raw,fragments", [

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from convbench import contention, roofline, timing
 from convbench.cli import main
 from convbench.contention import Contention
+from tests.cli_checks import assert_one_line_exit_2
 
 CONFIG = """\
 name: busy
@@ -123,8 +124,7 @@ def test_compare_strict_exits_3(busy):
 def test_bad_timing_settings_are_exit_2(tmp_path, line, message):
     path = tmp_path / "t.yaml"
     path.write_text(f"name: t\ntiming: {{{line}}}\nshapes: [{{in_channels: 8, size: 8}}]\nvariants: [conv]\n")
-    result = CliRunner().invoke(main, ["run", str(path)])
-    assert result.exit_code == 2 and message in result.output, result.output
+    assert_one_line_exit_2(CliRunner().invoke(main, ["run", str(path)]), message)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from convbench.cli import main
+from tests.cli_checks import assert_one_line_exit_2
 
 CONFIG = "name: t\nshapes: [{in_channels: 8, size: 8}]\nvariants: [conv, depthwise, {name: group, groups: 2}]\n"
 
@@ -24,13 +25,6 @@ def run_dir(tmp_path_factory):
 
 def invoke(*args):
     return CliRunner().invoke(main, list(args))
-
-
-def one_line_exit_2(result, *fragments):
-    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-    assert len(result.output.strip().splitlines()) == 1, result.output
-    for fragment in fragments:
-        assert fragment in result.output, result.output
 
 
 def test_a_csv_cut_mid_row_drops_that_row_with_a_warning(run_dir, tmp_path):
@@ -52,13 +46,13 @@ def test_a_csv_cut_mid_row_drops_that_row_with_a_warning(run_dir, tmp_path):
 def test_a_foreign_or_corrupt_json_is_one_line_naming_it(tmp_path, content, fragment):
     path = tmp_path / "results.json"
     path.write_text(content)
-    one_line_exit_2(invoke("export", str(path)), str(path), fragment)
+    assert_one_line_exit_2(invoke("export", str(path)), str(path), fragment)
 
 
 def test_another_tools_csv_is_refused(tmp_path):
     path = tmp_path / "results.csv"
     path.write_text("name,value\na,1\nb,2\n")
-    one_line_exit_2(invoke("export", str(path)), str(path), "not convbench results")
+    assert_one_line_exit_2(invoke("export", str(path)), str(path), "not convbench results")
 
 
 def test_a_garbage_json_beside_a_good_csv_falls_back_to_the_csv(run_dir, tmp_path):
@@ -82,4 +76,4 @@ def test_export_into_a_missing_directory_creates_it(run_dir, tmp_path):
 def test_export_into_a_file_as_directory_is_one_line(run_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    one_line_exit_2(invoke("export", str(run_dir), "-o", str(blocker / "t.csv")), "cannot write")
+    assert_one_line_exit_2(invoke("export", str(run_dir), "-o", str(blocker / "t.csv")), "cannot write")

@@ -26,14 +26,25 @@ definition. Any other op is reported by name in ``Cost.uncounted_ops``, never si
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import torch
 from torch.utils.flop_counter import flop_registry
 
+from convbench.sequence_ops import SEQUENCE_MACS
+
 aten = torch.ops.aten
 
-__all__ = ["DATA_MOVEMENT", "ELEMENTWISE_COST", "is_conv", "mac_count", "numel"]
+__all__ = ["DATA_MOVEMENT", "ELEMENTWISE_COST", "is_conv", "mac_count", "multiplies_weights", "numel"]
+
+# Op names that multiply weights (or attention operands) with inputs: one of these without a MAC
+# formula is a gap in convbench's own count.
+_WEIGHT_OP = re.compile(r"conv|linear|mm|matmul|einsum|attention|lstm|gru|rnn|baddbmm|addbmm|tensordot")
+
+
+def multiplies_weights(op_name: str) -> bool:
+    return bool(_WEIGHT_OP.search(op_name))
 
 
 def numel(value: Any) -> int:
@@ -100,7 +111,10 @@ _CONV_OPS = {aten.convolution, aten._convolution, aten.cudnn_convolution,
 
 
 def mac_count(packet, args, kwargs, out) -> int:
-    """MACs of one op call by torch's flop formulas (FLOPs / 2); 0 for ops without one."""
+    """MACs of one op call: convbench's formula for the fused attention and recurrent ops
+    (:mod:`convbench.sequence_ops`), else torch's flop formula halved; 0 for ops without either."""
+    if packet in SEQUENCE_MACS:
+        return int(SEQUENCE_MACS[packet](args, kwargs or {}, out))
     formula = flop_registry.get(packet)
     if formula is None:
         return 0

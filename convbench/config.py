@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ MIN_ROUNDS = 5  # fewer rounds give a t interval too wide to decide most compari
 ON_CONTENTION = ("mark", "retry", "fail")
 TOP_KEYS = ("name", "description", "baseline", "devices", "dtype", "memory_format", "timing", "shapes", "sweep",
             "models", "variants")
-MODEL_KEYS = ("name", "batch", "size", "where")
+MODEL_KEYS = ("name", "batch", "size", "input", "kwargs", "where", "skip_unfit")
 WHERE_KEYS = ("min_kernel", "max_kernel", "groups")
 
 
@@ -54,18 +55,33 @@ class Shape(LayerShape):
 
 @dataclass(frozen=True)
 class ModelWorkload:
-    """A reference network on a ``batch x 3 x size x size`` input; variants replace the convs that
-    ``where`` selects (see :func:`convbench.swap.conv_filter`), leaving those they cannot take."""
+    """A network (a reference one by name, or the user's ``module:callable`` called with
+    ``kwargs``) on ``batch x C x H x W`` inputs, one per shape in ``inputs`` (default
+    ``3 x size x size``); variants replace the convs that ``where`` selects (see
+    :func:`convbench.swap.conv_filter`), leaving those they cannot take unless ``skip_unfit`` is
+    false."""
 
     name: str
     batch: int = 1
     size: int = 224
     where: tuple[tuple[str, Any], ...] = ()
+    kwargs_json: str = "{}"  # the callable's keyword arguments, as JSON so the workload stays hashable
+    inputs: tuple[tuple[int, ...], ...] = ()
+    skip_unfit: bool = True
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return json.loads(self.kwargs_json)
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return self.inputs or ((3, self.size, self.size),)
 
     @property
     def label(self) -> str:
         rule = f", where {', '.join(f'{k}={v}' for k, v in self.where)}" if self.where else ""
-        return f"{self.name} @ {self.batch}x3x{self.size}x{self.size}{rule}"
+        shapes = " + ".join(f"{self.batch}x" + "x".join(map(str, s)) for s in self.input_shapes)
+        return f"{self.name} @ {shapes}{rule}"
 
 
 @dataclass(frozen=True)
@@ -256,6 +272,7 @@ def _parse_timing(doc: _Located, timing) -> dict[str, Any]:
 
 def _parse_models(doc: _Located, models) -> list[ModelWorkload]:
     from convbench.models import model_names
+    from convbench.models.user import is_user_model, load_callable
 
     if not isinstance(models, list):
         raise doc.error(("models",), "must be a list such as - {name: resnet18, size: 224}")
@@ -266,8 +283,14 @@ def _parse_models(doc: _Located, models) -> list[ModelWorkload]:
             item = {"name": item}
         _check_keys(doc, path, item, MODEL_KEYS)
         name = item.get("name")
-        if name not in model_names():
-            raise doc.error(path + ("name",), f"unknown model {name!r}{_suggest(name, model_names())}")
+        if is_user_model(name):
+            try:
+                load_callable(name)
+            except ValueError as error:
+                raise doc.error(path + ("name",), str(error)) from None
+        elif name not in model_names():
+            raise doc.error(path + ("name",), f"unknown model {name!r}{_suggest(name, model_names())}; "
+                                              "or give your own as package.module:callable or file.py:callable")
         where = item.get("where", {}) or {}
         _check_keys(doc, path + ("where",), where, WHERE_KEYS)
         for key in ("min_kernel", "max_kernel"):
@@ -275,13 +298,36 @@ def _parse_models(doc: _Located, models) -> list[ModelWorkload]:
                 _expect_int(doc, path + ("where", key), where[key])
         if "groups" in where:
             _expect_choice(doc, path + ("where", "groups"), where["groups"], ("one", "depthwise", "any"))
+        kwargs = item.get("kwargs", {}) or {}
+        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+            raise doc.error(path + ("kwargs",), "must be a mapping of keyword arguments for the callable")
+        if "input" in item and "size" in item:
+            raise doc.error(path + ("input",), "give input or size, not both")
+        skip_unfit = item.get("skip_unfit", True)
+        if not isinstance(skip_unfit, bool):
+            raise doc.error(path + ("skip_unfit",), f"must be true or false, got {skip_unfit!r}")
         result.append(ModelWorkload(
             name=name,
             batch=_expect_int(doc, path + ("batch",), item.get("batch", 1)),
             size=_expect_int(doc, path + ("size",), item.get("size", 224), minimum=32),
             where=tuple(where.items()),
+            kwargs_json=json.dumps(kwargs, sort_keys=True),
+            inputs=_parse_inputs(doc, path + ("input",), item["input"]) if "input" in item else (),
+            skip_unfit=skip_unfit,
         ))
     return result
+
+
+def _parse_inputs(doc: _Located, path: tuple, value) -> tuple[tuple[int, ...], ...]:
+    """``[C, H, W]``, or a list of them for a network that takes several inputs."""
+    shapes = value if isinstance(value, list) and value and all(isinstance(v, list) for v in value) else [value]
+    result = []
+    for i, shape in enumerate(shapes):
+        where = path + ((i,) if len(shapes) > 1 else ())
+        if not isinstance(shape, list) or not shape:
+            raise doc.error(where, f"must be a shape per image such as [3, 224, 224], got {shape!r}")
+        result.append(tuple(_expect_int(doc, where + (j,), v) for j, v in enumerate(shape)))
+    return tuple(result)
 
 
 def _parse_shapes(doc: _Located, data, max_cases: int = MAX_CASES) -> list[Shape]:

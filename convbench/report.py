@@ -83,6 +83,18 @@ def _truthy(value) -> bool:
     return value is True or str(value).lower() == "true"
 
 
+def swap_notes(row) -> list[str]:
+    """For a network: how many convs the variant replaced, and which it left as they were."""
+    replaced = row.get("convs_replaced")
+    if missing(replaced) or (not replaced and missing(row.get("convs_kept"))):
+        return []
+    text = f"replaced {int(replaced)} convs"
+    kept = row.get("convs_kept")
+    if not missing(kept) and kept:
+        text += f", kept {int(kept)} ({row.get('convs_kept_why')})"
+    return [text]
+
+
 def counter_notes(row) -> list[str]:
     """Where the formula or the reference counters disagree with the exact count, and why."""
     return [c for c in (row.get("formula_check"), row.get("count_check")) if isinstance(c, str) and c and c != "ok"]
@@ -149,7 +161,7 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
                        + (" noisy" if _truthy(row.get("noisy")) else ""))
             ratio, style = latency_ratio_text(row)
             warnings = row_warnings(row, calibration)
-            checks = warnings + counter_notes(row)
+            checks = warnings + swap_notes(row) + counter_notes(row)
             if checks:
                 notes.append(f"{row['label']}: " + "; ".join(checks))
             mark = f"[{len(notes)}]" if checks else ""
@@ -274,7 +286,7 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str) ->
             if row["status"] != "ok":
                 lines.append(f"- {row['label']}: {row['status']}: {row['error']}")
                 continue
-            checks = row_warnings(row, calibration_text(metadata)) + counter_notes(row)
+            checks = row_warnings(row, calibration_text(metadata)) + swap_notes(row) + counter_notes(row)
             if checks:
                 lines.append(f"- {row['label']}: " + "; ".join(checks))
         lines.append("")

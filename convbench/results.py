@@ -31,6 +31,7 @@ COLUMNS = [
     "params_vs_baseline", "macs_vs_baseline", "latency_vs_baseline",
     "latency_ratio_low", "latency_ratio_high", "confidence", "p_value", "significant", "verdict", "margin",
     "contention", "contended", "cpu_steal", "load_avg", "gpu_other_processes", "timing_attempts",
+    "convs_replaced", "convs_kept", "convs_kept_why",
     "status", "error",
 ]
 STATUSES = ("ok", "skipped", "error")

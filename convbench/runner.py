@@ -33,11 +33,16 @@ class Built:
 Workload = Shape | ModelWorkload
 
 
-def build_case(workload: Workload, request: VariantRequest) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+def build_case(workload: Workload, request: VariantRequest,
+               swaps: dict[str, Any] | None = None) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     """The variant for a layer shape (or a network with its convs swapped for the variant) and its
-    inputs; a ValueError when it cannot take the shape."""
+    inputs; a ValueError when it cannot take the shape. For a network, ``swaps`` receives how many
+    convs were replaced and which were kept, and why."""
     if isinstance(workload, ModelWorkload):
-        module, inputs = _build_network(workload, request)
+        module, inputs, replaced, kept = _build_network(workload, request)
+        if swaps is not None:
+            swaps.update(convs_replaced=len(replaced), convs_kept=len(kept),
+                         convs_kept_why="; ".join(f"{name}: {why}" for name, why in kept.items()))
     else:
         module = convbench.build(request.name, workload.in_channels, workload.out_channels,
                                  workload.kernel_size, workload.stride, **request.kwargs)
@@ -50,31 +55,46 @@ def build_case(workload: Workload, request: VariantRequest) -> tuple[nn.Module, 
 
 
 def _build_network(workload: ModelWorkload, request: VariantRequest):
-    model = convbench.build_model(workload.name)
+    """The network (its convs swapped for the variant) and its inputs; the convs replaced and those
+    left as they were (with why) go to ``swaps``."""
+    from convbench.models.user import build_user_model, is_user_model
+
+    if is_user_model(workload.name):
+        model = build_user_model(workload.name, workload.kwargs)
+    else:
+        model = convbench.build_model(workload.name, **workload.kwargs)
+    replaced, kept = [], {}
     if request.name != "conv" or request.params:
         where = conv_filter(**dict(workload.where)) if workload.where else None
-        swapped, replaced, _ = swap_report(model, request.name, where, skip_unfit=True, **request.kwargs)
+        model, replaced, kept = swap_report(model, request.name, where, skip_unfit=workload.skip_unfit,
+                                            **request.kwargs)
         if not replaced:
             raise ValueError(f"{request.name} can replace none of the selected convs of {workload.name}")
-        model = swapped
     generator = torch.Generator().manual_seed(0)
-    return model, (torch.randn(workload.batch, 3, workload.size, workload.size, generator=generator),)
+    inputs = tuple(torch.randn(workload.batch, *shape, generator=generator) for shape in workload.input_shapes)
+    return model, inputs, replaced, kept
 
 
 def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> dict[str, Any]:
     is_model = isinstance(workload, ModelWorkload)
     return {
         "config": suite.name, "shape": workload.label, "variant": request.name, "label": request.label,
-        "batch": workload.batch, "in_channels": 3 if is_model else workload.in_channels,
+        "batch": workload.batch,
+        "in_channels": workload.input_shapes[0][0] if is_model else workload.in_channels,
         "out_channels": None if is_model else workload.out_channels,
         "kernel_size": None if is_model else workload.kernel_size,
         "stride": None if is_model else workload.stride,
-        "height": workload.size if is_model else workload.height,
-        "width": workload.size if is_model else workload.width, "device": device, "dtype": suite.dtype,
+        "height": _spatial(workload.input_shapes[0], -2) if is_model else workload.height,
+        "width": _spatial(workload.input_shapes[0], -1) if is_model else workload.width,
+        "device": device, "dtype": suite.dtype,
         "memory_format": suite.memory_format,
         "mode": "training" if suite.timing["training"] else "inference",
         "status": "ok", "error": "",
     }
+
+
+def _spatial(shape: tuple[int, ...], axis: int) -> int | None:
+    return shape[axis] if len(shape) >= 3 else None
 
 
 def cost_fields(request: VariantRequest, workload: Workload, cost: convbench.Cost) -> dict[str, Any]:
@@ -164,7 +184,8 @@ def _prepare(suite: Suite, workload: Workload, device: str, request: VariantRequ
     case = _Case(row, {}, None, request == suite.baseline)
     try:
         try:
-            module, inputs = build_case(workload, request)
+            module, inputs = build_case(workload, request, swaps := {})
+            row.update(swaps)
         except ValueError as error:
             row.update(status="skipped", error=str(error))
             return case

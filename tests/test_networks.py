@@ -18,6 +18,14 @@ def test_resnet18_matches_the_published_counts():
     assert cost.macs == pytest.approx(1.82e9, rel=0.02)     # 1.814 G: convs + fc
 
 
+def test_resnet50_matches_the_published_counts():
+    cost = convbench.count(convbench.build_model("resnet50"), torch.randn(1, 3, 224, 224),
+                           reference_counters=False)
+    assert cost.params == 25_557_032                         # torchvision's resnet50, exactly
+    assert cost.macs == pytest.approx(4.1e9, rel=0.01)      # Octave paper, Table 2 baseline (He et al.: 3.8 G,
+    assert cost.macs == pytest.approx(4.09e9, rel=0.001)    # striding in the 1 x 1); torchvision's published 4.09 G
+
+
 def test_mobilenetv3_small_matches_the_published_counts():
     cost = convbench.count(convbench.build_model("mobilenetv3_small"), torch.randn(1, 3, 224, 224),
                            reference_counters=False)

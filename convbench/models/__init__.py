@@ -8,10 +8,11 @@ from typing import Callable
 from torch import nn
 
 from convbench.models.mobilenetv3 import mobilenetv3_small
-from convbench.models.resnet import resnet18
+from convbench.models.resnet import resnet18, resnet50
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18,
+    "resnet50": resnet50,
     "mobilenetv3_small": mobilenetv3_small,
 }
 
@@ -21,7 +22,7 @@ def model_names() -> list[str]:
 
 
 def build_model(name: str, num_classes: int = 1000) -> nn.Module:
-    """A reference network by name: ``resnet18`` or ``mobilenetv3_small``."""
+    """A reference network by name: ``resnet18``, ``resnet50`` or ``mobilenetv3_small``."""
     if name not in MODELS:
         close = difflib.get_close_matches(name, MODELS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""

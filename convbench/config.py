@@ -81,7 +81,8 @@ class ModelWorkload:
     def label(self) -> str:
         rule = f", where {', '.join(f'{k}={v}' for k, v in self.where)}" if self.where else ""
         shapes = " + ".join(f"{self.batch}x" + "x".join(map(str, s)) for s in self.input_shapes)
-        return f"{self.name} @ {shapes}{rule}"
+        arguments = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+        return f"{self.name}{f'({arguments})' if arguments else ''} @ {shapes}{rule}"
 
 
 @dataclass(frozen=True)

@@ -95,3 +95,19 @@ def test_swapped_reference_networks_keep_their_output_shape(name, variant):
     kinds = {type(m).__name__ for m in swapped.modules()}
     spec_module = type(convbench.build(variant, 16, 16)).__name__
     assert spec_module in kinds
+
+
+@pytest.mark.parametrize("alpha,paper_gmacs", [(0.125, 3.6), (0.25, 3.1), (0.5, 2.4), (0.75, 1.9)])
+def test_oct_resnet50_matches_the_octave_paper_table_2(alpha, paper_gmacs):
+    model = convbench.build_model("oct_resnet50", alpha=alpha)
+    cost = convbench.count(model, torch.randn(1, 3, 224, 224), reference_counters=False)
+    assert cost.macs == pytest.approx(paper_gmacs * 1e9, rel=0.02)   # "FLOPs" there are multiply-adds
+    assert cost.params == 25_557_032                                   # Octave keeps ResNet-50's weights
+    assert model.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 1000)
+
+
+def test_oct_resnet50_refuses_a_bad_alpha():
+    with pytest.raises(ValueError, match="alpha=1.0"):
+        convbench.build_model("oct_resnet50", alpha=1.0)
+    with pytest.raises(ValueError, match="model 'resnet50'"):
+        convbench.build_model("resnet50", alpha=0.5)

@@ -58,7 +58,7 @@ def test_a_user_network_runs_end_to_end_with_a_swap(tmp_path):
     rows = {row["variant"]: row for row in json.loads(result.stdout)["rows"]}
     conv, separable = rows["conv"], rows["separable"]
     assert conv["status"] == separable["status"] == "ok"
-    assert conv["shape"].endswith(":small_net @ 1x3x32x32") and conv["height"] == 32
+    assert conv["shape"].endswith(":small_net(width=8) @ 1x3x32x32") and conv["height"] == 32
     # 3 same-padded 3x3 convs replaced; the 5x5 with padding 1 is kept, and says why
     assert separable["convs_replaced"] == 3 and separable["convs_kept"] == 1
     assert "padding" in separable["convs_kept_why"]
@@ -89,7 +89,7 @@ def test_a_network_with_two_inputs(tmp_path):
     (f"  - {{name: '{NET}:small_net', input: [3, 0, 8]}}", "models[0].input[1]: must be >= 1"),
     (f"  - {{name: '{NET}:small_net', input: [3, 8, 8], size: 8}}", "give input or size, not both"),
     (f"  - {{name: '{NET}:small_net', kwargs: [1]}}", "models[0].kwargs: must be a mapping"),
-    ("  - {name: resnet50}", "unknown model 'resnet50'"),
+    ("  - {name: resnet51}", "unknown model 'resnet51'; did you mean 'resnet50'"),
 ])
 def test_bad_model_entries_are_one_line_exit_2(tmp_path, models, fragment):
     assert_one_line_exit_2(CliRunner().invoke(main, ["run", str(config(tmp_path, models))]), fragment)

@@ -80,7 +80,9 @@ class OctaveConv2d(nn.Module):
                 f"octave: this layer takes {'a (high, low) pair' if self.in_low else 'one tensor'} "
                 f"(alpha_in {'> 0' if self.in_low else '= 0'})"
             )
-        check_octave_size(x_high.shape[-2], x_high.shape[-1], self.stride)
+        if self.out_low or self.in_low or self.stride == 2:
+            # into one output at stride 2, the pooled high input meets the low one at half size
+            check_octave_size(x_high.shape[-2], x_high.shape[-1], self.stride if self.out_low else 1)
         if self.stride == 2:
             x_high = F.avg_pool2d(x_high, 2)
         y_high = self.high_to_high(x_high)

@@ -19,8 +19,8 @@ from rich.table import Table
 import convbench
 from convbench import roofline
 from convbench.allocator import retain_freed_memory
-from convbench.config import (MAX_CASES, TIMING_DEFAULTS, ConfigError, Shape, Suite, VariantRequest, load_config,
-                              parse_config, resolve_device)
+from convbench.config import (MAX_CASES, TIMING_DEFAULTS, ConfigError, ModelWorkload, Shape, Suite, VariantRequest,
+                              load_config, parse_config, resolve_device)
 from convbench.interrupts import GracefulStop
 from convbench.metadata import library_versions, run_metadata
 from convbench.plot import FORMATS as PLOT_FORMATS
@@ -250,13 +250,32 @@ def parse_shape(text: str) -> Shape:
         raise InputError(str(error)) from None
 
 
+def parse_model(name: str, model_input: str | None = None) -> ModelWorkload:
+    """A ``--model`` (and ``--input C,H,W``) as a config's models entry, validated the same way."""
+    entry: dict = {"name": name}
+    if model_input:
+        parts = model_input.split(",")
+        if not all(p.strip().isdigit() for p in parts):
+            raise InputError(f"--input {model_input!r}: expected positive integers C,H,W such as 3,224,224")
+        entry["input"] = [int(p) for p in parts]
+    try:
+        return parse_config(f"models: [{json.dumps(entry)}]\nvariants: [conv]", source=f"--model {name}").models[0]
+    except ConfigError as error:
+        raise InputError(str(error)) from None
+
+
 @main.command()
 @click.argument("variants", nargs=-1, required=True)
 @click.option("--shape", "shapes", multiple=True, metavar="SPEC", help=f"Shape(s) to compare on [{DEFAULT_SHAPE}].")
 @click.option("--config", type=click.Path(dir_okay=False), help="Take shapes and timing from this config.")
 @click.option("--baseline", default=None, help="Baseline variant [conv, or the config's].")
+@click.option("--model", "models", multiple=True, metavar="NAME",
+              help="A whole network instead of a shape: resnet18, resnet50, oct_resnet50, mobilenetv3_small, "
+                   "or package.module:callable / file.py:callable.")
+@click.option("--input", "model_input", metavar="C,H,W", help="The network's input per image [3,224,224].")
 @_run_options
-def compare(variants, shapes, config, baseline, device, quick, no_timing, strict, processes, max_cases, as_json):
+def compare(variants, shapes, config, baseline, models, model_input, device, quick, no_timing, strict, processes,
+            max_cases, as_json):
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
     faster here, by how much, and whether the difference is significant. A variant takes
     parameters as NAME:KEY=VALUE,KEY=VALUE, e.g. octave:alpha_in=0.25,alpha_out=0.25."""
@@ -270,8 +289,12 @@ def compare(variants, shapes, config, baseline, device, quick, no_timing, strict
                       dtype="float32", memory_format="contiguous",
                       timing=dict(TIMING_DEFAULTS),
                       shapes=[], variants=[_request(name) for name in variants], source="convbench compare")
-    if shapes or not config:
+    if models:
+        suite.models = [parse_model(name, model_input) for name in models]
+    if shapes or not (config or models):
         suite.shapes = [parse_shape(s) for s in (shapes or [DEFAULT_SHAPE])]
+    elif models and not config:
+        suite.shapes = []
     _apply_run_options(suite, device, quick, strict, processes)
     if not no_timing:
         _warn_about_the_calibration_cache()
@@ -378,12 +401,19 @@ def _parse_params(items) -> dict:
 
 
 @main.command()
-@click.argument("variant")
+@click.argument("variant", required=False)
 @click.option("--shape", default=DEFAULT_SHAPE, show_default=True, metavar="SPEC", help="The shape.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A variant parameter.")
+@click.option("--model", metavar="NAME", help="A whole network (its convs swapped for VARIANT, if given).")
+@click.option("--input", "model_input", metavar="C,H,W", help="The network's input per image [3,224,224].")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def show(variant, shape, params, as_json):
-    """Per-layer breakdown of VARIANT, and its totals: formula vs counted vs ptflops vs torchsummary."""
+def show(variant, shape, params, model, model_input, as_json):
+    """Per-layer breakdown of VARIANT (or of a network with --model), and its totals: formula vs
+    counted vs ptflops vs torchsummary."""
+    if model:
+        return _show_model(model, model_input, variant, _parse_params(params), as_json)
+    if not variant:
+        raise InputError("show: name a VARIANT (see `convbench list`), or a network with --model")
     shape_ = parse_shape(shape)
     kwargs = _parse_params(params)
     try:
@@ -402,15 +432,7 @@ def show(variant, shape, params, as_json):
                     "formula": dataclasses.asdict(formula) if formula else None})
         return
     console = _console()
-    layers = Table(title=f"{spec.name} on {shape_.label}: per layer, per image", title_justify="left")
-    for column in ("layer", "type", "calls", "params", "fixed weights", "MACs", "element ops", "bytes written"):
-        layers.add_column(column, justify="left" if column in ("layer", "type") else "right")
-    for row in cost.layers:
-        layers.add_row(row.name, row.type, str(row.calls), f"{row.params:,}", f"{row.fixed_weights:,}",
-                       f"{row.macs:,}", f"{row.elem_ops:,}", f"{row.activation_bytes:,}")
-    layers.add_row("total", "", "", f"{cost.params:,}", f"{cost.fixed_weights:,}", f"{cost.macs:,}",
-                   f"{cost.elem_ops:,}", f"{cost.activation_bytes:,}", style="bold")
-    console.print(layers)
+    _layer_table(cost, f"{spec.name} on {shape_.label}: per layer, per image", console)
     totals = Table(title="totals per image: formula vs counters", title_justify="left")
     for column in ("source", "params", "MACs"):
         totals.add_column(column, justify="left" if column == "source" else "right")
@@ -429,6 +451,45 @@ def show(variant, shape, params, as_json):
     console.print(f"check: {cost.check}")
     if cost.uncounted_ops:
         console.print(f"ops with no cost entry (counted as 0): {', '.join(cost.uncounted_ops)}")
+
+
+def _layer_table(cost: convbench.Cost, title: str, console: Console) -> None:
+    layers = Table(title=title, title_justify="left")
+    for column in ("layer", "type", "calls", "params", "fixed weights", "MACs", "element ops", "bytes written"):
+        layers.add_column(column, justify="left" if column in ("layer", "type") else "right")
+    for row in cost.layers:
+        layers.add_row(row.name, row.type, str(row.calls), f"{row.params:,}", f"{row.fixed_weights:,}",
+                       f"{row.macs:,}", f"{row.elem_ops:,}", f"{row.activation_bytes:,}")
+    layers.add_row("total", "", "", f"{cost.params:,}", f"{cost.fixed_weights:,}", f"{cost.macs:,}",
+                   f"{cost.elem_ops:,}", f"{cost.activation_bytes:,}", style="bold")
+    console.print(layers)
+
+
+def _show_model(name: str, model_input: str | None, variant: str | None, params: dict, as_json: bool) -> None:
+    from convbench.runner import build_case
+
+    workload = parse_model(name, model_input)
+    request = _request(variant) if variant else VariantRequest("conv")
+    if params:
+        request = VariantRequest(request.name, tuple({**dict(request.params), **params}.items()))
+    swaps: dict = {}
+    try:
+        module, inputs = build_case(workload, request, swaps)
+        cost = convbench.count(module, *inputs)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    if as_json:
+        _echo_json({"model": workload.label, "variant": request.label, **swaps, "cost": cost.as_dict()})
+        return
+    console = _console()
+    title = f"{workload.label}" + (f", convs swapped for {request.label}" if variant else "")
+    _layer_table(cost, f"{title}: per layer, per image", console)
+    if swaps.get("convs_replaced") is not None and variant:
+        kept = f"; kept {swaps['convs_kept']} ({swaps['convs_kept_why']})" if swaps.get("convs_kept") else ""
+        console.print(f"replaced {swaps['convs_replaced']} convs{kept}", markup=False)
+    console.print(f"params {cost.params:,}; MACs {cost.macs:,} per image (FLOPs = 2 x MACs); "
+                  f"kMAC/pixel {cost.kmac_per_pixel:.4g}; ptflops {cost.macs_ptflops}; check: {cost.check}",
+                  markup=False)
 
 
 @main.command("export")

@@ -93,3 +93,27 @@ def test_a_network_with_two_inputs(tmp_path):
 ])
 def test_bad_model_entries_are_one_line_exit_2(tmp_path, models, fragment):
     assert_one_line_exit_2(CliRunner().invoke(main, ["run", str(config(tmp_path, models))]), fragment)
+
+
+def test_compare_and_show_take_a_model():
+    runner = CliRunner()
+    result = runner.invoke(main, ["compare", "separable", "--model", f"{NET}:small_net", "--input", "3,32,32",
+                                  "--quick", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["variant"]: row for row in json.loads(result.stdout)["rows"]}
+    assert rows["separable"]["convs_replaced"] == 3 and rows["conv"]["shape"].endswith("@ 1x3x32x32")
+    shown = runner.invoke(main, ["show", "--model", "resnet50", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["cost"]["params"] == 25_557_032
+    swapped = runner.invoke(main, ["show", "group", "--model", f"{NET}:small_net", "--input", "3,16,16"],
+                            env={"COLUMNS": "200"})
+    assert swapped.exit_code == 0 and "replaced" in swapped.output
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["compare", "separable", "--model", "nowhere:f"], "cannot import nowhere"),
+    (["compare", "separable", "--model", "resnet18", "--input", "3,x,9"], "--input '3,x,9'"),
+    (["show"], "name a VARIANT"),
+])
+def test_bad_model_options_are_one_line_exit_2(args, fragment):
+    assert_one_line_exit_2(CliRunner().invoke(main, args), fragment)

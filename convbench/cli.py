@@ -25,7 +25,7 @@ from convbench.interrupts import GracefulStop
 from convbench.metadata import library_versions, run_metadata
 from convbench.plot import FORMATS as PLOT_FORMATS
 from convbench.contention import ContendedError
-from convbench.report import (EXPORT_FORMATS, console_tables, export, format_ratio, markdown_report, missing,
+from convbench.report import (EXPORT_FORMATS, console_tables, export, format_ratio, markdown_report, missing, si_count,
                               timing_summary)
 from convbench.stats import RatioEstimate
 from convbench.results import (OutputError, ResultsError, ResultWriter, frame, load_results, run_directory_name,
@@ -341,7 +341,7 @@ def _verdicts(rows: list[dict], suite: Suite) -> list[str]:
         if not variants:
             continue
         cheapest = min(ok, key=lambda r: r["macs"])
-        lines.append(f"  cheapest on paper: {cheapest['label']} with {cheapest['macs'] / 1e6:.3g} M MACs"
+        lines.append(f"  cheapest on paper: {cheapest['label']} with {si_count(cheapest['macs'])} MACs per image"
                      + (f" ({format_ratio(cheapest['macs_vs_baseline'])} {base})" if cheapest.get("macs_vs_baseline") else ""))
         timed = [r for r in ok if r.get("latency_ms") is not None]
         if len(timed) < len(ok):

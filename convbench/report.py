@@ -55,7 +55,7 @@ def _number(value, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:,.0f}"
 
 
-def _si(value) -> str:
+def si_count(value) -> str:
     """A count with a K / M / G suffix: 7225344 -> 7.23M."""
     if missing(value):
         return "-"
@@ -167,7 +167,7 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
             mark = f"[{len(notes)}]" if checks else ""
             verdict = "" if missing(row.get("verdict")) else row["verdict"]
             table.add_row(
-                row["label"], _si(row["params"]), _si(row["macs"]),
+                row["label"], si_count(row["params"]), si_count(row["macs"]),
                 _number(row["kmac_per_pixel"]), _number(row.get("arithmetic_intensity"), 2), latency,
                 _percent(row.get("roofline_fraction")), format_ratio(row.get("params_vs_baseline")),
                 format_ratio(row.get("macs_vs_baseline")), f"[{style}]{ratio}[/]" if style else ratio,

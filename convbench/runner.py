@@ -64,6 +64,8 @@ def _build_network(workload: ModelWorkload, request: VariantRequest):
     else:
         model = convbench.build_model(workload.name, **workload.kwargs)
     replaced, kept = [], {}
+    if request.name == "octave" and workload.name == "resnet50":
+        return _octave_resnet50(workload, request)
     if request.name != "conv" or request.params:
         where = conv_filter(**dict(workload.where)) if workload.where else None
         model, replaced, kept = swap_report(model, request.name, where, skip_unfit=workload.skip_unfit,
@@ -73,6 +75,22 @@ def _build_network(workload: ModelWorkload, request: VariantRequest):
     generator = torch.Generator().manual_seed(0)
     inputs = tuple(torch.randn(workload.batch, *shape, generator=generator) for shape in workload.input_shapes)
     return model, inputs, replaced, kept
+
+
+def _octave_resnet50(workload: ModelWorkload, request: VariantRequest):
+    """Octave in ResNet-50 is the paper's Octave ResNet-50 (its wiring, not a conv-by-conv swap),
+    with alpha_in = alpha_out."""
+    from convbench.models.octave_resnet import oct_resnet50
+
+    params = request.kwargs
+    alpha = params.get("alpha_in", params.get("alpha_out", 0.5))
+    if params.get("alpha_out", alpha) != alpha:
+        raise ValueError("octave in resnet50 is oct_resnet50, which takes one alpha: give alpha_in = alpha_out")
+    model = oct_resnet50(alpha, **workload.kwargs)
+    generator = torch.Generator().manual_seed(0)
+    inputs = tuple(torch.randn(workload.batch, *shape, generator=generator) for shape in workload.input_shapes)
+    octave = [name for name, m in model.named_modules() if type(m).__name__ == "OctaveConv2d"]
+    return model, inputs, octave, {}
 
 
 def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> dict[str, Any]:

@@ -68,7 +68,9 @@ def swap_report(model: nn.Module, variant: str, where: ConvFilter | None = None,
     were, why."""
     spec = get_variant(variant)
     if not spec.drop_in:
-        raise ValueError(f"swap: {spec.name} cannot replace a conv inside a network ({spec.notes})")
+        hint = (": it changes the wiring between layers (a high / low pair); use a network built for it, "
+                "e.g. oct_resnet50 for resnet50" if spec.name == "octave" else f" ({spec.notes})")
+        raise ValueError(f"swap: {spec.name} cannot replace a conv inside a network{hint}")
     takes_bias = any(p.name == "bias" for p in spec.params)
     model = copy.deepcopy(model)
     replaced, kept = [], {}
@@ -83,7 +85,8 @@ def swap_report(model: nn.Module, variant: str, where: ConvFilter | None = None,
                                 conv.stride[0], **kwargs)
         except ValueError as error:
             if not skip_unfit:
-                raise ValueError(f"swap: {spec.name} cannot replace conv '{name}': {error}") from None
+                raise ValueError(f"swap: {spec.name} cannot replace conv '{name}': {error} (skip_unfit=True "
+                                 "leaves such convs as they are; where= chooses the convs)") from None
             kept[name] = str(error)
             continue
         replacement.to(device=conv.weight.device, dtype=conv.weight.dtype).train(conv.training)

@@ -111,3 +111,26 @@ def test_oct_resnet50_refuses_a_bad_alpha():
         convbench.build_model("oct_resnet50", alpha=1.0)
     with pytest.raises(ValueError, match="model 'resnet50'"):
         convbench.build_model("resnet50", alpha=0.5)
+
+
+def test_octave_in_resnet50_is_the_octave_resnet50_timed_against_it(tmp_path):
+    from click.testing import CliRunner
+
+    from convbench.cli import main
+
+    config = tmp_path / "o.yaml"
+    config.write_text("name: o\nmodels: [{name: resnet50, size: 224}]\n"
+                      "variants: [conv, {name: octave, alpha_in: 0.5, alpha_out: 0.5}]\n")
+    result = CliRunner().invoke(main, ["run", str(config), "--no-timing", "--out", str(tmp_path / "r"), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["variant"]: row for row in __import__("json").loads(result.stdout)["rows"]}
+    assert rows["octave"]["macs"] == pytest.approx(2.4e9, rel=0.02)
+    assert rows["octave"]["macs_vs_baseline"] == pytest.approx(2.4 / 4.1, rel=0.02)
+    assert rows["octave"]["convs_replaced"] == 46  # stages 1-3 (39 + 3 shortcuts) and stage 4's first block (4)
+
+
+def test_a_swap_that_cannot_wire_a_variant_says_why():
+    with pytest.raises(ValueError, match="oct_resnet50 for resnet50"):
+        convbench.swap(convbench.build_model("resnet18"), "octave")
+    with pytest.raises(ValueError, match="skip_unfit=True"):
+        convbench.swap(convbench.build_model("resnet18"), "group")

@@ -95,9 +95,16 @@ def swap_notes(row) -> list[str]:
     return [text]
 
 
+# A reference counter that merely cannot run on a module is not a disagreement worth a note per row
+# (torchsummary on a block whose submodules have no .weight / .bias); the CSV keeps it.
+NOT_A_DISAGREEMENT = ("torchsummary: crashed, no submodule has a .weight or .bias to count",)
+
+
 def counter_notes(row) -> list[str]:
     """Where the formula or the reference counters disagree with the exact count, and why."""
-    return [c for c in (row.get("formula_check"), row.get("count_check")) if isinstance(c, str) and c and c != "ok"]
+    reasons = [part for check in (row.get("formula_check"), row.get("count_check"))
+               if isinstance(check, str) and check and check != "ok" for part in check.split("; ")]
+    return [r for r in reasons if r not in NOT_A_DISAGREEMENT]
 
 
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
@@ -150,21 +157,24 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
         for column in ("variant", "params", "MACs", "kMAC/px", "MAC/B", "latency ms", "roof",
                        "x params", "x MACs", "x latency", "CI", "verdict", "note"):
             table.add_column(column, justify="left" if column in ("variant", "verdict", "note") else "right")
-        notes: list[str] = []
+        notes: dict[str, list[str]] = {}  # one line per distinct reason, with the rows it applies to
+
+        def mark(reasons: list[str], label: str) -> str:
+            for reason in reasons:
+                notes.setdefault(reason, []).append(label)
+            return ",".join(str(list(notes).index(r) + 1) for r in dict.fromkeys(reasons))
+
         for row in group.to_dict("records"):
             if row["status"] != "ok":
-                notes.append(f"{row['label']}: {row['status']}: {row['error']}")
-                table.add_row(row["label"], *["-"] * 11, f"[yellow]{row['status']} [{len(notes)}][/]")
+                number = mark([f"{row['status']}: {row['error']}"], row["label"])
+                table.add_row(row["label"], *["-"] * 11, f"[yellow]{row['status']} [{number}][/]")
                 continue
             latency = ("-" if missing(row.get("latency_ms"))
                        else f"{row['latency_ms']:.3g}+-{row['latency_iqr_ms']:.2g}"
                        + (" noisy" if _truthy(row.get("noisy")) else ""))
             ratio, style = latency_ratio_text(row)
-            warnings = row_warnings(row, calibration)
-            checks = warnings + swap_notes(row) + counter_notes(row)
-            if checks:
-                notes.append(f"{row['label']}: " + "; ".join(checks))
-            mark = f"[{len(notes)}]" if checks else ""
+            checks = row_warnings(row, calibration) + swap_notes(row) + counter_notes(row)
+            note = f"[{mark(checks, row['label'])}]" if checks else ""
             verdict = "" if missing(row.get("verdict")) else row["verdict"]
             table.add_row(
                 row["label"], si_count(row["params"]), si_count(row["macs"]),
@@ -172,11 +182,11 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
                 _percent(row.get("roofline_fraction")), format_ratio(row.get("params_vs_baseline")),
                 format_ratio(row.get("macs_vs_baseline")), f"[{style}]{ratio}[/]" if style else ratio,
                 _interval(row), f"[{VERDICT_STYLES.get(verdict, '')}]{verdict}[/]" if verdict else "",
-                f"[bold red]CONTENDED {mark}[/]" if _truthy(row.get("contended")) else mark,
+                f"[bold red]CONTENDED {note}[/]" if _truthy(row.get("contended")) else note,
             )
         console.print(table)
-        for i, note in enumerate(notes, 1):
-            console.print(f"  [{i}] {note}", style="dim", markup=False)
+        for i, (reason, labels) in enumerate(notes.items(), 1):
+            console.print(f"  [{i}] {reason} ({', '.join(labels)})", style="dim", markup=False)
     console.print(conventions(metadata.get("timing")), style="dim")
 
 

@@ -363,3 +363,14 @@ def test_a_case_that_cannot_be_timed_is_an_error_row_and_the_rest_of_its_shape_i
     assert first.loc["depthwise", "status"] == "error" and "no kernel" in first.loc["depthwise", "error"]
     assert first.loc["ac(deploy=True)", "status"] == "ok"
     assert first.loc["ac(deploy=True)", "latency_vs_baseline"] > 0
+
+
+def test_counter_notes_are_one_line_per_reason_and_a_counter_that_cannot_run_is_no_note(tmp_path):
+    config = tmp_path / "n.yaml"
+    config.write_text("name: n\nshapes: [{in_channels: 8, size: 8}]\nvariants: [conv, stft, stft_reference]\n")
+    result = invoke("run", str(config), "--no-timing", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.strip().startswith("[")]
+    assert notes == ["  [1] ptflops: functional conv not counted (stft, stft_reference)"]
+    assert "torchsummary" not in result.output
+    assert "torchsummary: crashed" in pd.read_csv(tmp_path / "o" / "results.csv")["count_check"].iloc[0]

@@ -55,26 +55,24 @@ def build_case(workload: Workload, request: VariantRequest,
 
 
 def _build_network(workload: ModelWorkload, request: VariantRequest):
-    """The network (its convs swapped for the variant) and its inputs; the convs replaced and those
-    left as they were (with why) go to ``swaps``."""
+    """The network with its convs swapped for the variant, its inputs, the names of the convs
+    replaced, and those left as they were with why."""
     from convbench.models.user import build_user_model, is_user_model
 
+    if request.name == "octave" and workload.name == "resnet50":
+        return _octave_resnet50(workload, request)
     if is_user_model(workload.name):
         model = build_user_model(workload.name, workload.kwargs)
     else:
         model = convbench.build_model(workload.name, **workload.kwargs)
     replaced, kept = [], {}
-    if request.name == "octave" and workload.name == "resnet50":
-        return _octave_resnet50(workload, request)
     if request.name != "conv" or request.params:
         where = conv_filter(**dict(workload.where)) if workload.where else None
         model, replaced, kept = swap_report(model, request.name, where, skip_unfit=workload.skip_unfit,
                                             **request.kwargs)
         if not replaced:
             raise ValueError(f"{request.name} can replace none of the selected convs of {workload.name}")
-    generator = torch.Generator().manual_seed(0)
-    inputs = tuple(torch.randn(workload.batch, *shape, generator=generator) for shape in workload.input_shapes)
-    return model, inputs, replaced, kept
+    return model, _network_inputs(workload), replaced, kept
 
 
 def _octave_resnet50(workload: ModelWorkload, request: VariantRequest):
@@ -87,10 +85,13 @@ def _octave_resnet50(workload: ModelWorkload, request: VariantRequest):
     if params.get("alpha_out", alpha) != alpha:
         raise ValueError("octave in resnet50 is oct_resnet50, which takes one alpha: give alpha_in = alpha_out")
     model = oct_resnet50(alpha, **workload.kwargs)
-    generator = torch.Generator().manual_seed(0)
-    inputs = tuple(torch.randn(workload.batch, *shape, generator=generator) for shape in workload.input_shapes)
     octave = [name for name, m in model.named_modules() if type(m).__name__ == "OctaveConv2d"]
-    return model, inputs, octave, {}
+    return model, _network_inputs(workload), octave, {}
+
+
+def _network_inputs(workload: ModelWorkload) -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(0)
+    return tuple(torch.randn(workload.batch, *shape, generator=generator) for shape in workload.input_shapes)
 
 
 def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> dict[str, Any]:

@@ -189,6 +189,11 @@ class _Runner:
         self.call = _training_step(model, xs) if training else (lambda: model(*xs))
 
     @property
+    def gpu_index(self) -> int | None:
+        """The CUDA device's index, for the contention probe; None on the CPU."""
+        return (self.device.index or 0) if self.is_cuda else None
+
+    @property
     def method(self) -> str:
         if not self.is_cuda:
             return "torch.utils.benchmark"
@@ -335,7 +340,7 @@ def benchmark(
     with runner.settings():
         runner.warm_up(warmup_time)
         peak = runner.peak_memory()
-        probe = Probe(runner.device.index or 0 if runner.is_cuda else None)
+        probe = Probe(runner.gpu_index)
         times, calls = runner.readings(min_time, max_time, adaptive=True)
         contention = probe.stop()
     return runner.timing(times, calls, peak, contention)
@@ -437,7 +442,6 @@ def _session_here(entries, rounds: int, round_time: float, on_round, settings: d
     blocks: list[list[list[float]]] = [[] for _ in range(n)]
     calls = [0] * n
     contention: list[list[Contention]] = [[] for _ in range(n)]
-    gpu = runners[0].device.index or 0 if runners[0].is_cuda else None
     with runners[0].settings():
         peaks = []
         for runner in runners:
@@ -445,7 +449,7 @@ def _session_here(entries, rounds: int, round_time: float, on_round, settings: d
             peaks.append(runner.peak_memory())
         for r in range(rounds):
             for i in _round_order(n, first_round + r):
-                probe = Probe(gpu)
+                probe = Probe(runners[i].gpu_index)
                 times, calls[i] = runners[i].readings(round_time, round_time * 4, adaptive=False)
                 contention[i].append(probe.stop())
                 blocks[i].append(times)

@@ -13,24 +13,24 @@ import click
 import torch
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import convbench
 from convbench import roofline
 from convbench.allocator import retain_freed_memory
 from convbench.config import (MAX_CASES, TIMING_DEFAULTS, ConfigError, ModelWorkload, Shape, Suite, VariantRequest,
-                              load_config, parse_config, resolve_device)
-from convbench.interrupts import GracefulStop
+                              load_config, parse_config)
 from convbench.metadata import library_versions, run_metadata
 from convbench.plot import FORMATS as PLOT_FORMATS
 from convbench.contention import ContendedError
-from convbench.report import (EXPORT_FORMATS, console_tables, export, format_ratio, markdown_report, missing, si_count,
-                              timing_summary)
+from convbench.console_tables import console_tables
+from convbench.numbers import DIGITS
+from convbench.report import EXPORT_FORMATS, export, format_ratio, markdown_report, missing, si_count, timing_summary
 from convbench.stats import RatioEstimate
-from convbench.results import (OutputError, ResultsError, ResultWriter, frame, load_results, run_directory_name,
-                               write_atomically)
-from convbench.runner import run_suite
+from convbench.merge import Merged, merge_runs, write_merged
+from convbench.recording import Recording, record
+from convbench.results import OutputError, ResultsError, frame, run_directory_name, write_atomically
+from convbench.sharding import parse_shard, sessions
 from convbench.timing import DTYPES
 
 QUICK_TIMING = {"min_time": 0.05, "rounds": 5, "warmup_time": 0.01, "processes": 1}
@@ -46,8 +46,8 @@ class InputError(click.ClickException):
 
 
 def _console() -> Console:
-    # Piped output has no terminal width to follow; give the tables room instead of rich's 80.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    """The terminal's width; piped, $COLUMNS (80 when unset)."""
+    return Console(highlight=False)
 
 
 def _echo_json(data) -> None:
@@ -105,112 +105,113 @@ class ContendedExit(click.ClickException):
     exit_code = 3
 
 
-def _measure(suite: Suite, measure_time: bool, writer: ResultWriter | None, quiet: bool) -> list[dict]:
-    """Run every case with a progress bar; rows go to ``writer`` as soon as they exist.
-    Raises :class:`ContendedError` (after saving the rows so far) under ``on_contention: fail``."""
-    rows: list[dict] = []
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=quiet)
-    with progress:
-        task = progress.add_task(suite.name, total=len(suite.cases()))
-
-        def on_case(index: int, total: int, description: str) -> None:
-            progress.update(task, completed=index, description=description)
-
-        for row, raw in run_suite(suite, measure_time=measure_time, on_case=on_case):
-            rows.append(row)
-            if writer:
-                writer.add(row, raw)
-        progress.update(task, completed=len(rows))
-    return rows
-
-
-def _suite_metadata(suite: Suite) -> dict:
-    device = resolve_device(suite.devices[0])
-    meta = run_metadata(device=device, dtype=suite.dtype, memory_format=suite.memory_format,
-                        threads=suite.timing["threads"])
-    meta.update(config=suite.name, description=suite.description, baseline=suite.baseline.label,
-                timing=suite.timing, roofline=roofline.cached_peaks(device, suite.dtype, suite.timing["threads"]))
-    return meta
-
-
-def _suite_dict(suite: Suite) -> dict:
-    data = dataclasses.asdict(suite)
-    data["baseline"] = suite.baseline.label
-    data["variants"] = [v.label for v in suite.variants]
-    return data
-
-
 @main.command()
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeat or comma-separate).")
-@click.option("--out", type=click.Path(), help="Output directory [results/<name>-<timestamp>].")
+@click.option("--out", type=click.Path(), metavar="DIR",
+              help="The run's directory, for every config given [results/<names>-<timestamp>].")
+@click.option("--shard", metavar="K/N", help="Run shard K of N: every Nth shape (session), from the Kth; e.g. "
+                                             "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.")
+@click.option("--resume", type=click.Path(file_okay=False), metavar="DIR",
+              help="Add to DIR only the cases it lacks (after an interruption, or a config grown since).")
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @_run_options
-def run(configs, only, out, draw, device, quick, no_timing, strict, processes, max_cases, as_json):
+def run(configs, only, out, shard, resume, draw, device, quick, no_timing, strict, processes, max_cases, as_json):
     """Run every variant in each CONFIG on its shapes; write results.csv, results.json and
-    report.md, and print one table per shape."""
+    report.md into one directory, and print one table per shape."""
     suites = [_load(path, max_cases) for path in configs]
     wanted = [name for item in only for name in item.split(",") if name]
     for suite in suites:
         _apply_run_options(suite, device, quick, strict, processes)
         if wanted:
             suite.variants = _select(suite, wanted)
+    share = _shard(shard)
+    if resume and out and Path(out).resolve() != Path(resume).resolve():
+        raise InputError(f"--resume {resume} writes into {resume}; drop --out {out}, or make it the same directory")
+    if resume and not Path(resume).is_dir():
+        raise InputError(f"--resume {resume}: no such run directory")
     flags = [*(f"--only {name}" for name in wanted), *([f"--device {device}"] if device else []),
              *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
              *(["--strict"] if strict else []), *([f"--processes {processes}"] if processes else []),
+             *([f"--shard {share.label}"] if share else []), *([f"--resume {shlex.quote(resume)}"] if resume else []),
              *(["--plot"] if draw else []), *([f"--out {shlex.quote(out)}"] if out else [])]
     command = " ".join(["convbench run", *map(shlex.quote, configs), *flags])
-    if not no_timing:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    directory = Path(resume or out or Path("results") / run_directory_name(
+        "+".join(dict.fromkeys(s.name for s in suites)) + (f"-shard{share.index}of{share.count}" if share else ""),
+        stamp))
+    _finish(_record(suites, directory, not no_timing, share, bool(resume), command, as_json), as_json,
+            draw and not no_timing)
+
+
+def _shard(text: str | None):
+    if text is None:
+        return None
+    try:
+        return parse_shard(text)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
+def _record(suites: list[Suite], directory: Path | None, measure_time: bool, shard=None, resume: bool = False,
+            command: str = "", quiet: bool = False) -> Recording:
+    if measure_time:
         _warn_about_the_calibration_cache()
-    for suite in suites:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        directory = (Path(out) if out and len(suites) == 1
-                     else Path(out or "results") / run_directory_name(suite.name, stamp))
-        if not no_timing:
-            retain_freed_memory()  # before the metadata, which records the allocator setting
-        metadata = _suite_metadata(suite)
-        try:
-            writer = ResultWriter(directory, metadata, _suite_dict(suite))
-        except OutputError as error:
-            raise InputError(str(error)) from None
-        interrupted, contended, unwritable = False, None, None
-        with GracefulStop() as stop:
-            try:
-                _measure(suite, not no_timing, writer, quiet=as_json)
-            except KeyboardInterrupt:
-                interrupted = True
-            except ContendedError as error:
-                contended = str(error)
-                metadata["stopped"] = f"timing contended: {contended}"
-            except OSError as error:  # disk full, directory removed or made read-only mid-run
-                unwritable = f"{directory}: cannot write results ({error.strerror or error}); the run was cut short"
-                metadata["stopped"] = unwritable
-            stop.hold()  # a stop now waits until the files are whole
-            df = frame(writer.rows)
-            try:
-                writer.finish(interrupted=interrupted)
-                write_atomically(directory / "report.md", markdown_report(df, metadata, command))
-            except OSError as error:
-                unwritable = unwritable or f"{directory}: cannot write results ({error.strerror or error})"
-        interrupted = interrupted or stop.requested
-        if unwritable:
-            raise InputError(f"{unwritable}; {len(writer.rows)} rows were measured")
-        if as_json:
-            _echo_json({"directory": str(directory), "metadata": metadata, "rows": writer.rows})
-        elif not df.empty:
-            console_tables(df, suite.baseline.label, _console(), metadata)
-        for line in timing_summary(df, metadata):
+        retain_freed_memory()  # before the metadata, which records the allocator setting
+    try:
+        return record(suites, directory, measure_time=measure_time, shard=shard, resume=resume,
+                      command=command, quiet=quiet)
+    except OutputError as error:
+        raise InputError(str(error)) from None
+
+
+def _finish(recording: Recording, as_json: bool, draw: bool, verdicts: bool = False) -> None:
+    """Print what a run measured (tables or JSON) and where it went; exit as it ended."""
+    directory = recording.directory
+    if recording.unwritable:
+        raise InputError(f"{recording.unwritable}; {len(recording.all_rows)} rows were measured")
+    rows = [row for part in recording.parts for row in part.rows]
+    if as_json:
+        _echo_json({"directory": str(directory) if directory else None,
+                    "metadata": recording.parts[0].metadata if recording.parts else {},
+                    "parts": [part.metadata for part in recording.parts], "rows": rows,
+                    **({"verdicts": [line for part in recording.parts for line in _verdicts(part.rows, part.suite)]}
+                       if verdicts else {})})
+    console = None if as_json else _console()
+    for part in recording.parts:
+        df = frame(part.rows)
+        if console and not df.empty:
+            console_tables(df, part.suite.baseline.label, console, part.metadata)
+            if verdicts:
+                for line in _verdicts(part.rows, part.suite):
+                    console.print(line, markup=False)
+        for line in _part_lines(part) + timing_summary(df, part.metadata):
             click.echo(line, err=as_json)
-        click.echo(f"{'interrupted: ' if interrupted else ''}{len(writer.rows)} rows written to "
-                   f"{directory}/ (results.csv, results.json, report.md)", err=as_json)
-        if contended:
-            raise ContendedExit(f"timing contended (--strict / on_contention: fail): {contended}")
-        if draw and not no_timing and not df.empty:
+    if directory is not None:
+        held = (f"; it now holds {len(recording.all_rows)}" if len(recording.all_rows) != len(rows) else "")
+        click.echo(f"{'interrupted: ' if recording.interrupted else ''}{len(rows)} rows written to {directory}/ "
+                   f"(results.csv, results.json, report.md){held}", err=as_json)
+    if recording.contended:
+        raise ContendedExit(f"timing contended (--strict / on_contention: fail): {recording.contended}")
+    if draw and directory is not None and not recording.interrupted:
+        df = frame(recording.all_rows)
+        metadata = {**recording.parts[-1].metadata, "parts": [p.metadata for p in recording.parts]}
+        if df["latency_ms"].notna().any():
             for path in _plot(df, metadata, (directory / "latency_vs_macs.png", directory / "roofline.png")):
                 click.echo(f"plot: {path}", err=as_json)
-        if interrupted:
-            sys.exit(130)
+    if recording.interrupted:
+        sys.exit(130)
+
+
+def _part_lines(part) -> list[str]:
+    """What a shard or a resumed run left out of a config, if anything."""
+    lines = []
+    if part.held:
+        lines.append(f"{part.suite.name}: {part.held} shape(s) already in the directory, not timed again")
+    if part.metadata.get("shard") and not part.sessions and not part.held:
+        lines.append(f"{part.suite.name}: shard {part.metadata['shard']} has no shapes of this config "
+                     f"(it has {len(sessions(part.suite))})")
+    return lines
 
 
 def _load(path: str, max_cases: int = MAX_CASES) -> Suite:
@@ -273,8 +274,10 @@ def parse_model(name: str, model_input: str | None = None) -> ModelWorkload:
               help="A whole network instead of a shape: resnet18, resnet50, oct_resnet50, mobilenetv3_small, "
                    "or package.module:callable / file.py:callable.")
 @click.option("--input", "model_input", metavar="C,H,W", help="The network's input per image [3,224,224].")
+@click.option("--out", type=click.Path(), metavar="DIR",
+              help="Also save the rows as a run directory (results.csv, results.json, report.md).")
 @_run_options
-def compare(variants, shapes, config, baseline, models, model_input, device, quick, no_timing, strict, processes,
+def compare(variants, shapes, config, baseline, models, model_input, out, device, quick, no_timing, strict, processes,
             max_cases, as_json):
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
     faster here, by how much, and whether the difference is significant. A variant takes
@@ -296,24 +299,14 @@ def compare(variants, shapes, config, baseline, models, model_input, device, qui
     elif models and not config:
         suite.shapes = []
     _apply_run_options(suite, device, quick, strict, processes)
-    if not no_timing:
-        _warn_about_the_calibration_cache()
-    metadata = {"timing": suite.timing, "roofline": roofline.cached_peaks(
-        resolve_device(suite.devices[0]), suite.dtype, suite.timing["threads"])}
-    try:
-        rows = _measure(suite, not no_timing, None, quiet=as_json)
-    except ContendedError as error:
-        raise ContendedExit(f"timing contended (--strict / on_contention: fail): {error}") from None
-    df = frame(rows)
-    if as_json:
-        _echo_json({"rows": rows, "verdicts": _verdicts(rows, suite)})
-    else:
-        console = _console()
-        console_tables(df, suite.baseline.label, console, metadata)
-        for line in _verdicts(rows, suite):
-            console.print(line, markup=False)
-    for line in timing_summary(df, metadata):
-        click.echo(line, err=as_json)
+    options = [*(f"--shape {s}" for s in shapes), *(f"--model {m}" for m in models),
+               *([f"--input {model_input}"] if model_input else []), *([f"--config {config}"] if config else []),
+               *([f"--baseline {baseline}"] if baseline else []), *([f"--device {device}"] if device else []),
+               *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
+               *([f"--processes {processes}"] if processes else []), f"--out {out}"]
+    command = " ".join(["convbench compare", *map(shlex.quote, [*variants, *" ".join(options).split()])])
+    _finish(_record([suite], Path(out) if out else None, not no_timing, command=command, quiet=as_json), as_json,
+            draw=False, verdicts=True)
 
 
 def _request(text: str) -> VariantRequest:
@@ -493,13 +486,20 @@ def _show_model(name: str, model_input: str | None, variant: str | None, params:
 
 
 @main.command("export")
-@click.argument("results", type=click.Path(exists=True))
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True)
+@click.option("--digits", type=click.IntRange(1, 15), default=DIGITS, show_default=True,
+              help="Significant figures of every number.")
+@click.option("--shape", metavar="TEXT", help="Only the shapes whose label contains TEXT, e.g. '64->64, k=3'.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-def export_command(results, fmt, output):
-    """A run's results (its directory, results.json or results.csv) as a paper-ready table."""
-    df, metadata = _load_results(results)
-    text = export(df, metadata, fmt)
+def export_command(results, fmt, digits, shape, output):
+    """One or more runs (directories, results.json or results.csv) as a table for a paper: LaTeX
+    and Markdown get one table per shape and machine; csv and json every row with its machine."""
+    merged = _load_runs(results)
+    try:
+        text = export(merged.df, merged.metadata, fmt, digits=digits, shape=shape)
+    except ValueError as error:
+        raise InputError(str(error)) from None
     if output:
         try:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -511,12 +511,37 @@ def export_command(results, fmt, output):
         click.echo(text, nl=False)
 
 
-def _load_results(path: str):
-    """A run's results for export / plot: a problem is one line (exit 2), a workaround a warning."""
+@main.command("merge")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="The merged run's directory (must not hold results yet).")
+def merge_command(runs, out):
+    """Join RUNS (shards, resumed pieces, other machines) into one run directory. A case measured
+    twice on the same machine keeps the first run's row; each row keeps its machine, and no ratio
+    is ever taken across machines."""
+    merged = _load_runs(runs)
     try:
-        return load_results(path, warn=lambda message: click.echo(f"warning: {message}", err=True))
+        directory = write_merged(merged, list(runs), out, lambda df, meta: markdown_report(
+            df, meta, "convbench merge " + " ".join(map(shlex.quote, [*runs, "-o", out]))))
+    except OutputError as error:
+        raise InputError(str(error)) from None
+    machines = merged.machines
+    click.echo(f"{len(merged.df)} rows from {len(runs)} runs on {len(machines)} machine(s) "
+               f"({', '.join(machines)}) written to {directory}/"
+               + (f"; {merged.duplicates} duplicate rows dropped (the same case on the same machine in an "
+                  "earlier run)" if merged.duplicates else ""))
+
+
+def _load_runs(paths) -> Merged:
+    """Runs for export / plot / merge: a problem is one line (exit 2), a workaround a warning."""
+    try:
+        merged = merge_runs(list(paths), warn=lambda message: click.echo(f"warning: {message}", err=True))
     except ResultsError as error:
         raise InputError(str(error)) from None
+    if merged.duplicates:
+        click.echo(f"warning: {merged.duplicates} rows measured twice on the same machine; kept the first "
+                   "run's", err=True)
+    return merged
 
 
 def _plot(df, metadata, paths: tuple[Path, Path]) -> list[Path]:
@@ -531,22 +556,23 @@ def _plot(df, metadata, paths: tuple[Path, Path]) -> list[Path]:
 
 
 @main.command()
-@click.argument("results", type=click.Path(exists=True))
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--out", type=click.Path(), metavar="DIR|FILE",
-              help="A directory for both charts [the run's own], or a .png / .svg / .pdf file: the latency "
+              help="A directory for both charts [the first run's own], or a .png / .svg / .pdf file: the latency "
                    "chart goes there and the roofline beside it as <stem>-roofline.<ext>.")
 @click.option("--format", "fmt", type=click.Choice(list(PLOT_FORMATS)), default="png", show_default=True)
 def plot(results, out, fmt):
-    """Latency vs MACs (log-log, Pareto front, baseline ringed) and the roofline chart of a run."""
-    df, metadata = _load_results(results)
-    source = Path(results)
+    """Latency vs MACs (log-log, Pareto front, baseline ringed, IQR bars) and the roofline chart of
+    one or more runs; one panel per shape and machine."""
+    merged = _load_runs(results)
+    source = Path(results[0])
     target = Path(out) if out else (source if source.is_dir() else source.parent)
     if target.suffix.lower().lstrip(".") in PLOT_FORMATS:
         fmt = target.suffix.lower().lstrip(".")
         paths = (target, target.with_name(f"{target.stem}-roofline{target.suffix}"))
     else:
         paths = (target / f"latency_vs_macs.{fmt}", target / f"roofline.{fmt}")
-    for path in _plot(df, metadata, paths):
+    for path in _plot(merged.df, merged.metadata, paths):
         click.echo(str(path))
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -40,7 +43,7 @@ def git_commit() -> str | None:
 def run_metadata(device: str = "cpu", dtype: str = "float32", memory_format: str = "contiguous",
                  threads: int | None = None) -> dict:
     is_cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
-    return {
+    meta = {
         "convbench_version": convbench.__version__,
         "git_commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -60,6 +63,20 @@ def run_metadata(device: str = "cpu", dtype: str = "float32", memory_format: str
         "mkldnn": torch.backends.mkldnn.is_available(),
         "allocator": allocator_setting(),
     }
+    meta["machine"] = machine_fingerprint(meta)
+    return meta
+
+
+MACHINE_KEYS = ("host", "cpu_model", "cpu_count", "device_name", "threads", "python", "torch", "cuda", "cudnn")
+
+
+def machine_fingerprint(metadata: dict) -> dict:
+    """What makes two timings comparable: the host, its CPU / GPU, the library versions and the
+    threads. Ratios are only ever taken between rows with the same fingerprint."""
+    fingerprint = {key: metadata.get(key) for key in MACHINE_KEYS}
+    text = json.dumps(fingerprint, sort_keys=True, default=str)
+    host = re.sub(r"[^A-Za-z0-9.-]+", "-", str(fingerprint["host"] or "host"))[:40]
+    return {"id": f"{host}-{hashlib.sha256(text.encode()).hexdigest()[:6]}", **fingerprint}
 
 
 def library_versions() -> dict[str, str | None]:

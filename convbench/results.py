@@ -19,7 +19,7 @@ from typing import Any, Callable
 import pandas as pd
 
 COLUMNS = [
-    "config", "shape", "variant", "label",
+    "case_id", "session", "machine", "config", "shape", "variant", "label",
     "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width",
     "device", "dtype", "memory_format", "mode", "threads",
     "params", "fixed_weights", "macs", "flops", "kmac_per_pixel", "elem_ops", "activation_bytes",
@@ -53,12 +53,16 @@ class ResultWriter:
 
     The directory is locked for the run (``.convbench.lock`` with the writer's PID): a second run
     into it is refused instead of truncating the first one's rows, and so is a directory that already
-    holds results. ``results.json`` is replaced atomically through a uniquely named temporary file.
+    holds results, unless ``resume`` is set: then its rows are kept and new ones added after them.
+    ``results.json`` is replaced atomically through a uniquely named temporary file.
+
+    A run has one *part* per config it ran (``begin``): the part's metadata (machine, timing,
+    baseline, the config's settings), which the tables of that config's rows are described by.
     """
 
     LOCK = ".convbench.lock"
 
-    def __init__(self, directory: str | Path, metadata: dict[str, Any], config: dict[str, Any]):
+    def __init__(self, directory: str | Path, resume: bool = False):
         self.directory = Path(directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -68,16 +72,17 @@ class ResultWriter:
             raise OutputError(f"{self.directory}: cannot create the output directory ({error.strerror})") from None
         self.csv_path = self.directory / "results.csv"
         self.json_path = self.directory / "results.json"
-        self.metadata, self.config = metadata, config
+        self.parts: list[dict[str, Any]] = []
         self.rows: list[dict[str, Any]] = []
         self.raw: list[dict[str, Any]] = []
         self._lock = self._acquire_lock()
         try:
-            if self.csv_path.exists() or self.json_path.exists():
-                raise OutputError(f"{self.directory}: already holds a run's results; choose a new --out "
-                                  "or remove them")
-            with self.csv_path.open("x", newline="") as f:
-                csv.DictWriter(f, COLUMNS).writeheader()
+            if resume:
+                self._load_for_resume()
+            elif self.csv_path.exists() or self.json_path.exists():
+                raise OutputError(f"{self.directory}: already holds a run's results; choose a new --out, "
+                                  "or --resume it to add only the cases it lacks")
+            self._write_csv()
             self._write_json()
         except OSError as error:
             self.release()
@@ -85,6 +90,51 @@ class ResultWriter:
         except BaseException:
             self.release()
             raise
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The metadata of the part being written (the last one begun)."""
+        return self.parts[-1] if self.parts else {}
+
+    def _load_for_resume(self) -> None:
+        if not self.json_path.exists() and not self.csv_path.exists():
+            raise OutputError(f"{self.directory}: holds no results to resume; run without --resume")
+        try:
+            document = json.loads(self.json_path.read_text(encoding="utf-8"))
+            rows = document["rows"]
+            parts = document.get("parts") or [document.get("metadata") or {}]
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise OutputError(f"{self.directory}: its results.json cannot be read, so it cannot be resumed; "
+                              "start a new --out") from None
+        self.parts = [part for part in parts if isinstance(part, dict)]
+        for row in rows:
+            if isinstance(row, dict):
+                self.raw.append(row.get("raw") or {})
+                self.rows.append({k: v for k, v in row.items() if k != "raw"})
+
+    def drop_sessions(self, machine: str, sessions: set[str]) -> int:
+        """Remove the rows of these sessions on this machine (to time them again whole); the count."""
+        keep = [i for i, row in enumerate(self.rows)
+                if not (row.get("machine") == machine and row.get("session") in sessions)]
+        dropped = len(self.rows) - len(keep)
+        if dropped:
+            self.rows = [self.rows[i] for i in keep]
+            self.raw = [self.raw[i] for i in keep]
+            self._write_csv()
+            self._write_json()
+        return dropped
+
+    def replace(self, parts: list[dict[str, Any]], rows: list[dict[str, Any]],
+                raw: list[dict[str, Any]] | None = None) -> None:
+        """Write these parts and rows in place of what the directory held."""
+        self.parts, self.rows, self.raw = parts, rows, raw or [{} for _ in rows]
+        self._write_csv()
+        self._write_json()
+
+    def begin(self, metadata: dict[str, Any]) -> None:
+        """Start a part: the rows added from now on are described by ``metadata``."""
+        self.parts.append(metadata)
+        self._write_json()
 
     def _acquire_lock(self) -> Path:
         lock = self.directory / self.LOCK
@@ -116,20 +166,35 @@ class ResultWriter:
         self._write_json()
 
     def finish(self, interrupted: bool = False) -> None:
-        self.metadata["interrupted"] = interrupted
+        if self.parts:
+            self.metadata["interrupted"] = interrupted
         try:
             self._write_json()
         finally:
             self.release()
 
+    def _write_csv(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, COLUMNS)
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: _csv_value(row.get(k)) for k in COLUMNS})
+        write_atomically(self.csv_path, buffer.getvalue())
+
     def _write_json(self) -> None:
-        """One JSON document, laid out with a row (and its raw timings) per line; never NaN."""
-        head = _finite({"metadata": self.metadata, "config": self.config})
-        rows = [json.dumps(_finite({**row, "raw": raw}), default=_json_default, allow_nan=False)
-                for row, raw in zip(self.rows, self.raw)]
-        text = json.dumps(head, indent=1, default=_json_default, allow_nan=False)[:-2]
-        text += ',\n "rows": [\n  ' + ",\n  ".join(rows) + "\n ]\n}\n"
-        write_atomically(self.json_path, text)
+        write_atomically(self.json_path, results_document(self.parts, self.rows, self.raw))
+
+
+def results_document(parts: list[dict[str, Any]], rows: list[dict[str, Any]],
+                     raw: list[dict[str, Any]] | None = None) -> str:
+    """results.json: the first part's metadata (``metadata``), every part (``parts``), and the rows
+    (with their raw timings), laid out a row per line; never NaN."""
+    raw = raw or [{}] * len(rows)
+    head = _finite({"metadata": parts[0] if parts else {}, "parts": parts})
+    lines = [json.dumps(_finite({**row, "raw": r}), default=_json_default, allow_nan=False)
+             for row, r in zip(rows, raw)]
+    text = json.dumps(head, indent=1, default=_json_default, allow_nan=False)[:-2]
+    return text + ',\n "rows": [\n  ' + ",\n  ".join(lines) + "\n ]\n}\n"
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -236,9 +301,12 @@ def _load_json(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise ResultsError(f"{path}: not a convbench results.json (expected an object with a list of rows)")
     metadata = document.get("metadata")
+    metadata = dict(metadata) if isinstance(metadata, dict) else {}
+    parts = document.get("parts")
+    metadata["parts"] = [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else [dict(metadata)]
     rows = [{k: v for k, v in row.items() if k != "raw"} for row in rows]
     _check_columns(path, rows[0].keys() if rows else REQUIRED)
-    return frame(rows), metadata if isinstance(metadata, dict) else {}
+    return _with_machine(frame(rows), metadata), metadata
 
 
 def _load_csv(path: Path, warn: Callable[[str], None]) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -265,7 +333,57 @@ def _load_csv(path: Path, warn: Callable[[str], None]) -> tuple[pd.DataFrame, di
             metadata = _load_json(metadata_path)[1]
         except ResultsError as error:
             warn(f"{error}; the tables will lack the run's metadata")
-    return df.reindex(columns=COLUMNS), metadata
+    return _with_machine(df.reindex(columns=COLUMNS), metadata), metadata
+
+
+def raw_timings(path: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The raw timings a run's results.json holds, by (case id, machine); empty if it has none."""
+    path = Path(path)
+    path = path / "results.json" if path.is_dir() else path.with_name("results.json")
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+        return {(row["case_id"], row.get("machine")): row.get("raw") or {}
+                for row in rows if isinstance(row, dict) and row.get("case_id")}
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return {}
+
+
+def parts_of(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metadata of every part of a run (one per config and machine it holds)."""
+    return metadata.get("parts") or ([metadata] if metadata else [])
+
+
+def machine_of(part: dict[str, Any]) -> str | None:
+    """A part's machine id (computed from its metadata for runs saved before ids existed)."""
+    from convbench.metadata import machine_fingerprint
+
+    machine = part.get("machine")
+    if isinstance(machine, dict) and machine.get("id"):
+        return machine["id"]
+    return machine_fingerprint(part)["id"] if part.get("host") else None
+
+
+def part_for(metadata: dict[str, Any], config: Any = None, machine: Any = None) -> dict[str, Any]:
+    """The metadata describing rows of ``config`` measured on ``machine``."""
+    parts = parts_of(metadata)
+    for part in parts:
+        if (config is None or part.get("config") == config) and (machine is None or machine_of(part) == machine):
+            return part
+    return parts[0] if parts else {}
+
+
+def _with_machine(df: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
+    """Rows saved before machine ids existed get their run's machine id."""
+    if df["machine"].isna().any():
+        machines = {part.get("config"): machine_of(part) for part in parts_of(metadata)}
+        fallback = machine_of(metadata) if metadata else None
+        df["machine"] = [m if not missing_value(m) else machines.get(c, fallback)
+                         for m, c in zip(df["machine"], df["config"])]
+    return df
+
+
+def missing_value(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
 
 def _csv_line(record: list[str]) -> str:

@@ -20,6 +20,7 @@ from convbench.config import ModelWorkload, Shape, Suite, VariantRequest, resolv
 from convbench.contention import ContendedError, Contention
 from convbench.roofline import cached_peaks, roofline_fields
 from convbench.swap import conv_filter, swap_report
+from convbench.sharding import case_id, session_key
 from convbench.timing import Session, check_runs, time_session
 
 
@@ -97,6 +98,7 @@ def _network_inputs(workload: ModelWorkload) -> tuple[torch.Tensor, ...]:
 def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> dict[str, Any]:
     is_model = isinstance(workload, ModelWorkload)
     return {
+        "case_id": case_id(suite, workload, device, request), "session": session_key(suite, workload, device),
         "config": suite.name, "shape": workload.label, "variant": request.name, "label": request.label,
         "batch": workload.batch,
         "in_channels": workload.input_shapes[0][0] if is_model else workload.in_channels,
@@ -160,15 +162,17 @@ class _Case:
 
 
 def run_suite(suite: Suite, measure_time: bool = True,
-              on_case: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[dict, dict]]:
+              on_case: Callable[[int, int, str], None] | None = None,
+              keep: Callable[[str], bool] | None = None) -> Iterator[tuple[dict, dict]]:
     """Yield ``(row, raw)`` for every case, in order; ``raw`` holds the raw timings for JSON.
 
     The cases of one shape (or network) on one device are built and counted, then timed together
     in one interleaved session with their baseline, so the baseline's latency and every ratio come
     from the same rounds. With ``timing.on_contention: fail`` a contended session raises
-    :class:`ContendedError` after its rows are yielded.
+    :class:`ContendedError` after its rows are yielded. ``keep`` picks sessions by their key (see
+    :mod:`convbench.sharding`): a shard's share, or those a resumed run still lacks.
     """
-    cases = suite.cases()
+    cases = [case for case in suite.cases() if keep is None or keep(session_key(suite, case[0], case[1]))]
     peaks = {device: cached_peaks(resolve_device(device), suite.dtype, suite.timing["threads"])
              for device in suite.devices} if measure_time else {}
     done = 0

@@ -114,9 +114,9 @@ def test_run_default_directory_is_named_after_the_config(tiny_config, tmp_path, 
 
 
 def test_an_interrupted_run_keeps_its_finished_rows(tiny_config, tmp_path, monkeypatch):
-    import convbench.cli as cli
+    import convbench.recording as recording
 
-    real = cli.run_suite
+    real = recording.run_suite
 
     def interrupted(*args, **kwargs):
         for i, item in enumerate(real(*args, **kwargs)):
@@ -124,7 +124,7 @@ def test_an_interrupted_run_keeps_its_finished_rows(tiny_config, tmp_path, monke
                 raise KeyboardInterrupt
             yield item
 
-    monkeypatch.setattr(cli, "run_suite", interrupted)
+    monkeypatch.setattr(recording, "run_suite", interrupted)
     result = invoke("run", str(tiny_config), "--no-timing", "--out", str(tmp_path / "o"))
     assert result.exit_code == 130
     assert "interrupted: 3 rows" in result.output
@@ -273,14 +273,15 @@ def test_show_breaks_a_variant_down_by_layer():
 def test_export_formats(finished_run, tmp_path):
     csv_text = invoke("export", str(finished_run), "--format", "csv").stdout
     table = pd.read_csv(io.StringIO(csv_text))
-    assert {"Variant", "Params (K)", "MACs (M)", "kMAC/px", "Latency (ms)", "Latency / conv"} <= set(table.columns)
+    assert {"Machine", "Case", "Variant", "Params", "MACs", "kMAC/px", "Latency (ms)", "Latency / baseline"} \
+        <= set(table.columns)
     assert len(table) == 8
 
     markdown = invoke("export", str(finished_run / "results.json"), "--format", "markdown").stdout
-    assert markdown.startswith("| Variant") and "| conv" in markdown
+    assert markdown.startswith("## ") and "| Variant" in markdown and "| conv" in markdown
 
     latex = invoke("export", str(finished_run / "results.csv"), "--format", "latex").stdout
-    assert "\\begin{tabular}" in latex and "\\end{table}" in latex and "Params (K)" in latex
+    assert "\\begin{tabular}" in latex and "\\end{table}" in latex and "Params" in latex
     assert "%" not in latex.replace("\\%", "")  # every percent sign escaped (caption included)
     assert "->" not in latex and "$\\to$" in latex
     if shutil.which("pdflatex"):

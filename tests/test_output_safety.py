@@ -115,7 +115,8 @@ def test_a_full_disk_mid_run_keeps_the_rows_written_and_says_the_run_was_cut_sho
 
 
 def test_results_json_never_holds_nan(tmp_path):
-    writer = ResultWriter(tmp_path / "o", {"x": float("nan")}, {})
+    writer = ResultWriter(tmp_path / "o")
+    writer.begin({"x": float("nan")})
     writer.add({"variant": "conv", "latency_ms": float("inf"), "macs": 5}, {"round_ms": [1.0, float("nan")]})
     writer.finish()
     text = (tmp_path / "o" / "results.json").read_text()

@@ -1,0 +1,145 @@
+"""A run's tables on the console, fitted to its width without cutting a number.
+
+A table that does not fit first gets short variant labels (``xsep#1``) with a legend under it, then
+loses its least needed columns, in a fixed order, until it fits; a line says which were left out.
+Counter disagreements, contention and skipped cases are notes under the table, one line per
+distinct reason, naming the rows it applies to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from convbench.numbers import DIGITS, missing, percent, ratio, si, significant
+from convbench.report import calibration_text, counter_notes, conventions, row_warnings, swap_notes, truthy
+
+VERDICT_MARKS = {"same": "~", "undecided": "?"}
+VERDICT_STYLES = {"faster": "green", "slower": "red", "same": "dim", "undecided": "yellow"}
+COLUMNS = ("variant", "params", "MACs", "kMAC/px", "MAC/B", "latency ms", "roof", "x params", "x MACs", "x latency",
+           "CI", "verdict", "note")
+# What a narrow console leaves out, first to last; the variant, the latency ratio and the notes stay.
+DROP_ORDER = ("MAC/B", "x params", "roof", "verdict", "kMAC/px", "params", "CI", "MACs", "x MACs", "latency ms")
+SHORT_LABEL = 14
+
+
+def latency_ratio_text(row: dict, digits: int = DIGITS) -> tuple[str, str]:
+    """The latency ratio as shown, and its rich style: '~' when the same speed within the margin,
+    '?' when undecided."""
+    value = row.get("latency_vs_baseline")
+    if missing(value):
+        return "", ""
+    verdict = row.get("verdict")
+    if missing(verdict):
+        return ratio(value, digits), "bold"  # the baseline itself
+    return VERDICT_MARKS.get(verdict, "") + ratio(value, digits), VERDICT_STYLES.get(verdict, "")
+
+
+def _cells(row: dict, note: str, digits: int) -> dict[str, str]:
+    if row["status"] != "ok":
+        return {"note": f"[yellow]{row['status']} {note}[/]"}
+    latency = ""
+    if not missing(row.get("latency_ms")):
+        latency = f"{significant(row['latency_ms'], digits)}±{significant(row['latency_iqr_ms'], 2)}"
+        latency += " noisy" if truthy(row.get("noisy")) else ""
+    text, style = latency_ratio_text(row, digits)
+    low, high = row.get("latency_ratio_low"), row.get("latency_ratio_high")
+    verdict = "" if missing(row.get("verdict")) else row["verdict"]
+    return {
+        "params": si(row["params"], digits), "MACs": si(row["macs"], digits),
+        "kMAC/px": significant(row["kmac_per_pixel"], digits),
+        "MAC/B": significant(row.get("arithmetic_intensity"), 2), "latency ms": latency,
+        "roof": percent(row.get("roofline_fraction"), 2), "x params": ratio(row.get("params_vs_baseline"), digits),
+        "x MACs": ratio(row.get("macs_vs_baseline"), digits),
+        "x latency": f"[{style}]{text}[/]" if style and text else text,
+        "CI": "" if missing(low) or missing(high) else f"{significant(low, digits)}-{significant(high, digits)}",
+        "verdict": f"[{VERDICT_STYLES.get(verdict, '')}]{verdict}[/]" if verdict else "",
+        "note": f"[bold red]CONTENDED {note}[/]" if truthy(row.get("contended")) else note,
+    }
+
+
+def _table(title: str, columns: list[str], labels: list[str], cells: list[dict[str, str]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("variant", "verdict", "note") else "right",
+                         no_wrap=column != "note")
+    for label, row in zip(labels, cells):
+        table.add_row(label, *[row.get(column, "") for column in columns[1:]])
+    return table
+
+
+def _short_labels(labels: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Labels longer than SHORT_LABEL as ``name#n``, and the legend from short to full label."""
+    short, legend = [], {}
+    for label in labels:
+        if len(label) <= SHORT_LABEL:
+            short.append(label)
+            continue
+        name = label.split("(")[0][:SHORT_LABEL - 3]
+        key = f"{name}#{sum(1 for s in legend if s.startswith(name + '#')) + 1}"
+        legend[key] = label
+        short.append(key)
+    return short, legend
+
+
+def fitted_table(title: str, labels: list[str], cells: list[dict[str, str]], width: int
+                 ) -> tuple[Table, dict[str, str], list[str]]:
+    """The table that fits ``width``: (table, legend of short labels, columns left out)."""
+    used = [c for c in COLUMNS if c == "variant" or any(row.get(c) for row in cells)]
+    legend: dict[str, str] = {}
+
+    def fits(columns, shown) -> bool:
+        roomy = Console(width=10_000)
+        table = _table("", columns, shown, cells)
+        return Measurement.get(roomy, roomy.options, table).maximum <= width
+
+    if not fits(used, labels):
+        labels, legend = _short_labels(labels)
+    columns = list(used)
+    for column in DROP_ORDER:
+        if fits(columns, labels):
+            break
+        if column in columns:
+            columns.remove(column)
+    return _table(title, columns, labels, cells), legend, [c for c in used if c not in columns]
+
+
+def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = None,
+                   metadata: dict[str, Any] | None = None, digits: int = DIGITS) -> None:
+    """One table per shape (and device): params, MACs, kMAC/px, latency and ratios to the baseline
+    with their interval and verdict, fitted to the console's width, with its notes under it."""
+    console = console or Console()
+    metadata = metadata or {}
+    calibration = calibration_text(metadata)
+    for (shape, device, dtype), group in df.groupby(["shape", "device", "dtype"], sort=False):
+        notes: dict[str, list[str]] = {}  # one line per distinct reason, with the rows it applies to
+
+        def mark(reasons: list[str], label: str) -> str:
+            for reason in reasons:
+                notes.setdefault(reason, []).append(label)
+            numbers = ",".join(str(list(notes).index(r) + 1) for r in dict.fromkeys(reasons))
+            return f"[{numbers}]" if numbers else ""
+
+        rows = group.to_dict("records")
+        cells = []
+        for row in rows:
+            if row["status"] != "ok":
+                reasons = [f"{row['status']}: {row['error']}"]
+            else:
+                reasons = row_warnings(row, calibration) + swap_notes(row) + counter_notes(row)
+            cells.append(_cells(row, mark(reasons, row["label"]), digits))
+        title = f"{shape} | {device} {dtype} | x: variant / {baseline}"
+        table, legend, dropped = fitted_table(title, [r["label"] for r in rows], cells, console.width)
+        console.print(table)
+        for short, full in legend.items():
+            console.print(f"  {short} = {full}", markup=False)
+        if dropped:
+            console.print(f"  (too narrow for {', '.join(dropped)}; widen the terminal or set COLUMNS, "
+                          "or see report.md)", style="dim", markup=False)
+        for i, (reason, labels) in enumerate(notes.items(), 1):
+            console.print(f"  [{i}] {reason} ({', '.join(labels)})", style="dim", markup=False)
+    console.print(conventions(metadata.get("timing")), style="dim", markup=False)

@@ -1,0 +1,54 @@
+"""Numbers as people read them: significant figures (not decimals), SI suffixes for counts, ratios
+with an x. One place, so the console, the report and the exports never disagree on a digit."""
+
+from __future__ import annotations
+
+import math
+
+DIGITS = 3  # significant figures, everywhere, unless --digits says otherwise
+
+
+def missing(value) -> bool:
+    """None, NaN or an empty string: a value that does not apply or was not measured."""
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def significant(value, digits: int = DIGITS) -> str:
+    """``value`` to ``digits`` significant figures, in plain notation: 0.000244, 0.980, 1.52, 562,
+    28,900; scientific only below 1e-4 or from 1e9 up. Empty for a missing value."""
+    if missing(value):
+        return ""
+    value = float(value)
+    if not math.isfinite(value):
+        return "inf" if value > 0 else "-inf" if value < 0 else ""
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    rounded = round(value, digits - 1 - magnitude)
+    if rounded != 0 and math.floor(math.log10(abs(rounded))) != magnitude:  # 9.996 -> 10.0
+        magnitude += 1
+    if magnitude < -4 or magnitude >= 9:
+        return f"{value:.{digits - 1}e}"
+    decimals = max(digits - 1 - magnitude, 0)
+    return f"{rounded:,.{decimals}f}"
+
+
+def si(value, digits: int = DIGITS) -> str:
+    """A count with a K / M / G suffix to ``digits`` significant figures: 7225344 -> 7.23M."""
+    if missing(value):
+        return ""
+    value = float(value)
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= factor * (1 - 0.5 * 10 ** -digits):
+            return significant(value / factor, digits) + suffix
+    return significant(value, digits)
+
+
+def ratio(value, digits: int = DIGITS) -> str:
+    """``0.124x``; empty for a missing value."""
+    return "" if missing(value) else f"{significant(value, digits)}x"
+
+
+def percent(value, digits: int = DIGITS) -> str:
+    """A fraction as a percentage: 0.873 -> 87.3%."""
+    return "" if missing(value) else f"{significant(100 * float(value), digits)}%"

@@ -1,0 +1,182 @@
+"""Tables for a paper: one per shape (and machine), in LaTeX (booktabs) or Markdown.
+
+Each table says in its caption (LaTeX) or the lines under it (Markdown) what was measured on which
+machine, in which units, by which counter and with which timing method; a value that does not apply
+is an empty cell; every number has ``digits`` significant figures.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+
+from convbench.numbers import DIGITS, missing, ratio, si, significant
+from convbench.results import part_for
+
+VERDICT_MARKS = {"same": "~", "undecided": "?"}
+
+
+def _truthy(value) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def table_groups(df: pd.DataFrame, shape: str | None = None) -> list[tuple[tuple, pd.DataFrame]]:
+    """The rows of each table: one per (config, machine, shape, device, dtype), in run order; only
+    shapes whose label contains ``shape`` when given (a ValueError listing them if none does)."""
+    groups = list(df.groupby(["config", "machine", "shape", "device", "dtype"], sort=False, dropna=False))
+    if shape is not None:
+        chosen = [g for g in groups if shape.lower() in str(g[0][2]).lower()]
+        if not chosen:
+            shapes = ", ".join(dict.fromkeys(f"'{g[0][2]}'" for g in groups))
+            raise ValueError(f"--shape {shape!r} matches none of the shapes: {shapes}")
+        groups = chosen
+    return groups
+
+
+def _columns(rows: list[dict], baseline: str) -> list[tuple[str, str]]:
+    """(key, heading) of the columns these rows have values for."""
+    columns = [("label", "Variant"), ("params", "Params"), ("macs", "MACs"), ("kmac_per_pixel", "kMAC/px"),
+               ("latency_ms", "Latency (ms)"), ("macs_vs_baseline", f"MACs / {baseline}"),
+               ("latency_vs_baseline", f"Latency / {baseline}"), ("interval", "95% CI"),
+               ("roofline_fraction", "Roofline (%)")]
+    present = {key for key, _ in columns if any(not missing(r.get(key)) for r in rows)}
+    if any(not missing(r.get("latency_ratio_low")) for r in rows):
+        present.add("interval")
+    return [(key, heading) for key, heading in columns if key == "label" or key in present]
+
+
+def _cells(row: dict, key: str, digits: int, plus_minus: str, marks: dict[str, str]) -> str:
+    if row.get("status") != "ok":
+        return row["status"] if key == "latency_ms" else ""
+    value = row.get(key)
+    if key in ("params", "macs"):
+        return si(value, digits)
+    if key == "latency_ms":
+        if missing(value):
+            return ""
+        iqr = row.get("latency_iqr_ms")
+        return significant(value, digits) + ("" if missing(iqr) else f"{plus_minus}{significant(iqr, 2)}")
+    if key == "latency_vs_baseline":
+        text = ratio(value, digits)
+        verdict = row.get("verdict")
+        mark = marks.get(verdict, "") if not missing(verdict) else ""
+        contended = marks["contended"] if _truthy(row.get("contended")) else ""
+        return text + mark + contended if text else ""
+    if key == "macs_vs_baseline":
+        return ratio(value, digits)
+    if key == "interval":
+        low, high = row.get("latency_ratio_low"), row.get("latency_ratio_high")
+        return "" if missing(low) or missing(high) else f"{significant(low, digits)}-{significant(high, digits)}"
+    if key == "roofline_fraction":
+        return "" if missing(value) else significant(100 * float(value), digits)
+    return significant(value, digits)
+
+
+def machine_line(part: dict[str, Any]) -> str:
+    """The machine a table was measured on, in words."""
+    device = part.get("device_name") or part.get("cpu_model") or "unknown device"
+    threads = part.get("threads")
+    pieces = [device] + ([f"{threads} threads"] if threads and str(part.get("device", "cpu")).startswith("cpu")
+                         else [])
+    pieces += [f"PyTorch {part['torch']}" if part.get("torch") else None,
+               f"host {part['host']}" if part.get("host") else None]
+    return ", ".join(p for p in pieces if p)
+
+
+def method_text(part: dict[str, Any], baseline: str) -> str:
+    """Units, counter and timing method, in words (no command lines)."""
+    timing = part.get("timing") or {}
+    rounds, processes = timing.get("rounds"), int(timing.get("processes") or 1)
+    confidence = 100 * float(timing.get("confidence", 0.95))
+    spread = f" in {processes} fresh processes" if processes > 1 else ""
+    return (f"Params and MACs per image (multiply-accumulates, bias excluded; FLOPs = 2 MACs), counted "
+            f"exactly at the operator level and cross-checked against ptflops. kMAC/px: MACs per input pixel "
+            f"/ 1000. Latency: batch {part.get('batch', 'as shown')} forward pass, {part.get('dtype', 'float32')}, "
+            f"geometric mean over {rounds or 'the'} interleaved rounds{spread} of each round's median, "
+            f"with the interquartile range of the readings. Latency / {baseline}: geometric mean of per-round "
+            f"ratios with its {confidence:.0f}% Student-t interval (below 1 is faster).")
+
+
+def legend_text(margin: float, baseline: str, contended: bool) -> str:
+    text = (f"~: the same speed as {baseline} within +-{100 * margin:.0f}% (interval inside the margin); "
+            "?: undecided (the interval is too wide to say); unmarked ratios differ from 1 beyond the margin.")
+    if contended:
+        text += " !: other processes used the CPU while this row was timed, so it is not a result."
+    return text
+
+
+_LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_text(text: str) -> str:
+    """Plain text made safe for LaTeX, with ->, +- and 64x56x56 typeset."""
+    escaped = "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text))
+    escaped = escaped.replace("->", r"$\to$").replace("+-", r"$\pm$")
+    return re.sub(r"\b(\d+(?:x\d+)+)\b", lambda m: "$" + m[1].replace("x", r"\times ") + "$", escaped)
+
+
+LATEX_MARKS = {"same": r"$^{\sim}$", "undecided": r"$^{?}$", "contended": r"$^{!}$"}
+MARKDOWN_MARKS = {"same": " ~", "undecided": " ?", "contended": " !"}
+
+
+def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, shape: str | None = None) -> str:
+    """One booktabs table per shape, each with a caption that says how its numbers were obtained."""
+    out = []
+    for n, ((config, machine, shape_label, device, dtype), group) in enumerate(table_groups(df, shape), 1):
+        part = part_for(metadata, config, machine)
+        baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
+        rows = group.to_dict("records")
+        columns = _columns(rows, baseline)
+        contended = any(_truthy(r.get("contended")) for r in rows)
+        margin = float((part.get("timing") or {}).get("margin", 0.05))
+        caption = (f"{shape_label} on {machine_line(part)} ({device}, {dtype}). "
+                   f"{method_text({**part, 'batch': rows[0].get('batch'), 'dtype': dtype}, baseline)} "
+                   f"{legend_text(margin, baseline, contended)}")
+        out += [r"\begin{table}[t]", r"\centering", r"\small",
+                r"\caption{" + latex_text(caption).replace(r"\textasciitilde{}:", r"$^{\sim}$:")
+                .replace("?:", r"$^{?}$:").replace("!:", r"$^{!}$:") + "}",
+                r"\label{tab:convbench-" + str(n) + "}",
+                r"\begin{tabular}{l" + "r" * (len(columns) - 1) + "}", r"\toprule",
+                " & ".join(latex_text(heading) for _, heading in columns)
+                + r" \\", r"\midrule"]
+        for row in rows:
+            cells = [latex_text(row["label"]) if key == "label"
+                     else _latex_cell(_cells(row, key, digits, "+-", LATEX_MARKS))
+                     for key, _ in columns]
+            out.append(" & ".join(cells) + r" \\")
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(out)
+
+
+def _latex_cell(text: str) -> str:
+    """A number cell: marks are already LaTeX; escape the rest, set x and +- as math."""
+    pieces = re.split(r"(\$\^\{[^}]*\}\$)", text)
+    body = "".join(p if p.startswith("$^") else latex_text(p) for p in pieces)
+    return re.sub(r"(\d)x(?=\$|$)", r"\1$\\times$", body).replace("$$", "")
+
+
+def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, shape: str | None = None,
+                    level: str = "##") -> str:
+    """The same tables in Markdown, each with a machine line and a legend under it."""
+    out = []
+    for (config, machine, shape_label, device, dtype), group in table_groups(df, shape):
+        part = part_for(metadata, config, machine)
+        baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
+        rows = group.to_dict("records")
+        columns = _columns(rows, baseline)
+        contended = any(_truthy(r.get("contended")) for r in rows)
+        margin = float((part.get("timing") or {}).get("margin", 0.05))
+        out += [f"{level} {shape_label} ({device}, {dtype})", ""]
+        out.append("| " + " | ".join(h for _, h in columns) + " |")
+        out.append("|" + "|".join(":---" if k == "label" else "---:" for k, _ in columns) + "|")
+        for row in rows:
+            cells = [str(row["label"]) if key == "label" else _cells(row, key, digits, " ± ", MARKDOWN_MARKS)
+                     for key, _ in columns]
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out += ["", f"Machine: {machine_line(part)}.", "",
+                f"{method_text({**part, 'batch': rows[0].get('batch'), 'dtype': dtype}, baseline)} "
+                f"{legend_text(margin, baseline, contended)}", ""]
+    return "\n".join(out)

@@ -1,0 +1,155 @@
+"""Measuring suites into a run directory: a progress bar, rows saved as they come, shards and resumes.
+
+One call of :func:`record` is one run: every suite (config) given goes into the same directory,
+each as a *part* with its own metadata. A shard runs its share of each suite's sessions; a resumed
+run keeps the directory's rows and runs only the sessions it lacks (a session cut short is timed
+again whole, since its ratios need the baseline's readings from the same rounds). Whatever happens
+(Ctrl-C, SIGTERM, a contended timing under ``--strict``, a full disk), the rows measured so far and
+the report are written whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from convbench import roofline
+from convbench.config import Suite, resolve_device
+from convbench.contention import ContendedError
+from convbench.interrupts import GracefulStop
+from convbench.metadata import run_metadata
+from convbench.report import markdown_report
+from convbench.results import ResultWriter, frame, write_atomically
+from convbench.runner import run_suite
+from convbench.sharding import Shard, case_id, session_key, sessions
+
+
+@dataclass
+class Part:
+    """One suite's share of a run: its metadata and the rows measured now."""
+
+    suite: Suite
+    metadata: dict
+    rows: list[dict] = field(default_factory=list)
+    sessions: int = 0  # the sessions this run was to time
+    held: int = 0  # sessions the resumed directory already held whole
+
+
+@dataclass
+class Recording:
+    directory: Path | None
+    parts: list[Part]
+    all_rows: list[dict]  # every row of the directory, earlier ones included when resumed
+    interrupted: bool = False
+    contended: str | None = None
+    unwritable: str | None = None
+
+
+def suite_metadata(suite: Suite, shard: Shard | None = None) -> dict:
+    """The metadata one suite's rows are described by: machine, versions, timing, baseline, config."""
+    device = resolve_device(suite.devices[0])
+    meta = run_metadata(device=device, dtype=suite.dtype, memory_format=suite.memory_format,
+                        threads=suite.timing["threads"])
+    meta.update(config=suite.name, description=suite.description, baseline=suite.baseline.label,
+                timing=suite.timing, roofline=roofline.cached_peaks(device, suite.dtype, suite.timing["threads"]),
+                settings=suite_settings(suite))
+    if shard:
+        meta["shard"] = shard.label
+    return meta
+
+
+def suite_settings(suite: Suite) -> dict:
+    data = dataclasses.asdict(suite)
+    data["baseline"] = suite.baseline.label
+    data["variants"] = [v.label for v in suite.variants]
+    return data
+
+
+def plan(suite: Suite, shard: Shard | None, held_cases: set[str]) -> tuple[set[str], int]:
+    """The sessions to time (this shard's, less those ``held_cases`` cover whole) and how many
+    ``held_cases`` cover."""
+    to_run, held = set(), 0
+    for i, (workload, device, requests) in enumerate(sessions(suite)):
+        if shard and not shard.takes(i):
+            continue
+        key = session_key(suite, workload, device)
+        ids = {case_id(suite, workload, device, request) for request in requests}
+        if ids <= held_cases:
+            held += 1
+            continue
+        to_run.add(key)
+    return to_run, held
+
+
+def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = True, shard: Shard | None = None,
+           resume: bool = False, command: str = "", quiet: bool = False) -> Recording:
+    """Measure ``suites`` into ``directory`` (or nowhere, when None); see the module's docstring.
+    Raises :class:`convbench.results.OutputError` when the directory cannot be used."""
+    writer = ResultWriter(directory, resume=resume) if directory is not None else None
+    recording = Recording(directory, [], writer.rows if writer else [])
+    with GracefulStop() as stop:
+        try:
+            for suite in suites:
+                part = Part(suite, suite_metadata(suite, shard))
+                recording.parts.append(part)
+                machine = part.metadata["machine"]["id"]
+                held = {str(row.get("case_id")) for row in recording.all_rows
+                        if row.get("machine") == machine and row.get("status") != "error"}
+                to_run, part.held = plan(suite, shard, held)
+                part.sessions = len(to_run)
+                if resume:
+                    part.metadata["resumed"] = True
+                if writer:
+                    writer.drop_sessions(machine, to_run)  # what is left of a session cut short
+                    writer.begin(part.metadata)
+                    recording.all_rows = writer.rows
+                _measure(part, to_run, measure_time, writer, quiet)
+        except KeyboardInterrupt:
+            recording.interrupted = True
+        except ContendedError as error:
+            recording.contended = str(error)
+            recording.parts[-1].metadata["stopped"] = f"timing contended: {error}"
+        except OSError as error:  # disk full, directory removed or made read-only mid-run
+            recording.unwritable = (f"{directory}: cannot write results ({error.strerror or error}); "
+                                    "the run was cut short")
+            recording.parts[-1].metadata["stopped"] = recording.unwritable
+        stop.hold()  # a stop now waits until the files are whole
+        if writer:
+            try:
+                writer.finish(interrupted=recording.interrupted)
+                write_atomically(directory / "report.md",
+                                 markdown_report(frame(writer.rows), {**writer.metadata, "parts": writer.parts},
+                                                 command))
+            except OSError as error:
+                recording.unwritable = (recording.unwritable
+                                        or f"{directory}: cannot write results ({error.strerror or error})")
+            recording.all_rows = writer.rows
+        else:
+            recording.all_rows = [row for part in recording.parts for row in part.rows]
+    recording.interrupted = recording.interrupted or stop.requested
+    return recording
+
+
+def _measure(part: Part, to_run: set[str], measure_time: bool, writer: ResultWriter | None, quiet: bool) -> None:
+    """Run the part's sessions with a progress bar; rows go to ``writer`` as soon as they exist."""
+    suite, machine = part.suite, part.metadata["machine"]["id"]
+    total = sum(len(requests) for workload, device, requests in sessions(suite)
+                if session_key(suite, workload, device) in to_run)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=quiet)
+    with progress:
+        task = progress.add_task(suite.name, total=total)
+
+        def on_case(index: int, _: int, description: str) -> None:
+            progress.update(task, completed=index, description=description)
+
+        for row, raw in run_suite(suite, measure_time=measure_time, on_case=on_case, keep=to_run.__contains__):
+            row["machine"] = machine
+            part.rows.append(row)
+            if writer:
+                writer.add(row, raw)
+        progress.update(task, completed=len(part.rows))

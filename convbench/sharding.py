@@ -1,0 +1,89 @@
+"""Stable case ids and shards: how a sweep is split over machines and resumed.
+
+A *case* is one variant on one workload (a layer shape or a network) on one device, with the dtype,
+memory format, baseline and timing settings it is measured under; its id is a hash of all of these,
+so the same case has the same id in every run, on every machine. A *session* is every case of one
+workload on one device: they are timed together, interleaved with their baseline, so a session is
+never split. Shards and resumes work on whole sessions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from convbench.config import ModelWorkload, Shape, Suite, VariantRequest, resolve_device
+
+# The timing settings a latency depends on; the contention policy and the statistics' confidence
+# and margin change what is said about a reading, not the reading.
+TIMING_KEYS = ("min_time", "rounds", "threads", "training", "cold", "warmup_time", "processes")
+
+
+def _digest(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _workload(workload: Shape | ModelWorkload) -> dict[str, Any]:
+    return {"kind": type(workload).__name__, **dataclasses.asdict(workload)}
+
+
+def session_key(suite: Suite, workload: Shape | ModelWorkload, device: str) -> str:
+    """The id of the session that times every case of ``workload`` on ``device`` together."""
+    return _digest({
+        "workload": _workload(workload), "device": resolve_device(device), "dtype": suite.dtype,
+        "memory_format": suite.memory_format, "baseline": [suite.baseline.name, suite.baseline.params],
+        "timing": {key: suite.timing.get(key) for key in TIMING_KEYS},
+    })
+
+
+def case_id(suite: Suite, workload: Shape | ModelWorkload, device: str, request: VariantRequest) -> str:
+    """The stable id of one case: its session and the variant with its parameters."""
+    return _digest({"session": session_key(suite, workload, device),
+                    "variant": [request.name, sorted(request.params, key=lambda item: item[0])]})
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (1-based, as ``$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``)."""
+
+    index: int
+    count: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def takes(self, position: int) -> bool:
+        """Whether the session at ``position`` (0-based, in config order) is this shard's:
+        sessions are dealt out in turn, so shards differ by at most one session."""
+        return position % self.count == self.index - 1
+
+
+def parse_shard(text: str) -> Shard:
+    """``K/N`` with 1 <= K <= N; a ValueError saying so otherwise."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*/\s*(\d{1,6})\s*", text or "")
+    if not match:
+        raise ValueError(f"--shard {text!r}: expected K/N such as 2/8 (shard K of N, counted from 1)")
+    index, count = int(match[1]), int(match[2])
+    if count < 1 or not 1 <= index <= count:
+        raise ValueError(f"--shard {text!r}: K must be from 1 to N, and N at least 1")
+    return Shard(index, count)
+
+
+def sessions(suite: Suite) -> list[tuple[Shape | ModelWorkload, str, list[VariantRequest]]]:
+    """Every session of the suite in order: (workload, device, its variants, the baseline first)."""
+    grouped: dict[tuple, list[VariantRequest]] = {}
+    for workload, device, request in suite.cases():
+        grouped.setdefault((workload, device), []).append(request)
+    return [(workload, device, requests) for (workload, device), requests in grouped.items()]
+
+
+def session_keys(suite: Suite, shard: Shard | None = None) -> list[str]:
+    """The keys of the suite's sessions, or of one shard's share of them, in order."""
+    keys = [session_key(suite, workload, device) for workload, device, _ in sessions(suite)]
+    return [key for i, key in enumerate(keys) if shard is None or shard.takes(i)]

@@ -223,11 +223,13 @@ def parse_config(text: str | bytes, source: str = "<config>", default_name: str 
                                    tuple(MEMORY_FORMATS))
     timing = _parse_timing(doc, data.get("timing", {}))
     models = _parse_models(doc, data.get("models", []))
-    shapes = _parse_shapes(doc, data, max_cases) if ("shapes" in data or not models) else []
     variants_data = data.get("variants")
     if not isinstance(variants_data, list) or not variants_data:
         raise doc.error(("variants",), "must be a non-empty list of variant names or {name: ..., params}")
     variants = [_parse_variant(doc, ("variants", i), item) for i, item in enumerate(variants_data)]
+    shape_sweep, param_sweep = _split_sweep(doc, data.get("sweep", {}) or {}, variants)
+    variants = _sweep_variants(doc, variants, param_sweep, max_cases)
+    shapes = _parse_shapes(doc, data, shape_sweep, max_cases) if ("shapes" in data or not models) else []
     baseline = _parse_variant(doc, ("baseline",), data.get("baseline", "conv"))
     description = data.get("description", "")
     if not isinstance(description, str):
@@ -331,13 +333,66 @@ def _parse_inputs(doc: _Located, path: tuple, value) -> tuple[tuple[int, ...], .
     return tuple(result)
 
 
-def _parse_shapes(doc: _Located, data, max_cases: int = MAX_CASES) -> list[Shape]:
+def _split_sweep(doc: _Located, sweep, variants: list[VariantRequest]) -> tuple[dict, dict]:
+    """``sweep:`` as (shape keys -> values, variant parameter keys -> values). A parameter key is
+    ``param`` (every variant listed that takes it), ``variant.param`` (that variant only), or
+    parameters joined by commas (``alpha_in,alpha_out``), which take each value together."""
+    if not isinstance(sweep, dict):
+        raise doc.error(("sweep",), "must be a mapping such as {kernel_size: [3, 5, 7]} or {groups: [2, 4, 8]}")
+    shape_sweep, param_sweep = {}, {}
+    params = {p.name for v in variants for p in convbench.get_variant(v.name).params}
+    for key, values in sweep.items():
+        path = ("sweep", key)
+        if not isinstance(key, str):
+            raise doc.error(path, f"must be a shape key or a variant parameter, got {key!r}")
+        if key in SHAPE_KEYS:
+            shape_sweep[key] = values
+            continue
+        target, _, names = key.rpartition(".")
+        takers = [v for v in variants if not target or v.name == target]
+        if target and not takers:
+            raise doc.error(path, f"no variant '{target}' in variants to sweep{_suggest(target, [v.name for v in variants])}")
+        for name in names.split(","):
+            if not any(name in {p.name for p in convbench.get_variant(v.name).params} for v in takers):
+                raise doc.error(path, f"unknown key '{name}': neither a shape key nor a parameter of "
+                                      f"{target or 'any variant listed'}{_suggest(name, [*SHAPE_KEYS, *sorted(params)])}")
+        if not isinstance(values, list) or not values:
+            raise doc.error(path, f"must be a non-empty list of values, e.g. {key}: [2, 4, 8]")
+        param_sweep[key] = values
+    return shape_sweep, param_sweep
+
+
+def _sweep_variants(doc: _Located, variants: list[VariantRequest], sweep: dict, max_cases: int) -> list[VariantRequest]:
+    """Each variant once per combination of the swept parameters it takes; the label names them."""
+    if not sweep:
+        return variants
+    expanded = []
+    for variant in variants:
+        spec = convbench.get_variant(variant.name)
+        takes = {p.name for p in spec.params}
+        keys = [k for k in sweep if (k.rpartition(".")[0] in ("", variant.name))
+                and all(n in takes for n in k.rpartition(".")[2].split(","))]
+        if math.prod(len(sweep[k]) for k in keys) > max_cases:
+            raise doc.error(("sweep",), f"expands {variant.name} to more than {max_cases:,} variants; "
+                                        "raise the limit with --max-cases if that is meant")
+        for combination in itertools.product(*(sweep[k] for k in keys)):
+            params = dict(variant.params)
+            for key, value in zip(keys, combination):
+                for name in key.rpartition(".")[2].split(","):
+                    params[name] = value
+            try:
+                resolved = spec.resolve_params(params)
+            except ValueError as error:
+                raise doc.error(("sweep", keys[0] if keys else ""), str(error)) from None
+            expanded.append(VariantRequest(spec.name, tuple((k, resolved[k]) for k in params)))
+    return list(dict.fromkeys(expanded))
+
+
+def _parse_shapes(doc: _Located, data, sweep: dict, max_cases: int = MAX_CASES) -> list[Shape]:
     shapes = data.get("shapes")
     if not isinstance(shapes, list) or not shapes:
         raise doc.error(("shapes",), "must be a non-empty list of shapes, e.g. "
                                      "- {in_channels: 64, out_channels: 64, kernel_size: 3, size: 56}")
-    sweep = data.get("sweep", {}) or {}
-    _check_keys(doc, ("sweep",), sweep, SHAPE_KEYS)
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:
             raise doc.error(("sweep", key), f"must be a non-empty list of values, e.g. {key}: [3, 5, 7]")

@@ -16,7 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from convbench.numbers import DIGITS, missing, percent, ratio, si, significant
-from convbench.report import calibration_text, counter_notes, conventions, row_warnings, swap_notes, truthy
+from convbench.report import calibration_text, counter_notes, row_warnings, short_conventions, swap_notes, truthy
 
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
 VERDICT_STYLES = {"faster": "green", "slower": "red", "same": "dim", "undecided": "yellow"}
@@ -24,7 +24,7 @@ COLUMNS = ("variant", "params", "MACs", "kMAC/px", "MAC/B", "latency ms", "roof"
            "CI", "verdict", "note")
 # What a narrow console leaves out, first to last; the variant, the latency ratio and the notes stay.
 DROP_ORDER = ("MAC/B", "x params", "roof", "verdict", "kMAC/px", "params", "CI", "MACs", "x MACs", "latency ms")
-SHORT_LABEL = 14
+SHORT_LABEL = 16
 
 
 def latency_ratio_text(row: dict, digits: int = DIGITS) -> tuple[str, str]:
@@ -142,4 +142,4 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
                           "or see report.md)", style="dim", markup=False)
         for i, (reason, labels) in enumerate(notes.items(), 1):
             console.print(f"  [{i}] {reason} ({', '.join(labels)})", style="dim", markup=False)
-    console.print(conventions(metadata.get("timing")), style="dim", markup=False)
+    console.print(short_conventions(metadata.get("timing")), style="dim", markup=False)

@@ -18,6 +18,18 @@ from convbench.stats import CONFIDENCE, MARGIN
 EXPORT_FORMATS = ("csv", "markdown", "latex", "json")
 
 
+def short_conventions(timing: dict[str, Any] | None = None) -> str:
+    """The conventions in three lines, for under the console tables (report.md has them in full)."""
+    timing = timing or {}
+    margin = 100 * float(timing.get("margin", MARGIN))
+    confidence = 100 * float(timing.get("confidence", CONFIDENCE))
+    rounds, processes = timing.get("rounds"), int(timing.get("processes") or 1)
+    where = f" in {processes} processes" if processes > 1 else ""
+    return (f"MACs: exact count per image (FLOPs = 2 x MACs). latency ms: geometric mean of the medians of "
+            f"{rounds or ''} interleaved rounds{where} ± IQR. x: variant / baseline (geometric mean of per-round "
+            f"ratios) with its {confidence:.0f}% CI; ~ same within ±{margin:.0f}%, ? undecided.")
+
+
 def conventions(timing: dict[str, Any] | None = None) -> str:
     """How every number in a table was obtained, for the notes under it."""
     timing = timing or {}

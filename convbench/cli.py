@@ -186,11 +186,11 @@ def _finish(recording: Recording, as_json: bool, draw: bool, verdicts: bool = Fa
                 for line in _verdicts(part.rows, part.suite):
                     console.print(line, markup=False)
         for line in _part_lines(part) + timing_summary(df, part.metadata):
-            click.echo(line, err=as_json)
+            _say(line, console)
     if directory is not None:
         held = (f"; it now holds {len(recording.all_rows)}" if len(recording.all_rows) != len(rows) else "")
-        click.echo(f"{'interrupted: ' if recording.interrupted else ''}{len(rows)} rows written to {directory}/ "
-                   f"(results.csv, results.json, report.md){held}", err=as_json)
+        _say(f"{'interrupted: ' if recording.interrupted else ''}{len(rows)} rows written to {directory}/ "
+             f"(results.csv, results.json, report.md){held}", console)
     if recording.contended:
         raise ContendedExit(f"timing contended (--strict / on_contention: fail): {recording.contended}")
     if draw and directory is not None and not recording.interrupted:
@@ -201,6 +201,14 @@ def _finish(recording: Recording, as_json: bool, draw: bool, verdicts: bool = Fa
                 click.echo(f"plot: {path}", err=as_json)
     if recording.interrupted:
         sys.exit(130)
+
+
+def _say(line: str, console: Console | None) -> None:
+    """A line wrapped to the console's width, or to stderr beside JSON output."""
+    if console:
+        console.print(line, markup=False, highlight=False)
+    else:
+        click.echo(line, err=True)
 
 
 def _part_lines(part) -> list[str]:

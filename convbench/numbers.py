@@ -41,7 +41,7 @@ def si(value, digits: int = DIGITS) -> str:
     for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
         if abs(value) >= factor * (1 - 0.5 * 10 ** -digits):
             return significant(value / factor, digits) + suffix
-    return significant(value, digits)
+    return str(int(value)) if value.is_integer() else significant(value, digits)
 
 
 def ratio(value, digits: int = DIGITS) -> str:

@@ -138,7 +138,7 @@ def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGIT
         out += [r"\begin{table}[t]", r"\centering", r"\small",
                 r"\caption{" + latex_text(caption).replace(r"\textasciitilde{}:", r"$^{\sim}$:")
                 .replace("?:", r"$^{?}$:").replace("!:", r"$^{!}$:") + "}",
-                r"\label{tab:convbench-" + str(n) + "}",
+                r"\label{tab:" + re.sub(r"[^A-Za-z0-9]+", "-", str(config)).strip("-") + f"-{n}" + "}",
                 r"\begin{tabular}{l" + "r" * (len(columns) - 1) + "}", r"\toprule",
                 " & ".join(latex_text(heading) for _, heading in columns)
                 + r" \\", r"\midrule"]
@@ -155,6 +155,7 @@ def _latex_cell(text: str) -> str:
     """A number cell: marks are already LaTeX; escape the rest, set x and +- as math."""
     pieces = re.split(r"(\$\^\{[^}]*\}\$)", text)
     body = "".join(p if p.startswith("$^") else latex_text(p) for p in pieces)
+    body = re.sub(r"(\d)-(\d)", r"\1--\2", body)  # an interval's en dash
     return re.sub(r"(\d)x(?=\$|$)", r"\1$\\times$", body).replace("$$", "")
 
 

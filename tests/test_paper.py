@@ -1,0 +1,124 @@
+"""Paper exports of a real run of configs/all.yaml: a booktabs table per shape, markers kept and
+explained, no nan, significant figures; and the number formatting they rest on."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, strategies as st
+
+from convbench.cli import main
+from convbench.merge import merge_runs
+from convbench.numbers import ratio, si, significant
+from convbench.report import export
+from tests.cli_checks import assert_one_line_exit_2
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+ALL = max(RESULTS.glob("all-*/results.json")).parent  # the newest committed run of configs/all.yaml
+
+
+@pytest.fixture(scope="module")
+def run():
+    merged = merge_runs([ALL])
+    return merged.df, merged.metadata
+
+
+def test_latex_has_one_booktabs_table_per_shape(run):
+    df, metadata = run
+    latex = export(df, metadata, "latex")
+    shapes = df["shape"].unique()
+    assert latex.count(r"\begin{table}") == latex.count(r"\end{table}") == len(shapes) == 4
+    assert latex.count(r"\toprule") == latex.count(r"\midrule") == latex.count(r"\bottomrule") == 4
+    assert "nan" not in latex.lower() and "None" not in latex
+    for text in ("`", "--calibrate", ">=", "+-", "->", "0.00x", "0.00$"):
+        assert text not in latex, text
+    assert not any("convbench" in caption for caption in re.findall(r"\\caption\{(.*)\}", latex))
+    assert r"\label{tab:all-4}" in latex
+
+
+def test_latex_rows_have_every_cell_and_balanced_math(run):
+    latex = export(*run, "latex")
+    for block in latex.split(r"\begin{tabular}{")[1:]:
+        columns = len(block.split("}", 1)[0])
+        body = block.split(r"\midrule", 1)[1].split(r"\bottomrule", 1)[0].strip().splitlines()
+        assert body
+        for line in body:
+            assert len(re.findall(r"(?<!\\)&", line)) == columns - 1 and line.endswith(r"\\"), line
+            assert len(re.findall(r"(?<!\\)\$", line)) % 2 == 0, line
+            assert not re.search(r"&\s*--\s*&", line)  # an empty cell, never a dash
+    for caption in re.findall(r"\\caption\{(.*)\}", latex):
+        assert len(re.findall(r"(?<!\\)\$", caption)) % 2 == 0
+
+
+def test_latex_keeps_and_explains_the_verdict_marks(run):
+    df, metadata = run
+    latex = export(df, metadata, "latex")
+    lines = latex.splitlines()
+    marks = {"same": r"$^{\sim}$", "undecided": r"$^{?}$"}
+    for row in df.to_dict("records"):
+        if row["verdict"] in marks:
+            mark = marks[row["verdict"]].strip("$")
+            line = next(l for l in lines if l.startswith(_latex_label(row["label"]) + " &")
+                        and f"{significant(row['macs_vs_baseline'])}$\\times$" in l)
+            assert mark in line, line
+    assert latex.count(r"$^{\sim}$: the same speed as conv") == 4 and latex.count(r"$^{?}$: undecided") == 4
+    for caption in re.findall(r"\\caption\{(.*)\}", latex):
+        for words in ("AMD EPYC", "2 threads", "multiply-accumulates", "ptflops", "interleaved rounds",
+                      "Student-t", "ms"):
+            assert words in caption, words
+
+
+def _latex_label(label: str) -> str:
+    return label.replace("_", r"\_")
+
+
+def test_latex_compiles_where_pdflatex_exists(run, tmp_path):
+    if not shutil.which("pdflatex"):
+        pytest.skip("pdflatex is not installed here")
+    document = tmp_path / "tables.tex"
+    document.write_text("\\documentclass{article}\\usepackage{booktabs}\\begin{document}\n"
+                        + export(*run, "latex") + "\\end{document}\n")
+    compiled = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", document.name],
+                              cwd=tmp_path, capture_output=True, text=True)
+    assert compiled.returncode == 0, compiled.stdout[-2000:]
+
+
+def test_markdown_has_a_table_machine_line_and_legend_per_shape(run):
+    markdown = export(*run, "markdown")
+    assert markdown.count("\n| Variant |") + markdown.startswith("| Variant |") == 4
+    assert markdown.count("Machine: AMD EPYC, 2 threads") == 4
+    assert markdown.count("~: the same speed as conv") == 4 and "nan" not in markdown.lower()
+    assert "0.0156x" in markdown and "0.00x" not in markdown
+
+
+def test_digits_and_shape_pick_what_is_shown(run):
+    df, metadata = run
+    assert "0.016$\\times$" in export(df, metadata, "latex", digits=2)
+    one = export(df, metadata, "latex", shape="64->64, k=3")
+    assert one.count(r"\begin{table}") == 1
+    result = CliRunner().invoke(main, ["export", str(ALL), "--format", "latex", "--shape", "nothing like it"])
+    assert_one_line_exit_2(result, "--shape 'nothing like it' matches none of the shapes")
+
+
+@pytest.mark.parametrize("value,digits,text", [
+    (9 / 36864, 3, "0.000244"), (0.98, 3, "0.980"), (1.5234, 3, "1.52"), (28901, 3, "28,900"),
+    (9.996, 3, "10.0"), (0.0156, 2, "0.016"), (1.2e-5, 3, "1.20e-05"), (0, 3, "0"), (562.4, 3, "562"),
+])
+def test_significant_figures(value, digits, text):
+    assert significant(value, digits) == text
+
+
+@given(st.floats(min_value=1e-12, max_value=1e12), st.integers(1, 8))
+def test_significant_is_within_half_a_unit_of_its_last_digit(value, digits):
+    shown = float(significant(value, digits).replace(",", ""))
+    assert abs(shown - value) <= 0.5 * 10 ** (1 - digits) * value * 1.000001
+
+
+def test_counts_and_ratios():
+    assert (si(7225344), si(36864), si(9), si(999), si(999_999)) == ("7.23M", "36.9K", "9", "999", "1.00M")
+    assert ratio(9 / 36864) == "0.000244x" and ratio(None) == "" and significant(float("nan")) == ""

@@ -22,6 +22,9 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Text stays text: TrueType fonts embedded in PDFs, and SVG text as <text>, so a paper's
+    # typesetting and search see it.
+    matplotlib.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"})
     return plt
 
 
@@ -50,53 +53,88 @@ def _readable_log_axes(ax, x_unit: str = "") -> None:
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
 
 
-def _markers(variants) -> dict[str, str]:
-    shapes = "os^vD<>pP*hXdH81"
-    return {v: shapes[i % len(shapes)] for i, v in enumerate(variants)}
+MARKERS = "osD^v<>pP*hXd8H"  # 14 filled markers: with 20 colours, every pair differs up to 140 variants
+
+
+def variant_styles(labels) -> dict[str, tuple[str, str]]:
+    """A (colour, marker) per variant: 20 distinct colours (tab20, dark shades first) and a marker
+    that changes with each variant, so no two of the first 140 share both, and the first 14 differ
+    in both."""
+    from matplotlib import colormaps
+
+    colours = colormaps["tab20"].colors
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    return {label: (colours[order[i % 20]], MARKERS[i % len(MARKERS)]) for i, label in enumerate(labels)}
+
+
+def _panels(ok: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """One panel per shape, and per machine when the rows come from several."""
+    machines = ok["machine"].dropna().unique() if "machine" in ok else []
+    keys = ["shape", "machine"] if len(machines) > 1 else ["shape"]
+    return [(" on ".join(map(str, key)) if isinstance(key, tuple) else str(key), group)
+            for key, group in ok.groupby(keys, sort=False)]
+
+
+def _baselines(metadata: dict[str, Any]) -> set[str]:
+    parts = metadata.get("parts") or [metadata]
+    return {str(p.get("baseline")) for p in parts if p.get("baseline")} or {str(metadata.get("baseline"))}
+
+
+def _machines_text(metadata: dict[str, Any]) -> str:
+    parts = metadata.get("parts") or [metadata]
+    names = dict.fromkeys(f"{p.get('device_name', '?')} ({p.get('dtype', '')}, {p.get('threads', '?')} threads)"
+                          for p in parts)
+    return "; ".join(names)
 
 
 def latency_vs_macs(df: pd.DataFrame, metadata: dict[str, Any], path: Path) -> Path:
-    """One panel per shape: latency against MACs on log-log axes, one marker per variant, the
-    baseline ringed, the Pareto front drawn."""
+    """One panel per shape (and machine): latency against MACs on log-log axes, a colour and a
+    marker per variant, interquartile-range bars, the baseline ringed, the Pareto front drawn, and
+    the legend outside the axes."""
     plt = _pyplot()
     ok = df[(df["status"] == "ok") & df["latency_ms"].notna()]
-    groups = list(ok.groupby("shape", sort=False))
-    if not groups:
+    panels = _panels(ok)
+    if not panels:
         raise ValueError("no timed rows to plot (was the run made with --no-timing?)")
-    columns = min(2, len(groups))
-    rows = math.ceil(len(groups) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 4.8 * rows), squeeze=False)
-    markers = _markers(ok["label"].unique())
-    baseline = metadata.get("baseline")
-    for ax, (shape, group) in zip(axes.flat, groups):
+    columns = min(2, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    styles = variant_styles(ok["label"].unique())
+    legend_columns = 1 if len(styles) <= 24 else 2
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns + 2.6 * legend_columns, 4.2 * rows),
+                             squeeze=False)
+    baselines = _baselines(metadata)
+    for ax, (title, group) in zip(axes.flat, panels):
         for row in group.to_dict("records"):
-            is_base = row["label"] == baseline
-            ax.scatter(row["macs"], row["latency_ms"], marker=markers[row["label"]], s=90 if is_base else 50,
-                       edgecolors="black" if is_base else None, linewidths=1.5 if is_base else None,
-                       label=row["label"], zorder=3)
+            colour, marker = styles[row["label"]]
+            is_base = row["label"] in baselines
+            half_iqr = 0.5 * float(row.get("latency_iqr_ms") or 0)
+            low = min(half_iqr, 0.95 * row["latency_ms"])  # a log axis cannot reach zero
+            ax.errorbar(row["macs"], row["latency_ms"], yerr=[[low], [half_iqr]], fmt="none", ecolor=colour,
+                        elinewidth=1, capsize=2, alpha=0.8, zorder=2)
+            ax.scatter(row["macs"], row["latency_ms"], marker=marker, color=colour, s=70 if is_base else 40,
+                       edgecolors="black" if is_base else "none", linewidths=1.4, label=row["label"], zorder=3)
             if str(row.get("contended")).lower() == "true":
                 ax.scatter(row["macs"], row["latency_ms"], marker="x", color="red", s=140, zorder=4,
                            label="contended: not a result")
         front = pareto_front(list(zip(group["macs"], group["latency_ms"])))
-        ax.plot(*zip(*front), color="grey", linestyle="--", linewidth=1, zorder=2, marker="o", markersize=16,
-                markerfacecolor="none", markeredgecolor="grey", label="Pareto front")
+        ax.plot(*zip(*front), color="grey", linestyle="--", linewidth=1, zorder=1, label="Pareto front")
         _readable_log_axes(ax, x_unit="")
         ax.set_xlabel("MACs per image (exact count)")
-        ax.set_ylabel("latency, ms (geometric mean of round medians)")
-        ax.set_title(shape, fontsize=9)
+        ax.set_ylabel("latency (ms)")
+        ax.set_title(title, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-    for ax in axes.flat[len(groups):]:
+    for ax in axes.flat[len(panels):]:
         ax.axis("off")
     unique: dict[str, Any] = {}
-    for ax in axes.flat[:len(groups)]:
+    for ax in axes.flat[:len(panels)]:
         handles, labels = ax.get_legend_handles_labels()
         unique.update(zip(labels, handles))
-    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(f"{metadata.get('config', 'run')}: latency vs MACs on {metadata.get('device_name', '?')} "
-                 f"({metadata.get('dtype', '')}, {metadata.get('threads', '?')} threads); baseline ringed",
-                 fontsize=10)
-    fig.tight_layout(rect=(0, 0.03 + 0.035 * math.ceil(len(unique) / 3) / rows, 1, 0.96))
-    fig.savefig(path, dpi=120)
+    fig.legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+               frameon=False, ncol=legend_columns, title="variant (baseline ringed)", title_fontsize=8)
+    fig.suptitle(f"Latency vs MACs on {_machines_text(metadata)}: geometric mean of round medians, "
+                 "bars the interquartile range of the readings", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -110,11 +148,11 @@ def roofline_chart(df: pd.DataFrame, metadata: dict[str, Any], path: Path) -> Pa
         raise ValueError("no timed rows to plot (was the run made with --no-timing?)")
     intensity = ok["macs"] / ok["bytes_moved"]
     achieved = ok["macs"] * ok["batch"] / (ok["latency_ms"] * 1e-3) / 1e9
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    markers = _markers(ok["label"].unique())
-    colours = {s: f"C{i % 10}" for i, s in enumerate(ok["shape"].unique())}
-    for (label, shape), x, y in zip(zip(ok["label"], ok["shape"]), intensity, achieved):
-        ax.scatter(x, y, marker=markers[label], color=colours[shape], s=45, zorder=3)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    styles = variant_styles(ok["label"].unique())
+    for label, x, y in zip(ok["label"], intensity, achieved):
+        colour, marker = styles[label]
+        ax.scatter(x, y, marker=marker, color=colour, s=40, zorder=3)
     peaks = metadata.get("roofline")
     if peaks:
         peak, bandwidth = peaks["peak_gmacs_per_s"], peaks["bandwidth_gb_per_s"]
@@ -125,18 +163,17 @@ def roofline_chart(df: pd.DataFrame, metadata: dict[str, Any], path: Path) -> Pa
     else:
         ax.text(0.02, 0.98, "no calibration: run `convbench env --calibrate` for the roofline",
                 transform=ax.transAxes, va="top", fontsize=8)
-    for label, marker in markers.items():
-        ax.scatter([], [], marker=marker, color="grey", label=label)
-    for shape, colour in colours.items():
-        ax.scatter([], [], marker="s", color=colour, label=shape)
+    for label, (colour, marker) in styles.items():
+        ax.scatter([], [], marker=marker, color=colour, label=label)
     _readable_log_axes(ax, x_unit=None)
     ax.set_xlabel("arithmetic intensity, MACs per byte moved (op inputs + weights + outputs)")
     ax.set_ylabel("achieved GMAC/s (MACs / latency)")
-    ax.set_title(f"{metadata.get('config', 'run')}: roofline on {metadata.get('device_name', '?')}", fontsize=10)
+    ax.set_title(f"Roofline on {_machines_text(metadata)}; every shape", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False,
+              ncol=1 if len(styles) <= 24 else 2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return path
 

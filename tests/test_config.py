@@ -111,3 +111,43 @@ def test_bad_models_are_located(old, new, expected):
     with pytest.raises(ConfigError) as info:
         parse_config(MODELS.replace(old, new), "n.yaml")
     assert str(info.value).startswith(expected)
+
+
+SWEPT = """\
+shapes: [{in_channels: 16, size: 8}]
+sweep: {groups: [2, 4, 8], "octave.alpha_in,alpha_out": [0.25, 0.5], kernel_size: [3, 5]}
+variants: [conv, group, octave, {name: dilated, dilation: 3}]
+"""
+
+
+def test_sweep_varies_variant_parameters_and_labels_say_which():
+    suite = parse_config(SWEPT)
+    assert [v.label for v in suite.variants] == [
+        "conv", "group(groups=2)", "group(groups=4)", "group(groups=8)",
+        "octave(alpha_in=0.25, alpha_out=0.25)", "octave(alpha_in=0.5, alpha_out=0.5)", "dilated(dilation=3)"]
+    assert [s.kernel_size for s in suite.shapes] == [3, 5]
+    assert len(suite.cases()) == 2 * 7
+
+
+def test_a_sweep_key_for_one_variant_leaves_the_others_alone():
+    suite = parse_config("shapes: [{in_channels: 16, size: 8}]\nsweep: {group.groups: [2, 16]}\n"
+                         "variants: [conv, group, {name: group, groups: 4, bias: true}, depthwise]")
+    assert [v.label for v in suite.variants] == [
+        "conv", "group(groups=2)", "group(groups=16)", "group(groups=2, bias=True)", "group(groups=16, bias=True)",
+        "depthwise"]
+
+
+@pytest.mark.parametrize("sweep,fragment", [
+    ("{grups: [2]}", "sweep.grups: unknown key 'grups': neither a shape key nor a parameter of any variant "
+                     "listed; did you mean 'groups'?"),
+    ("{octve.alpha_in: [0.1]}", "no variant 'octve' in variants to sweep; did you mean 'octave'?"),
+    ("{group.alpha_in: [0.1]}", "unknown key 'alpha_in': neither a shape key nor a parameter of group"),
+    ("{groups: []}", "sweep.groups: must be a non-empty list"),
+    ("{groups: [0]}", "groups"),
+    ("{octave.alpha_in: [1.5]}", "alpha_in"),
+    ("[groups]", "sweep: must be a mapping"),
+])
+def test_bad_parameter_sweeps_are_located_errors(sweep, fragment):
+    with pytest.raises(ConfigError) as error:
+        parse_config(f"shapes: [{{in_channels: 16, size: 8}}]\nsweep: {sweep}\nvariants: [group, octave]", "s.yaml")
+    assert str(error.value).startswith("s.yaml:2:") and fragment in str(error.value), str(error.value)

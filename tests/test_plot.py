@@ -50,3 +50,29 @@ def test_plot_without_timings_is_a_clear_error(tmp_path):
     CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "run"), "--no-timing"])
     result = CliRunner().invoke(main, ["plot", str(tmp_path / "run")])
     assert result.exit_code == 2 and "no timed rows" in result.output
+
+
+def test_every_variant_gets_its_own_colour_and_marker():
+    pytest.importorskip("matplotlib")
+    from convbench.plot import variant_styles
+
+    labels = [f"v{i}" for i in range(30)]
+    styles = variant_styles(labels)
+    assert len(set(styles.values())) == 30  # no two variants look the same
+    first = [styles[label] for label in labels[:14]]
+    assert len({colour for colour, _ in first}) == len({marker for _, marker in first}) == 14
+    assert len({colour for colour, _ in styles.values()}) == 20
+
+
+def test_vector_plots_keep_text_as_text_and_draw_iqr_bars(tmp_path):
+    pytest.importorskip("matplotlib")
+    config = tmp_path / "p.yaml"
+    config.write_text(TINY)
+    out = tmp_path / "run"
+    assert CliRunner().invoke(main, ["run", str(config), "--out", str(out)]).exit_code == 0
+    assert CliRunner().invoke(main, ["plot", str(out), "-o", str(tmp_path / "f.svg")]).exit_code == 0
+    svg = (tmp_path / "f.svg").read_text()
+    assert "<text" in svg and ">separable</text>" in svg and "interquartile range" in svg
+    assert CliRunner().invoke(main, ["plot", str(out), "-o", str(tmp_path / "f.pdf")]).exit_code == 0
+    pdf = (tmp_path / "f.pdf").read_bytes()
+    assert b"/FontFile2" in pdf and b"/Type3" not in pdf  # TrueType fonts embedded, not glyph outlines

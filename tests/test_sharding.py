@@ -182,10 +182,13 @@ def test_merging_two_machines_keeps_both_and_divides_within_each(config, tmp_pat
         for row in rows.itertuples():
             assert math.isclose(row.latency_vs_baseline, row.latency_ms / base, rel_tol=1e-9)
     document = json.loads((merged / "results.json").read_text())
-    assert {m["machine"]["id"] for m in document["parts"]} == set(df["machine"])
+    assert {part["machine"]["id"] for part in document["parts"]} == set(df["machine"])
     assert all(row["raw"].get("round_ms") for row in document["rows"] if row["latency_ms"] is not None)
     latex = invoke("export", merged, "--format", "latex").output
     assert latex.count(r"\begin{table}") == 10 and "gpu-node" in latex
+    plotted = invoke("plot", merged, "-o", tmp_path / "m.svg")
+    assert plotted.exit_code == 0, plotted.output
+    assert "1x8x6x6 on gpu-node-abc123" in (tmp_path / "m.svg").read_text()  # a panel per shape and machine
     again = invoke("merge", here, here, "-o", tmp_path / "twice")
     assert again.exit_code == 0 and "10 duplicate rows dropped" in again.output
     assert len(pd.read_csv(tmp_path / "twice" / "results.csv")) == 10

@@ -112,8 +112,9 @@ class ContendedExit(click.ClickException):
               help="The run's directory, for every config given [results/<names>-<timestamp>].")
 @click.option("--shard", metavar="K/N", help="Run shard K of N: every Nth shape (session), from the Kth; e.g. "
                                              "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.")
-@click.option("--resume", type=click.Path(file_okay=False), metavar="DIR",
-              help="Add to DIR only the cases it lacks (after an interruption, or a config grown since).")
+@click.option("--resume", type=click.Path(), metavar="DIR",
+              help="Add to DIR only the cases it lacks (after an interruption, or a config grown since); "
+                   "starts DIR if it holds no results yet.")
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @_run_options
 def run(configs, only, out, shard, resume, draw, device, quick, no_timing, strict, processes, max_cases, as_json):
@@ -128,8 +129,11 @@ def run(configs, only, out, shard, resume, draw, device, quick, no_timing, stric
     share = _shard(shard)
     if resume and out and Path(out).resolve() != Path(resume).resolve():
         raise InputError(f"--resume {resume} writes into {resume}; drop --out {out}, or make it the same directory")
-    if resume and not Path(resume).is_dir():
-        raise InputError(f"--resume {resume}: no such run directory")
+    if resume and Path(resume).exists() and not Path(resume).is_dir():
+        raise InputError(f"--resume {resume}: is a file, not a run directory")
+    starting = bool(resume) and not any((Path(resume) / name).exists() for name in ("results.json", "results.csv"))
+    if starting:  # the first attempt of a job that may be requeued: nothing to resume yet
+        click.echo(f"--resume {resume}: no results there yet; starting the run in it", err=True)
     flags = [*(f"--only {name}" for name in wanted), *([f"--device {device}"] if device else []),
              *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
              *(["--strict"] if strict else []), *([f"--processes {processes}"] if processes else []),
@@ -140,7 +144,7 @@ def run(configs, only, out, shard, resume, draw, device, quick, no_timing, stric
     directory = Path(resume or out or Path("results") / run_directory_name(
         "+".join(dict.fromkeys(s.name for s in suites)) + (f"-shard{share.index}of{share.count}" if share else ""),
         stamp))
-    _finish(_record(suites, directory, not no_timing, share, bool(resume), command, as_json), as_json,
+    _finish(_record(suites, directory, not no_timing, share, bool(resume) and not starting, command, as_json), as_json,
             draw and not no_timing)
 
 

@@ -161,9 +161,11 @@ def _latex_cell(text: str) -> str:
 
 def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, shape: str | None = None,
                     level: str = "##") -> str:
-    """The same tables in Markdown, each with a machine line and a legend under it."""
+    """The same tables in Markdown, each with a machine line and a legend under it; how the
+    numbers were obtained follows the last table of each config and machine."""
     out = []
-    for (config, machine, shape_label, device, dtype), group in table_groups(df, shape):
+    groups = table_groups(df, shape)
+    for i, ((config, machine, shape_label, device, dtype), group) in enumerate(groups):
         part = part_for(metadata, config, machine)
         baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
         rows = group.to_dict("records")
@@ -177,7 +179,9 @@ def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DI
             cells = [str(row["label"]) if key == "label" else _cells(row, key, digits, " ± ", MARKDOWN_MARKS)
                      for key, _ in columns]
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        out += ["", f"Machine: {machine_line(part)}.", "",
-                f"{method_text({**part, 'batch': rows[0].get('batch'), 'dtype': dtype}, baseline)} "
-                f"{legend_text(margin, baseline, contended)}", ""]
+        legend = legend_text(margin, baseline, contended).replace("+-", "±")
+        out += ["", f"Machine: {machine_line(part)}. {legend}", ""]
+        last_of_part = i + 1 == len(groups) or groups[i + 1][0][:2] != (config, machine)
+        if last_of_part:
+            out += [method_text({**part, "batch": rows[0].get("batch"), "dtype": dtype}, baseline), ""]
     return "\n".join(out)

@@ -142,12 +142,19 @@ def test_resume_after_an_interruption_runs_only_the_missing_sessions(config, tmp
     assert len(pd.read_csv(out / "results.csv")) == 15
 
 
-def test_resume_refuses_what_it_cannot_resume(config, tmp_path):
-    assert_one_line_exit_2(invoke("run", config, "--resume", tmp_path / "nothing"), "no such run directory")
-    (tmp_path / "empty").mkdir()
-    assert_one_line_exit_2(invoke("run", config, "--resume", tmp_path / "empty"), "no results to resume")
+def test_resume_starts_a_directory_with_no_results_and_refuses_the_rest(config, tmp_path):
+    for fresh in (tmp_path / "nothing", tmp_path / "empty"):  # a requeued job's first attempt
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        result = invoke("run", config, "--no-timing", "--resume", fresh)
+        assert result.exit_code == 0 and "no results there yet; starting the run in it" in result.output
+        assert len(case_ids(fresh)) == 15
+    (tmp_path / "file").write_text("x")
+    assert_one_line_exit_2(invoke("run", config, "--resume", tmp_path / "file"), "is a file")
     assert_one_line_exit_2(invoke("run", config, "--resume", tmp_path / "empty", "--out", tmp_path / "x"),
                            "drop --out")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.json").write_text("{not json")
+    assert_one_line_exit_2(invoke("run", config, "--resume", tmp_path / "broken"), "cannot be resumed")
 
 
 def _as_other_machine(directory, factor: float) -> None:

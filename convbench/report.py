@@ -12,7 +12,7 @@ import pandas as pd
 
 from convbench.contention import THRESHOLD
 from convbench.numbers import DIGITS, missing, ratio, si
-from convbench.results import part_for
+from convbench.results import machine_of, part_for
 from convbench.stats import CONFIDENCE, MARGIN
 
 EXPORT_FORMATS = ("csv", "markdown", "latex", "json")
@@ -28,32 +28,6 @@ def short_conventions(timing: dict[str, Any] | None = None) -> str:
     return (f"MACs: exact count per image (FLOPs = 2 x MACs). latency ms: geometric mean of the medians of "
             f"{rounds or ''} interleaved rounds{where} ± IQR. x: variant / baseline (geometric mean of per-round "
             f"ratios) with its {confidence:.0f}% CI; ~ same within ±{margin:.0f}%, ? undecided.")
-
-
-def conventions(timing: dict[str, Any] | None = None) -> str:
-    """How every number in a table was obtained, for the notes under it."""
-    timing = timing or {}
-    margin = 100 * float(timing.get("margin", MARGIN))
-    confidence = 100 * float(timing.get("confidence", CONFIDENCE))
-    threshold = float(timing.get("contention_threshold", THRESHOLD))
-    rounds = timing.get("rounds")
-    processes = int(timing.get("processes") or 1)
-    where = f" in {processes} fresh processes" if processes > 1 else ""
-    return (
-        "MACs: multiply-accumulates per image, bias excluded (FLOPs = 2 x MACs), exact dispatch-level count. "
-        "kMAC/px: MACs / 1000 / (H x W of the full-resolution input). "
-        "MAC/B: MACs per byte moved (every op's inputs, weights and outputs). "
-        "roof: share of this machine's roofline bound reached (after `convbench env --calibrate`). "
-        f"Latency: per forward of the whole batch; each shape's variants and baseline are read in the same "
-        f"{rounds or ''} interleaved rounds{where}, and a latency is the geometric mean over rounds of the "
-        "round's median reading (+- the IQR of all readings). "
-        "x latency: variant / baseline, the geometric mean of the per-round ratios "
-        f"(= latency / baseline latency; < 1 is faster), with its {confidence:.0f}% Student-t interval; "
-        f"verdict: faster / slower (interval excludes 1, estimate beyond +-{margin:.0f}%), same (interval "
-        f"inside +-{margin:.0f}%, marked '~'), undecided (neither, marked '?'). "
-        "contention: cores' worth of CPU other processes (and the hypervisor's steal) took while timing; "
-        f"CONTENDED above {threshold:g} cores: such a timing is not a result."
-    )
 
 
 def si_count(value) -> str:
@@ -201,8 +175,12 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, di
             lines.append("- **interrupted**: the rows below are those finished before the stop")
         if part.get("stopped"):
             lines.append(f"- **stopped**: {part['stopped']}")
+        same = [p for p in parts if p.get("config") == config and machine_of(p) == machine]
+        if len(same) > 1:
+            lines.append(f"- measured in {len(same)} parts: " + "; ".join(
+                f"{'shard ' + p['shard'] + ', ' if p.get('shard') else ''}{p.get('date', 'undated')}" for p in same))
         lines += [f"- {line}" for line in timing_summary(rows, part)]
-        lines += ["", conventions(part.get("timing")), ""]
+        lines.append("")
         ok = rows[rows["status"] == "ok"]
         if not ok.empty:
             lines.append(markdown_tables(ok, metadata, digits, level="###"))

@@ -16,14 +16,15 @@ from rich.console import Console
 from rich.table import Table
 
 import convbench
-from convbench import roofline
+from convbench import backends, roofline
+from convbench.backends import BACKENDS
 from convbench.allocator import retain_freed_memory
 from convbench.config import (MAX_CASES, TIMING_DEFAULTS, ConfigError, ModelWorkload, Shape, Suite, VariantRequest,
                               load_config, parse_config)
 from convbench.metadata import library_versions, run_metadata
 from convbench.plot import FORMATS as PLOT_FORMATS
 from convbench.contention import ContendedError
-from convbench.console_tables import console_tables
+from convbench.console_tables import backend_table, console_tables
 from convbench.numbers import DIGITS
 from convbench.report import EXPORT_FORMATS, export, format_ratio, markdown_report, missing, si_count, timing_summary
 from convbench.stats import RatioEstimate
@@ -64,6 +65,8 @@ def main() -> None:
 def _run_options(function):
     for option in reversed([
         click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Override the devices."),
+        click.option("--backend", "backend_names", multiple=True, type=click.Choice(BACKENDS), metavar="NAME",
+                     help=f"Time on this runtime (repeat for several): {', '.join(BACKENDS)} [the config's, or eager]."),
         click.option("--quick", is_flag=True, help="Short timing: a few seconds per shape, in this process."),
         click.option("--no-timing", is_flag=True, help="Count only; do not time."),
         click.option("--strict", is_flag=True,
@@ -85,9 +88,19 @@ def _warn_about_the_calibration_cache() -> None:
 
 
 def _apply_run_options(suite: Suite, device: str | None, quick: bool, strict: bool = False,
-                       processes: int | None = None) -> None:
+                       processes: int | None = None, backend_names: tuple[str, ...] = ()) -> None:
     if device:
         suite.devices = [device]
+    if backend_names:
+        suite.backends = list(dict.fromkeys(backend_names))
+    if suite.timing["training"] and suite.backends != ["eager"]:
+        raise InputError(f"{suite.source}: runtimes other than eager time inference only; drop --backend or "
+                         "timing.training")
+    for name in suite.backends:
+        try:
+            backends.require(name)
+        except backends.BackendUnavailable as error:
+            raise InputError(str(error)) from None
     if quick:
         suite.timing.update(QUICK_TIMING)
     if strict:
@@ -117,13 +130,14 @@ class ContendedExit(click.ClickException):
                    "starts DIR if it holds no results yet.")
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @_run_options
-def run(configs, only, out, shard, resume, draw, device, quick, no_timing, strict, processes, max_cases, as_json):
+def run(configs, only, out, shard, resume, draw, device, backend_names, quick, no_timing, strict, processes, max_cases,
+        as_json):
     """Run every variant in each CONFIG on its shapes; write results.csv, results.json and
     report.md into one directory, and print one table per shape."""
     suites = [_load(path, max_cases) for path in configs]
     wanted = [name for item in only for name in item.split(",") if name]
     for suite in suites:
-        _apply_run_options(suite, device, quick, strict, processes)
+        _apply_run_options(suite, device, quick, strict, processes, backend_names)
         if wanted:
             suite.variants = _select(suite, wanted)
     share = _shard(shard)
@@ -135,6 +149,7 @@ def run(configs, only, out, shard, resume, draw, device, quick, no_timing, stric
     if starting:  # the first attempt of a job that may be requeued: nothing to resume yet
         click.echo(f"--resume {resume}: no results there yet; starting the run in it", err=True)
     flags = [*(f"--only {name}" for name in wanted), *([f"--device {device}"] if device else []),
+             *(f"--backend {name}" for name in backend_names),
              *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
              *(["--strict"] if strict else []), *([f"--processes {processes}"] if processes else []),
              *([f"--shard {share.label}"] if share else []), *([f"--resume {shlex.quote(resume)}"] if resume else []),
@@ -187,6 +202,7 @@ def _finish(recording: Recording, as_json: bool, draw: bool, verdicts: bool = Fa
         if console and not df.empty:
             console_tables(df, part.suite.baseline.label, console, part.metadata)
             if verdicts:
+                backend_table(df, part.suite.baseline.label, console)
                 for line in _verdicts(part.rows, part.suite):
                     console.print(line, markup=False)
         for line in _part_lines(part) + timing_summary(df, part.metadata):
@@ -289,8 +305,8 @@ def parse_model(name: str, model_input: str | None = None) -> ModelWorkload:
 @click.option("--out", type=click.Path(), metavar="DIR",
               help="Also save the rows as a run directory (results.csv, results.json, report.md).")
 @_run_options
-def compare(variants, shapes, config, baseline, models, model_input, out, device, quick, no_timing, strict, processes,
-            max_cases, as_json):
+def compare(variants, shapes, config, baseline, models, model_input, out, device, backend_names, quick, no_timing,
+            strict, processes, max_cases, as_json):
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
     faster here, by how much, and whether the difference is significant. A variant takes
     parameters as NAME:KEY=VALUE,KEY=VALUE, e.g. octave:alpha_in=0.25,alpha_out=0.25."""
@@ -310,8 +326,8 @@ def compare(variants, shapes, config, baseline, models, model_input, out, device
         suite.shapes = [parse_shape(s) for s in (shapes or [DEFAULT_SHAPE])]
     elif models and not config:
         suite.shapes = []
-    _apply_run_options(suite, device, quick, strict, processes)
-    options = [*(f"--shape {s}" for s in shapes), *(f"--model {m}" for m in models),
+    _apply_run_options(suite, device, quick, strict, processes, backend_names)
+    options = [*(f"--backend {name}" for name in backend_names), *(f"--shape {s}" for s in shapes), *(f"--model {m}" for m in models),
                *([f"--input {model_input}"] if model_input else []), *([f"--config {config}"] if config else []),
                *([f"--baseline {baseline}"] if baseline else []), *([f"--device {device}"] if device else []),
                *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
@@ -337,11 +353,11 @@ def _verdicts(rows: list[dict], suite: Suite) -> list[str]:
     """Per shape: the cheapest on paper, the fastest here, and each variant's time against the baseline."""
     base = suite.baseline.label
     lines = []
-    for shape in dict.fromkeys(r["shape"] for r in rows):
-        here = [r for r in rows if r["shape"] == shape]
+    for shape, backend in dict.fromkeys((r["shape"], r.get("backend", "eager")) for r in rows):
+        here = [r for r in rows if r["shape"] == shape and r.get("backend", "eager") == backend]
         ok = [r for r in here if r["status"] == "ok"]
         variants = [r for r in ok if r["label"] != base]
-        lines.append(f"{shape}:")
+        lines.append(f"{shape}{'' if backend == 'eager' else f' on {backend}'}:")
         lines += [f"  {r['label']}: {r['status']} ({r['error']})" for r in here if r["status"] != "ok"]
         if not variants:
             continue

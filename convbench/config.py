@@ -31,8 +31,8 @@ TIMING_DEFAULTS = {"min_time": 0.5, "rounds": 10, "threads": None, "training": F
 MAX_CASES = 10_000  # shapes x devices x variants a config may queue unless raised (--max-cases)
 MIN_ROUNDS = 5  # fewer rounds give a t interval too wide to decide most comparisons
 ON_CONTENTION = ("mark", "retry", "fail")
-TOP_KEYS = ("name", "description", "baseline", "devices", "dtype", "memory_format", "timing", "shapes", "sweep",
-            "models", "variants")
+TOP_KEYS = ("name", "description", "baseline", "devices", "backends", "dtype", "memory_format", "timing", "shapes",
+            "sweep", "models", "variants")
 MODEL_KEYS = ("name", "batch", "size", "input", "kwargs", "where", "skip_unfit")
 WHERE_KEYS = ("min_kernel", "max_kernel", "groups")
 
@@ -116,6 +116,11 @@ class Suite:
     models: list[ModelWorkload] = field(default_factory=list)
     source: str = "<config>"
     description: str = ""
+    backends: list[str] = field(default_factory=lambda: ["eager"])
+
+    def case_count(self) -> int:
+        """Cases to measure: every (workload, device, variant) on every backend."""
+        return len(self.cases()) * len(self.backends)
 
     def cases(self) -> list[tuple[Shape | ModelWorkload, str, VariantRequest]]:
         """Every (shape or model, device, variant), the baseline first within each of them."""
@@ -222,6 +227,7 @@ def parse_config(text: str | bytes, source: str = "<config>", default_name: str 
     memory_format = _expect_choice(doc, ("memory_format",), data.get("memory_format", "contiguous"),
                                    tuple(MEMORY_FORMATS))
     timing = _parse_timing(doc, data.get("timing", {}))
+    backends = _parse_backends(doc, data.get("backends", ["eager"]), timing)
     models = _parse_models(doc, data.get("models", []))
     variants_data = data.get("variants")
     if not isinstance(variants_data, list) or not variants_data:
@@ -236,8 +242,8 @@ def parse_config(text: str | bytes, source: str = "<config>", default_name: str 
         raise doc.error(("description",), "must be text")
     suite = Suite(name=name, baseline=baseline, devices=list(dict.fromkeys(devices)), dtype=dtype,
                   memory_format=memory_format, timing=timing, shapes=shapes, variants=variants,
-                  source=source, description=description.strip(), models=models)
-    cases = len(suite.cases())
+                  source=source, description=description.strip(), models=models, backends=backends)
+    cases = suite.case_count()
     if cases > max_cases:
         raise doc.error((), f"{cases:,} cases (shapes x devices x variants), more than the limit of "
                             f"{max_cases:,}; raise it with --max-cases if that is meant")
@@ -271,6 +277,20 @@ def _parse_timing(doc: _Located, timing) -> dict[str, Any]:
             raise doc.error(path, f"must be true or false, got {value!r}")
         result[key] = value
     return result
+
+
+def _parse_backends(doc: _Located, value, timing: dict[str, Any]) -> list[str]:
+    from convbench.backends import BACKENDS
+
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names:
+        raise doc.error(("backends",), f"must be a list such as [eager, onnxruntime] (from: {', '.join(BACKENDS)})")
+    for i, name in enumerate(names):
+        if name not in BACKENDS:
+            raise doc.error(("backends", i), f"unknown backend {name!r}{_suggest(name, BACKENDS)}")
+    if timing["training"] and names != ["eager"]:
+        raise doc.error(("backends",), "runtimes other than eager time inference only; drop them or timing.training")
+    return list(dict.fromkeys(names))
 
 
 def _parse_models(doc: _Located, models) -> list[ModelWorkload]:

@@ -21,9 +21,10 @@ from convbench.report import calibration_text, counter_notes, row_warnings, shor
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
 VERDICT_STYLES = {"faster": "green", "slower": "red", "same": "dim", "undecided": "yellow"}
 COLUMNS = ("variant", "params", "MACs", "kMAC/px", "MAC/B", "latency ms", "roof", "x params", "x MACs", "x latency",
-           "CI", "verdict", "note")
+           "CI", "verdict", "x eager", "note")
 # What a narrow console leaves out, first to last; the variant, the latency ratio and the notes stay.
-DROP_ORDER = ("MAC/B", "x params", "roof", "verdict", "kMAC/px", "params", "CI", "MACs", "x MACs", "latency ms")
+DROP_ORDER = ("MAC/B", "x params", "roof", "verdict", "kMAC/px", "params", "CI", "x eager", "MACs", "x MACs",
+              "latency ms")
 SHORT_LABEL = 16
 
 
@@ -58,6 +59,7 @@ def _cells(row: dict, note: str, digits: int) -> dict[str, str]:
         "x latency": f"[{style}]{text}[/]" if style and text else text,
         "CI": "" if missing(low) or missing(high) else f"{significant(low, digits)}-{significant(high, digits)}",
         "verdict": f"[{VERDICT_STYLES.get(verdict, '')}]{verdict}[/]" if verdict else "",
+        "x eager": ratio(row.get("latency_vs_eager"), digits),
         "note": f"[bold red]CONTENDED {note}[/]" if truthy(row.get("contended")) else note,
     }
 
@@ -115,7 +117,8 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
     console = console or Console()
     metadata = metadata or {}
     calibration = calibration_text(metadata)
-    for (shape, device, dtype), group in df.groupby(["shape", "device", "dtype"], sort=False):
+    df = df.assign(backend=df["backend"].astype(object).fillna("eager")) if "backend" in df else df.assign(backend="eager")
+    for (shape, device, dtype, backend), group in df.groupby(["shape", "device", "dtype", "backend"], sort=False):
         notes: dict[str, list[str]] = {}  # one line per distinct reason, with the rows it applies to
 
         def mark(reasons: list[str], label: str) -> str:
@@ -132,7 +135,8 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
             else:
                 reasons = row_warnings(row, calibration) + swap_notes(row) + counter_notes(row)
             cells.append(_cells(row, mark(reasons, row["label"]), digits))
-        title = f"{shape} | {device} {dtype} | x: variant / {baseline}"
+        runtime = "" if backend == "eager" else f" on {backend}"
+        title = f"{shape} | {device} {dtype}{runtime} | x: variant / {baseline}{runtime}"
         table, legend, dropped = fitted_table(title, [r["label"] for r in rows], cells, console.width)
         console.print(table)
         for short, full in legend.items():
@@ -143,3 +147,27 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
         for i, (reason, labels) in enumerate(notes.items(), 1):
             console.print(f"  [{i}] {reason} ({', '.join(labels)})", style="dim", markup=False)
     console.print(short_conventions(metadata.get("timing")), style="dim", markup=False)
+
+
+def backend_table(df: pd.DataFrame, baseline: str, console: Console, digits: int = DIGITS) -> None:
+    """Variants x runtimes, per shape: each cell the latency and its ratio to the baseline on the
+    same runtime, so a MAC cut can be seen becoming (or not becoming) speed on each."""
+    if "backend" not in df or df["backend"].nunique() < 2:
+        return
+    for shape, group in df.groupby("shape", sort=False):
+        names = list(dict.fromkeys(group["backend"]))
+        table = Table(title=f"{shape} | latency ms (x {baseline} on the same runtime)", title_justify="left")
+        table.add_column("variant")
+        for name in names:
+            table.add_column(name, justify="right", no_wrap=True)
+        for label, rows in group.groupby("label", sort=False):
+            cells = []
+            for name in names:
+                row = next(iter(rows[rows["backend"] == name].to_dict("records")), None)
+                if row is None or row["status"] != "ok" or missing(row.get("latency_ms")):
+                    cells.append("" if row is None else row["status"])
+                    continue
+                text, _ = latency_ratio_text(row, digits)
+                cells.append(f"{significant(row['latency_ms'], digits)} ({text})")
+            table.add_row(str(label), *cells)
+        console.print(table)

@@ -23,9 +23,12 @@ def _truthy(value) -> bool:
 
 
 def table_groups(df: pd.DataFrame, shape: str | None = None) -> list[tuple[tuple, pd.DataFrame]]:
-    """The rows of each table: one per (config, machine, shape, device, dtype), in run order; only
+    """The rows of each table: one per (config, machine, shape, device, dtype and runtime), in run order; only
     shapes whose label contains ``shape`` when given (a ValueError listing them if none does)."""
-    groups = list(df.groupby(["config", "machine", "shape", "device", "dtype"], sort=False, dropna=False))
+    df = df.assign(backend=df["backend"].astype(object).fillna("eager"))
+    groups = [((config, machine, shape_, device, dtype if backend == "eager" else f"{dtype}, {backend}"), group)
+              for (config, machine, shape_, device, dtype, backend), group
+              in df.groupby(["config", "machine", "shape", "device", "dtype", "backend"], sort=False, dropna=False)]
     if shape is not None:
         chosen = [g for g in groups if shape.lower() in str(g[0][2]).lower()]
         if not chosen:

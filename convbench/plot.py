@@ -68,9 +68,12 @@ def variant_styles(labels) -> dict[str, tuple[str, str]]:
 
 
 def _panels(ok: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """One panel per shape, and per machine when the rows come from several."""
+    """One panel per shape, and per machine and runtime when the rows come from several."""
     machines = ok["machine"].dropna().unique() if "machine" in ok else []
     keys = ["shape", "machine"] if len(machines) > 1 else ["shape"]
+    if "backend" in ok and ok["backend"].astype(object).fillna("eager").nunique() > 1:
+        ok = ok.assign(backend=ok["backend"].astype(object).fillna("eager"))
+        keys.append("backend")
     return [(" on ".join(map(str, key)) if isinstance(key, tuple) else str(key), group)
             for key, group in ok.groupby(keys, sort=False)]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from convbench import roofline
+from convbench import backends, roofline
 from convbench.config import Suite, resolve_device
 from convbench.contention import ContendedError
 from convbench.interrupts import GracefulStop
@@ -56,7 +56,7 @@ def suite_metadata(suite: Suite, shard: Shard | None = None) -> dict:
                         threads=suite.timing["threads"])
     meta.update(config=suite.name, description=suite.description, baseline=suite.baseline.label,
                 timing=suite.timing, roofline=roofline.cached_peaks(device, suite.dtype, suite.timing["threads"]),
-                settings=suite_settings(suite))
+                settings=suite_settings(suite), backends={name: backends.version(name) for name in suite.backends})
     if shard:
         meta["shard"] = shard.label
     return meta
@@ -77,7 +77,7 @@ def plan(suite: Suite, shard: Shard | None, held_cases: set[str]) -> tuple[set[s
         if shard and not shard.takes(i):
             continue
         key = session_key(suite, workload, device)
-        ids = {case_id(suite, workload, device, request) for request in requests}
+        ids = {case_id(suite, workload, device, request, backend) for request in requests for backend in suite.backends}
         if ids <= held_cases:
             held += 1
             continue
@@ -137,8 +137,8 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
 def _measure(part: Part, to_run: set[str], measure_time: bool, writer: ResultWriter | None, quiet: bool) -> None:
     """Run the part's sessions with a progress bar; rows go to ``writer`` as soon as they exist."""
     suite, machine = part.suite, part.metadata["machine"]["id"]
-    total = sum(len(requests) for workload, device, requests in sessions(suite)
-                if session_key(suite, workload, device) in to_run)
+    total = len(suite.backends) * sum(len(requests) for workload, device, requests in sessions(suite)
+                                      if session_key(suite, workload, device) in to_run)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=quiet)
     with progress:

@@ -21,7 +21,7 @@ import pandas as pd
 COLUMNS = [
     "case_id", "session", "machine", "config", "shape", "variant", "label",
     "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width",
-    "device", "dtype", "memory_format", "mode", "threads",
+    "device", "backend", "dtype", "memory_format", "mode", "threads",
     "params", "fixed_weights", "macs", "flops", "kmac_per_pixel", "elem_ops", "activation_bytes",
     "bytes_moved", "arithmetic_intensity",
     "params_formula", "macs_formula", "formula_check",
@@ -30,6 +30,7 @@ COLUMNS = [
     "peak_memory_bytes", "gmacs_per_s", "gbytes_per_s", "roofline_bound_ms", "roofline_fraction",
     "params_vs_baseline", "macs_vs_baseline", "latency_vs_baseline",
     "latency_ratio_low", "latency_ratio_high", "confidence", "p_value", "significant", "verdict", "margin",
+    "latency_vs_eager", "eager_ratio_low", "eager_ratio_high", "backend_max_abs_diff", "backend_max_rel_diff",
     "contention", "contended", "cpu_steal", "load_avg", "gpu_other_processes", "timing_attempts",
     "convs_replaced", "convs_kept", "convs_kept_why",
     "status", "error",
@@ -373,7 +374,8 @@ def part_for(metadata: dict[str, Any], config: Any = None, machine: Any = None) 
 
 
 def _with_machine(df: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
-    """Rows saved before machine ids existed get their run's machine id."""
+    """Rows saved before machine ids and runtimes existed get their run's machine id, and eager."""
+    df["backend"] = df["backend"].astype(object).where(df["backend"].notna(), "eager")
     if df["machine"].isna().any():
         machines = {part.get("config"): machine_of(part) for part in parts_of(metadata)}
         fallback = machine_of(metadata) if metadata else None

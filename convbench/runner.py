@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 import convbench
+from convbench import backends
 from convbench.config import ModelWorkload, Shape, Suite, VariantRequest, resolve_device
 from convbench.contention import ContendedError, Contention
 from convbench.roofline import cached_peaks, roofline_fields
@@ -107,7 +108,7 @@ def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequ
         "stride": None if is_model else workload.stride,
         "height": _spatial(workload.input_shapes[0], -2) if is_model else workload.height,
         "width": _spatial(workload.input_shapes[0], -1) if is_model else workload.width,
-        "device": device, "dtype": suite.dtype,
+        "device": device, "backend": "eager", "dtype": suite.dtype,
         "memory_format": suite.memory_format,
         "mode": "training" if suite.timing["training"] else "inference",
         "status": "ok", "error": "",
@@ -159,6 +160,8 @@ class _Case:
     raw: dict[str, Any]
     built: Built | None
     is_baseline: bool
+    backend: str = "eager"
+    request: VariantRequest | None = None
 
 
 def run_suite(suite: Suite, measure_time: bool = True,
@@ -173,6 +176,7 @@ def run_suite(suite: Suite, measure_time: bool = True,
     :mod:`convbench.sharding`): a shard's share, or those a resumed run still lacks.
     """
     cases = [case for case in suite.cases() if keep is None or keep(session_key(suite, case[0], case[1]))]
+    total = len(cases) * len(suite.backends)
     peaks = {device: cached_peaks(resolve_device(device), suite.dtype, suite.timing["threads"])
              for device in suite.devices} if measure_time else {}
     done = 0
@@ -181,20 +185,23 @@ def run_suite(suite: Suite, measure_time: bool = True,
         prepared = []
         for _, _, request in group:
             if on_case:
-                on_case(done, len(cases), f"{request.label} on {workload.label} ({device_name}): counting")
-            prepared.append(_prepare(suite, workload, device, request))
-            done += 1
-        baseline = next((c.built for c in prepared if c.is_baseline), None)
-        for case in prepared:
-            if baseline is not None and case.built is not None:
-                cost, base = case.built.cost, baseline.cost
-                case.row["params_vs_baseline"] = cost.params / base.params if base.params else None
-                case.row["macs_vs_baseline"] = cost.macs / base.macs if base.macs else None
+                on_case(done, total, f"{request.label} on {workload.label} ({device_name}): counting")
+            counted = _prepare(suite, workload, device, request)
+            prepared += [_on_backend(suite, workload, device, counted, backend) for backend in suite.backends]
+            done += len(suite.backends)
+        for backend in suite.backends:
+            on_backend = [c for c in prepared if c.backend == backend]
+            baseline = next((c.built for c in on_backend if c.is_baseline), None)
+            for case in on_backend:
+                if baseline is not None and case.built is not None:
+                    cost, base = case.built.cost, baseline.cost
+                    case.row["params_vs_baseline"] = cost.params / base.params if base.params else None
+                    case.row["macs_vs_baseline"] = cost.macs / base.macs if base.macs else None
         contended = None
         if measure_time:
-            def on_round(r: int, total: int) -> None:
+            def on_round(r: int, rounds: int) -> None:
                 if on_case:
-                    on_case(done, len(cases), f"timing {workload.label} ({device_name}): round {r}/{total}")
+                    on_case(done, total, f"timing {workload.label} ({device_name}): round {r}/{rounds}")
             contended = _time_group(suite, device, workload, prepared, peaks[device_name], on_round)
         for case in prepared:
             yield case.row, case.raw
@@ -202,9 +209,16 @@ def run_suite(suite: Suite, measure_time: bool = True,
             raise ContendedError(contended)
 
 
+def _on_backend(suite: Suite, workload: Workload, device: str, counted: _Case, backend: str) -> _Case:
+    """The counted case as measured on ``backend``: the same module and counts, its own row."""
+    row = {**counted.row, "backend": backend,
+           "case_id": case_id(suite, workload, device, counted.request, backend)}
+    return _Case(row, {}, counted.built, counted.is_baseline, backend, counted.request)
+
+
 def _prepare(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> _Case:
     row = base_row(suite, workload, device, request)
-    case = _Case(row, {}, None, request == suite.baseline)
+    case = _Case(row, {}, None, request == suite.baseline, request=request)
     try:
         try:
             module, inputs = build_case(workload, request, swaps := {})
@@ -228,36 +242,47 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[_C
     the session was contended and ``on_contention`` is ``fail``."""
     t = suite.timing
     options = _timing_options(suite, device)
+    references: dict[int, Any] = {}  # eager outputs, by module
     for case in prepared:
         if case.built is None:
             continue
         try:
-            check_runs(case.built.module, case.built.inputs, **options)
+            output = check_runs(case.built.module, case.built.inputs, **options, backend=case.backend)
+            if not t["training"]:
+                _check_output(case, output, references, options, suite.dtype)
+        except backends.BackendCannotTake as error:  # e.g. an op the runtime lacks: a skipped row
+            case.row.update(status="skipped", error=str(error))
+            case.built = None
         except Exception as error:  # this case cannot be timed with these settings; the others can
             case.row.update(status="error", error=f"{type(error).__name__}: {error}")
             case.built = None
     timed = [c for c in prepared if c.built is not None]
     if not timed:
         return None
-    base = next((i for i, c in enumerate(timed) if c.is_baseline), None)
+    bases = {c.backend: i for i, c in enumerate(timed) if c.is_baseline}
+    eager = {id(c.built): i for i, c in enumerate(timed) if c.backend == "eager"}
     threshold = t["contention_threshold"]
     attempts = 0
     while True:
         attempts += 1
         try:
-            session = time_session([(c.built.module, c.built.inputs) for c in timed], rounds=t["rounds"],
+            session = time_session([(c.built.module, c.built.inputs, c.backend) for c in timed], rounds=t["rounds"],
                                    round_time=t["min_time"] / t["rounds"], on_round=on_round, **options)
         except Exception as error:  # e.g. out of memory: every case of the session gets the error
             for c in timed:
                 c.row.update(status="error", error=f"{type(error).__name__}: {error}")
             return None
-        contentions = [session.contention_of(*{i, i if base is None else base}) for i in range(len(timed))]
+        contentions = [session.contention_of(*{i, bases.get(c.backend, i)}) for i, c in enumerate(timed)]
         worst = max(contentions, key=lambda c: c.cores)
         if not worst.contended(threshold) or t["on_contention"] != "retry" or attempts > t["retries"]:
             break
         time.sleep(RETRY_PAUSE_S)
     for i, case in enumerate(timed):
-        _fill_timing(case, session, i, base, contentions[i], threshold, attempts, suite)
+        _fill_timing(case, session, i, bases.get(case.backend), contentions[i], threshold, attempts, suite)
+        if case.backend != "eager" and id(case.built) in eager:
+            estimate = session.ratio(i, eager[id(case.built)], t["confidence"], t["margin"])
+            case.row.update(latency_vs_eager=estimate.ratio, eager_ratio_low=estimate.low,
+                            eager_ratio_high=estimate.high)
         case.row.update(roofline_fields(case.built.cost.macs, case.built.cost.bytes_moved, workload.batch,
                                         case.row["latency_ms"], peaks))
     if t["on_contention"] == "fail" and worst.contended(threshold):
@@ -267,6 +292,23 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[_C
 
 
 RETRY_PAUSE_S = 1.0
+
+
+def _check_output(case: _Case, output, references: dict[int, Any], options: dict[str, Any], dtype: str) -> None:
+    """Record how far a runtime's output is from eager's on the same input; beyond the dtype's
+    tolerance the case is an error (timing a wrong answer says nothing)."""
+    if case.backend == "eager":
+        references[id(case.built)] = output
+        return
+    reference = references.get(id(case.built))
+    if reference is None:
+        reference = references[id(case.built)] = check_runs(case.built.module, case.built.inputs, **options)
+    largest, relative = backends.difference(reference, output)
+    case.row.update(backend_max_abs_diff=largest, backend_max_rel_diff=relative)
+    tolerance = backends.TOLERANCE.get(dtype, 1e-4)
+    if relative > tolerance:
+        raise ValueError(f"{case.backend} output differs from eager by {relative:.2g} of the largest output "
+                         f"(max abs {largest:.2g}), above the {dtype} tolerance of {tolerance:g}")
 
 
 def _fill_timing(case: _Case, session: Session, i: int, base: int | None, contention: Contention,

@@ -41,10 +41,15 @@ def session_key(suite: Suite, workload: Shape | ModelWorkload, device: str) -> s
     })
 
 
-def case_id(suite: Suite, workload: Shape | ModelWorkload, device: str, request: VariantRequest) -> str:
-    """The stable id of one case: its session and the variant with its parameters."""
-    return _digest({"session": session_key(suite, workload, device),
-                    "variant": [request.name, sorted(request.params, key=lambda item: item[0])]})
+def case_id(suite: Suite, workload: Shape | ModelWorkload, device: str, request: VariantRequest,
+            backend: str = "eager") -> str:
+    """The stable id of one case: its session, the variant with its parameters, and the runtime
+    (eager cases keep the ids they had before runtimes were an axis)."""
+    data = {"session": session_key(suite, workload, device),
+            "variant": [request.name, sorted(request.params, key=lambda item: item[0])]}
+    if backend != "eager":
+        data["backend"] = backend
+    return _digest(data)
 
 
 @dataclass(frozen=True)

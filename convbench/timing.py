@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.benchmark import Timer
 
+from convbench import backends
 from convbench.allocator import retain_freed_memory
 from convbench.contention import THRESHOLD, Contention, Probe, combine
 from convbench.stats import CONFIDENCE, MARGIN, RatioEstimate, geometric_mean, paired_ratio
@@ -65,6 +66,7 @@ class Timing:
     times_ms: list[float] = field(default_factory=list, repr=False)
     contention: Contention | None = None
     processes: int = 1
+    backend: str = "eager"
 
     @property
     def noise(self) -> float:
@@ -155,7 +157,8 @@ class _Runner:
     """One module on one device, prepared once: a zero-argument call to time, and its settings."""
 
     def __init__(self, module: nn.Module, inputs, device: str, dtype: str, memory_format: str,
-                 training: bool, threads: int | None, cuda_timer: str, cold: bool, cudnn_benchmark: bool):
+                 training: bool, threads: int | None, cuda_timer: str, cold: bool, cudnn_benchmark: bool,
+                 backend: str = "eager"):
         if dtype not in DTYPES:
             raise ValueError(f"dtype={dtype!r} must be one of {', '.join(DTYPES)}")
         if memory_format not in MEMORY_FORMATS:
@@ -174,6 +177,11 @@ class _Runner:
             raise ValueError("device='cuda' but torch.cuda.is_available() is False")
         if cold and self.device.type != "cuda":
             raise ValueError("cold=True (L2 flush) applies to CUDA only")
+        if backend not in backends.BACKENDS:
+            raise ValueError(f"backend={backend!r} must be one of {', '.join(backends.BACKENDS)}")
+        if training and backend != "eager":
+            raise ValueError(f"backend={backend!r} times inference only; training=True needs backend='eager'")
+        self.backend = backend
         self.is_cuda = self.device.type == "cuda"
         self.dtype, self.memory_format, self.training = dtype, memory_format, training
         self.threads = threads or torch.get_num_threads()
@@ -186,7 +194,16 @@ class _Runner:
         if layout is torch.channels_last:
             model = model.to(memory_format=layout)
         xs = tuple(_prepare_input(t, self.device, DTYPES[dtype], layout, training) for t in inputs)
-        self.call = _training_step(model, xs) if training else (lambda: model(*xs))
+        if training:
+            self.call = _training_step(model, xs)
+        else:
+            saved = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+            try:
+                with torch.no_grad():
+                    self.call = backends.prepare(backend, model, xs, self.threads, self.device)
+            finally:
+                torch.set_num_threads(saved)
 
     @property
     def gpu_index(self) -> int | None:
@@ -195,6 +212,8 @@ class _Runner:
 
     @property
     def method(self) -> str:
+        if self.backend != "eager":
+            return f"{backends.version(self.backend)}, timed as eager is"
         if not self.is_cuda:
             return "torch.utils.benchmark"
         if self.cuda_timer == "sync":
@@ -279,7 +298,7 @@ class _Runner:
             memory_format=self.memory_format, mode="training" if self.training else "inference",
             method=self.method, threads=self.threads,
             cudnn_benchmark=self.cudnn_benchmark if self.is_cuda else None,
-            allocator=self.allocator, peak_memory_bytes=peak_memory, times_ms=list(times),
+            allocator=self.allocator, peak_memory_bytes=peak_memory, times_ms=list(times), backend=self.backend,
         )
 
     def _sync(self) -> None:
@@ -326,17 +345,19 @@ def benchmark(
     cold: bool = False,
     cuda_timer: str = "events",
     cudnn_benchmark: bool = True,
+    backend: str = "eager",
 ) -> Timing:
     """Time ``module(*inputs)``; the module itself is not changed (a prepared copy is timed).
 
     Readings are taken for at least ``min_time`` seconds and until IQR / median < 10 %, or until
     ``max_time`` seconds. ``threads`` defaults to torch's current thread count. The timing's
     ``contention`` says what other processes took meanwhile (:mod:`convbench.contention`).
+    ``backend`` runs it on another runtime (:mod:`convbench.backends`), prepared before timing.
     """
     if not (math.isfinite(min_time) and math.isfinite(max_time) and 0 <= min_time <= max_time):
         raise ValueError(f"min_time={min_time} and max_time={max_time} must be finite, 0 <= min_time <= max_time")
     runner = _Runner(module, inputs, device, dtype, memory_format, training, threads, cuda_timer,
-                     cold, cudnn_benchmark)
+                     cold, cudnn_benchmark, backend)
     with runner.settings():
         runner.warm_up(warmup_time)
         peak = runner.peak_memory()
@@ -381,14 +402,17 @@ def comparison(session: Session, variant: int, baseline: int, confidence: float 
 
 def check_runs(module: nn.Module, inputs: tuple[torch.Tensor, ...], *, device: str = "cpu", dtype: str = "float32",
                memory_format: str = "contiguous", training: bool = False, threads: int | None = None,
-               cold: bool = False, cuda_timer: str = "events", cudnn_benchmark: bool = True, **_) -> None:
+               cold: bool = False, cuda_timer: str = "events", cudnn_benchmark: bool = True,
+               backend: str = "eager", **_):
     """Prepare ``module`` as a session would and call it once: raises what timing it would raise
-    (an op without a bfloat16 kernel, out of memory), so one module cannot fail a whole session."""
+    (an op without a bfloat16 kernel, out of memory, a runtime that cannot take it), so one module
+    cannot fail a whole session. Returns that call's output."""
     runner = _Runner(module, inputs, device, dtype, memory_format, training, threads, cuda_timer, cold,
-                     cudnn_benchmark)
+                     cudnn_benchmark, backend)
     with runner.settings():
-        runner.call()
+        output = runner.call()
         runner._sync()
+    return output
 
 
 def time_session(
@@ -407,8 +431,9 @@ def time_session(
     cold: bool = False,
     cuda_timer: str = "events",
     cudnn_benchmark: bool = True,
+    backend: str = "eager",
 ) -> Session:
-    """Read every ``(module, inputs)`` in ``entries`` once per round for ``round_time`` seconds,
+    """Read every ``(module, inputs)`` (or ``(module, inputs, backend)``) in ``entries`` once per round for ``round_time`` seconds,
     in an order that rotates and reverses from round to round, for ``rounds`` rounds.
 
     With ``processes > 1`` the rounds are spread evenly over that many fresh worker processes, run
@@ -427,6 +452,7 @@ def time_session(
     settings = dict(device=device, dtype=dtype, memory_format=memory_format, training=training,
                     threads=threads, warmup_time=warmup_time, cold=cold, cuda_timer=cuda_timer,
                     cudnn_benchmark=cudnn_benchmark)
+    entries = [(entry[0], entry[1], entry[2] if len(entry) > 2 else backend) for entry in entries]
     if processes == 1:
         return _session_here(entries, rounds, round_time, on_round, settings)
     return _session_in_processes(entries, rounds, round_time, processes, on_round, settings)
@@ -437,7 +463,7 @@ def _session_here(entries, rounds: int, round_time: float, on_round, settings: d
     """The session in this process; ``first_round`` continues the reading order of earlier rounds
     (run in other processes)."""
     options = {k: v for k, v in settings.items() if k != "warmup_time"}
-    runners = [_Runner(module, inputs, **options) for module, inputs in entries]
+    runners = [_Runner(module, inputs, **options, backend=backend) for module, inputs, backend in entries]
     n = len(runners)
     blocks: list[list[list[float]]] = [[] for _ in range(n)]
     calls = [0] * n

@@ -1,0 +1,98 @@
+"""ONNX Runtime: the module exported to ONNX once (TorchScript exporter, or the dynamo exporter
+when that one cannot trace it), then run by an ``InferenceSession`` with ``threads`` intra-op
+threads and one inter-op thread; on a GPU through the CUDA execution provider with its inputs and
+outputs bound in GPU memory. Needs the ``onnx`` extra."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import warnings
+
+import torch
+
+from convbench.backends import BackendCannotTake, BackendUnavailable
+
+EXTRA = "pip install 'convbench[onnx]'"
+
+
+def require() -> None:
+    if not all(importlib.util.find_spec(package) for package in ("onnx", "onnxscript", "onnxruntime")):
+        raise BackendUnavailable(f"backend onnxruntime needs the onnx extra (onnx, onnxscript, onnxruntime): "
+                                 f"{EXTRA}")
+
+
+def version() -> str:
+    import onnxruntime
+
+    return f"onnxruntime {onnxruntime.__version__}"
+
+
+def export(model, inputs) -> bytes:
+    """The module as an ONNX model; a BackendCannotTake naming what stopped both exporters."""
+    names = [f"input{i}" for i in range(len(inputs))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            buffer = io.BytesIO()
+            torch.onnx.export(model, tuple(inputs), buffer, dynamo=False, opset_version=17, input_names=names)
+            return buffer.getvalue()
+        except Exception as first:
+            try:
+                program = torch.onnx.export(model, tuple(inputs), dynamo=True, verbose=False)
+                return program.model_proto.SerializeToString()
+            except Exception as second:
+                raise BackendCannotTake(
+                    f"onnxruntime cannot take it: ONNX export failed ({type(first).__name__}: "
+                    f"{str(first).splitlines()[0] if str(first) else ''}; dynamo exporter: "
+                    f"{type(second).__name__}: {str(second).splitlines()[0] if str(second) else ''})") from None
+
+
+def prepare(model, inputs, threads, device):
+    import onnxruntime as ort
+
+    if any(t.dtype == torch.bfloat16 for t in inputs):
+        raise BackendCannotTake("onnxruntime cannot take it: bfloat16 inputs (numpy has no bfloat16)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = ["CUDAExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise BackendCannotTake("onnxruntime cannot take it: this onnxruntime has no CUDA execution provider "
+                                "(install onnxruntime-gpu)")
+    try:
+        session = ort.InferenceSession(export(model, inputs), options, providers=providers)
+    except BackendCannotTake:
+        raise
+    except Exception as error:  # an op the runtime lacks, a dtype it cannot run
+        raise BackendCannotTake(f"onnxruntime cannot take it: {type(error).__name__}: "
+                                f"{str(error).splitlines()[0]}") from None
+    names = [i.name for i in session.get_inputs()]
+    if device.type == "cuda":
+        return _bound_call(session, names, inputs, device)
+    feeds = {name: t.detach().contiguous().numpy() for name, t in zip(names, inputs)}
+    return lambda: session.run(None, feeds)
+
+
+def _bound_call(session, names, inputs, device):
+    """A call with inputs and outputs in GPU memory (no host copies in the timed region)."""
+    binding = session.io_binding()
+    for name, t in zip(names, inputs):
+        t = t.contiguous()
+        binding.bind_input(name, "cuda", device.index or 0, _numpy_dtype(t), list(t.shape), t.data_ptr())
+    for output in session.get_outputs():
+        binding.bind_output(output.name, "cuda", device.index or 0)
+
+    def call():
+        session.run_with_iobinding(binding)
+        return binding.get_outputs()[0].numpy()
+
+    return call
+
+
+def _numpy_dtype(t: torch.Tensor):
+    import numpy as np
+
+    return {torch.float32: np.float32, torch.float16: np.float16}.get(t.dtype, np.float32)

@@ -188,3 +188,34 @@ def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DI
         if last_of_part:
             out += [method_text({**part, "batch": rows[0].get("batch"), "dtype": dtype}, baseline), ""]
     return "\n".join(out)
+
+
+def runtime_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, level: str = "##") -> str:
+    """Per shape (and machine), when the rows span several runtimes: variants x runtimes, each cell
+    the latency in ms and its ratio to the baseline on the same runtime. Empty otherwise."""
+    df = df.assign(backend=df["backend"].astype(object).fillna("eager"))
+    if df["backend"].nunique() < 2:
+        return ""
+    out = []
+    for (config, machine, shape_label), group in df.groupby(["config", "machine", "shape"], sort=False, dropna=False):
+        part = part_for(metadata, config, machine)
+        baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
+        names = list(dict.fromkeys(group["backend"]))
+        out += [f"{level} {shape_label}: latency (ms) and / {baseline} on each runtime", "",
+                "| Variant | " + " | ".join(names) + " |", "|:---|" + "---:|" * len(names)]
+        for label, rows in group.groupby("label", sort=False):
+            cells = []
+            for name in names:
+                row = next(iter(rows[rows["backend"] == name].to_dict("records")), None)
+                if row is None or row["status"] != "ok" or missing(row.get("latency_ms")):
+                    cells.append("" if row is None else row["status"])
+                    continue
+                text = _cells(row, "latency_vs_baseline", digits, "", MARKDOWN_MARKS)
+                cells.append(f"{significant(row['latency_ms'], digits)} ({text})")
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
+        versions = part.get("backends") or {}
+        margin = float((part.get("timing") or {}).get("margin", 0.05))
+        out += ["", f"Machine: {machine_line(part)}. Runtimes: "
+                + ", ".join(versions.get(name, name) for name in names) + ". "
+                + legend_text(margin, baseline, False).replace("+-", "±"), ""]
+    return "\n".join(out)

@@ -136,7 +136,7 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = D
            shape: str | None = None) -> str:
     """``df`` (the rows of one or more runs) as ``fmt``: csv (every row, tidy), markdown or latex
     (one paper table per shape; ``shape`` picks those whose label contains it) or json (everything)."""
-    from convbench.paper import latex_tables, markdown_tables, table_groups
+    from convbench.paper import latex_tables, markdown_tables, runtime_tables, table_groups
 
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format {fmt!r} must be one of {', '.join(EXPORT_FORMATS)}")
@@ -149,7 +149,8 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = D
     if fmt == "csv":
         return tidy_table(df, digits).to_csv(index=False)
     if fmt == "markdown":
-        return markdown_tables(df, metadata, digits)
+        pivot = runtime_tables(df, metadata, digits)
+        return (pivot + "\n" if pivot else "") + markdown_tables(df, metadata, digits)
     return latex_tables(df, metadata, digits)
 
 

@@ -46,7 +46,7 @@ def require(name: str) -> None:
 def version(name: str) -> str:
     """The runtime's name and version, as recorded with each run."""
     module = _module(name)
-    return f"torch {torch.__version__}" if module is None else module.version()
+    return f"eager PyTorch {torch.__version__}" if module is None else module.version()
 
 
 def prepare(name: str, model: nn.Module, inputs: tuple[torch.Tensor, ...], threads: int,

@@ -21,7 +21,7 @@ def require() -> None:
 
 
 def version() -> str:
-    return f"torch.compile (inductor), torch {torch.__version__}"
+    return "torch.compile (inductor)"
 
 
 def prepare(model, inputs, threads, device):

@@ -117,6 +117,7 @@ def tidy_table(df: pd.DataFrame, digits: int = DIGITS) -> pd.DataFrame:
         "Roofline (%)": 100 * df["roofline_fraction"], "Params / baseline": df["params_vs_baseline"],
         "MACs / baseline": df["macs_vs_baseline"], "Latency / baseline": df["latency_vs_baseline"],
         "Ratio CI low": df["latency_ratio_low"], "Ratio CI high": df["latency_ratio_high"],
+        "Runtime": df["backend"], "Latency / eager": df["latency_vs_eager"],
         "Verdict": ["" if missing(v) else v for v in df["verdict"]],
         "Contention (cores)": df["contention"],
         "Contended": [("yes" if truthy(v) else "no") if not missing(v) else "" for v in df["contended"]],

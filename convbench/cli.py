@@ -29,6 +29,7 @@ from convbench.numbers import DIGITS
 from convbench.report import EXPORT_FORMATS, export, format_ratio, markdown_report, missing, si_count, timing_summary
 from convbench.stats import RatioEstimate
 from convbench.merge import Merged, merge_runs, write_merged
+from convbench.interrupts import GracefulStop
 from convbench.recording import Recording, record
 from convbench.results import OutputError, ResultsError, frame, run_directory_name, write_atomically
 from convbench.sharding import parse_shard, sessions
@@ -159,8 +160,8 @@ def run(configs, only, out, shard, resume, draw, device, backend_names, quick, n
     directory = Path(resume or out or Path("results") / run_directory_name(
         "+".join(dict.fromkeys(s.name for s in suites)) + (f"-shard{share.index}of{share.count}" if share else ""),
         stamp))
-    _finish(_record(suites, directory, not no_timing, share, bool(resume) and not starting, command, as_json), as_json,
-            draw and not no_timing)
+    _record_and_report(suites, directory, not no_timing, as_json, draw=draw and not no_timing, shard=share,
+                       resume=bool(resume) and not starting, command=command)
 
 
 def _shard(text: str | None):
@@ -172,16 +173,23 @@ def _shard(text: str | None):
         raise InputError(str(error)) from None
 
 
-def _record(suites: list[Suite], directory: Path | None, measure_time: bool, shard=None, resume: bool = False,
-            command: str = "", quiet: bool = False) -> Recording:
+def _record_and_report(suites: list[Suite], directory: Path | None, measure_time: bool, as_json: bool,
+                       draw: bool = False, verdicts: bool = False, **options) -> None:
+    """Measure (see :func:`convbench.recording.record`), then print; a stop signal while printing
+    is noted (exit code 130), not a traceback."""
     if measure_time:
         _warn_about_the_calibration_cache()
         retain_freed_memory()  # before the metadata, which records the allocator setting
-    try:
-        return record(suites, directory, measure_time=measure_time, shard=shard, resume=resume,
-                      command=command, quiet=quiet)
-    except OutputError as error:
-        raise InputError(str(error)) from None
+    with GracefulStop() as stop:
+        try:
+            recording = record(suites, directory, measure_time=measure_time, quiet=as_json, **options)
+        except OutputError as error:
+            raise InputError(str(error)) from None
+        stop.hold()
+        recording.interrupted = recording.interrupted or stop.requested
+        _finish(recording, as_json, draw, verdicts)
+        if stop.requested:
+            sys.exit(130)
 
 
 def _finish(recording: Recording, as_json: bool, draw: bool, verdicts: bool = False) -> None:
@@ -333,8 +341,7 @@ def compare(variants, shapes, config, baseline, models, model_input, out, device
                *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
                *([f"--processes {processes}"] if processes else []), f"--out {out}"]
     command = " ".join(["convbench compare", *map(shlex.quote, [*variants, *" ".join(options).split()])])
-    _finish(_record([suite], Path(out) if out else None, not no_timing, command=command, quiet=as_json), as_json,
-            draw=False, verdicts=True)
+    _record_and_report([suite], Path(out) if out else None, not no_timing, as_json, verdicts=True, command=command)
 
 
 def _request(text: str) -> VariantRequest:

@@ -151,23 +151,45 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
 
 def backend_table(df: pd.DataFrame, baseline: str, console: Console, digits: int = DIGITS) -> None:
     """Variants x runtimes, per shape: each cell the latency and its ratio to the baseline on the
-    same runtime, so a MAC cut can be seen becoming (or not becoming) speed on each."""
+    same runtime, so a MAC cut can be seen becoming (or not becoming) speed on each. Fitted to the
+    console as the other tables are: short labels first, then the ratios alone."""
     if "backend" not in df or df["backend"].nunique() < 2:
         return
     for shape, group in df.groupby("shape", sort=False):
         names = list(dict.fromkeys(group["backend"]))
-        table = Table(title=f"{shape} | latency ms (x {baseline} on the same runtime)", title_justify="left")
-        table.add_column("variant")
-        for name in names:
-            table.add_column(name, justify="right", no_wrap=True)
+        labels, cells = [], []
         for label, rows in group.groupby("label", sort=False):
-            cells = []
+            labels.append(str(label))
+            row_cells = []
             for name in names:
                 row = next(iter(rows[rows["backend"] == name].to_dict("records")), None)
                 if row is None or row["status"] != "ok" or missing(row.get("latency_ms")):
-                    cells.append("" if row is None else row["status"])
+                    row_cells.append(("", "" if row is None else row["status"]))
                     continue
-                text, _ = latency_ratio_text(row, digits)
-                cells.append(f"{significant(row['latency_ms'], digits)} ({text})")
-            table.add_row(str(label), *cells)
-        console.print(table)
+                row_cells.append((significant(row["latency_ms"], digits), latency_ratio_text(row, digits)[0]))
+            cells.append(row_cells)
+
+        def table(shown: list[str], with_ms: bool) -> Table:
+            what = "latency ms (x" if with_ms else "(x"
+            result = Table(title=f"{shape} | {what} {baseline} on the same runtime)", title_justify="left")
+            result.add_column("variant", no_wrap=True)
+            for name in names:
+                result.add_column(name, justify="right", no_wrap=True)
+            for label, row_cells in zip(shown, cells):
+                result.add_row(label, *[f"{ms} ({ratio_})" if with_ms and ms else ratio_ for ms, ratio_ in row_cells])
+            return result
+
+        def fits(candidate: Table) -> bool:
+            roomy = Console(width=10_000)
+            return Measurement.get(roomy, roomy.options, candidate).maximum <= console.width
+
+        legend: dict[str, str] = {}
+        chosen = table(labels, True)
+        if not fits(chosen):
+            short, legend = _short_labels(labels)
+            chosen = table(short, True)
+            if not fits(chosen):
+                chosen = table(short, False)
+        console.print(chosen)
+        for key, full in legend.items():
+            console.print(f"  {key} = {full}", markup=False)

@@ -15,6 +15,7 @@ import convbench
 from convbench import backends
 from convbench.cli import main
 from convbench.config import ConfigError, parse_config
+from convbench.numbers import significant
 from convbench.timing import check_runs
 from tests.cli_checks import assert_one_line_exit_2
 
@@ -159,3 +160,24 @@ def test_exports_and_plots_split_by_runtime(tmp_path):
     assert latex.count(r"\begin{table}") == 2
     assert CliRunner().invoke(main, ["plot", str(out), "-o", str(tmp_path / "p.svg")]).exit_code == 0
     assert "1x8x8x8 on onnxruntime" in (tmp_path / "p.svg").read_text()
+
+
+def test_the_runtime_table_of_a_real_run_fits_80_columns():
+    import io
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from convbench.console_tables import backend_table
+    from convbench.merge import merge_runs
+
+    run = max((Path(__file__).resolve().parent.parent / "results").glob("backends-*"))
+    df = merge_runs([run]).df
+    for width in (80, 160):
+        buffer = io.StringIO()
+        backend_table(df, "conv", Console(file=buffer, width=width))
+        text = buffer.getvalue()
+        assert "…" not in text and max(map(len, text.splitlines())) <= width
+        for row in df[df["status"] == "ok"].to_dict("records"):
+            assert f"{significant(row['latency_vs_baseline'])}x" in text
+    assert "(1.00x)" in text  # wide enough for the latencies too

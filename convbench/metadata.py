@@ -84,7 +84,8 @@ def library_versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for package in ("ptflops", "torchsummary", "numpy", "scipy", "pandas", "click", "rich", "PyYAML"):
+    for package in ("ptflops", "torchsummary", "numpy", "scipy", "pandas", "click", "rich", "PyYAML", "onnx",
+                    "onnxruntime", "openvino", "submitit"):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:

@@ -8,6 +8,7 @@ is an empty cell; every number has ``digits`` significant figures.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -121,6 +122,27 @@ def latex_text(text: str) -> str:
     return re.sub(r"\b(\d+(?:x\d+)+)\b", lambda m: "$" + m[1].replace("x", r"\times ") + "$", escaped)
 
 
+@dataclass
+class _Table:
+    """What one paper table needs: its part's metadata, baseline, rows and columns, and whether
+    any row was contended, and the margin its marks mean."""
+
+    part: dict[str, Any]
+    baseline: str
+    rows: list[dict]
+    columns: list[tuple[str, str]]
+    contended: bool
+    margin: float
+
+    @classmethod
+    def of(cls, group: pd.DataFrame, metadata: dict[str, Any], config, machine) -> "_Table":
+        part = part_for(metadata, config, machine)
+        baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
+        rows = group.to_dict("records")
+        return cls(part, baseline, rows, _columns(rows, baseline), any(_truthy(r.get("contended")) for r in rows),
+                   float((part.get("timing") or {}).get("margin", 0.05)))
+
+
 LATEX_MARKS = {"same": r"$^{\sim}$", "undecided": r"$^{?}$", "contended": r"$^{!}$"}
 MARKDOWN_MARKS = {"same": " ~", "undecided": " ?", "contended": " !"}
 
@@ -129,12 +151,9 @@ def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGIT
     """One booktabs table per shape, each with a caption that says how its numbers were obtained."""
     out = []
     for n, ((config, machine, shape_label, device, dtype), group) in enumerate(table_groups(df, shape), 1):
-        part = part_for(metadata, config, machine)
-        baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
-        rows = group.to_dict("records")
-        columns = _columns(rows, baseline)
-        contended = any(_truthy(r.get("contended")) for r in rows)
-        margin = float((part.get("timing") or {}).get("margin", 0.05))
+        table = _Table.of(group, metadata, config, machine)
+        part, baseline, rows, columns = table.part, table.baseline, table.rows, table.columns
+        contended, margin = table.contended, table.margin
         caption = (f"{shape_label} on {machine_line(part)} ({device}, {dtype}). "
                    f"{method_text({**part, 'batch': rows[0].get('batch'), 'dtype': dtype}, baseline)} "
                    f"{legend_text(margin, baseline, contended)}")
@@ -169,12 +188,9 @@ def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DI
     out = []
     groups = table_groups(df, shape)
     for i, ((config, machine, shape_label, device, dtype), group) in enumerate(groups):
-        part = part_for(metadata, config, machine)
-        baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
-        rows = group.to_dict("records")
-        columns = _columns(rows, baseline)
-        contended = any(_truthy(r.get("contended")) for r in rows)
-        margin = float((part.get("timing") or {}).get("margin", 0.05))
+        table = _Table.of(group, metadata, config, machine)
+        part, baseline, rows, columns = table.part, table.baseline, table.rows, table.columns
+        contended, margin = table.contended, table.margin
         out += [f"{level} {shape_label} ({device}, {dtype})", ""]
         out.append("| " + " | ".join(h for _, h in columns) + " |")
         out.append("|" + "|".join(":---" if k == "label" else "---:" for k, _ in columns) + "|")

@@ -65,9 +65,11 @@ def outputs_of(value) -> list[torch.Tensor]:
     """Every tensor of an output (a tensor, or nested tuples / lists / mappings of them, as
     runtimes return them), as CPU float64."""
     if hasattr(value, "values") and callable(value.values) and not isinstance(value, torch.Tensor):
-        value = list(value.values())
+        value = list(value.values())  # OpenVINO's results, by output
     if isinstance(value, (tuple, list)):
         return [t for item in value for t in outputs_of(item)]
+    if not isinstance(value, torch.Tensor) and callable(getattr(value, "numpy", None)):
+        value = value.numpy()  # an ONNX Runtime OrtValue
     tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
     return [tensor.detach().to("cpu", torch.float64)]
 

@@ -47,4 +47,5 @@ def prepare(model, inputs, threads, device):
                                 f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
     request = compiled.create_infer_request()
     arrays = [t.detach().contiguous().numpy() for t in inputs]
-    return lambda: request.infer(arrays)
+    # Shared, not copied: OpenVINO reads the inputs and hands back its outputs in place, as eager does.
+    return lambda: request.infer(arrays, share_inputs=True, share_outputs=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import logging
 import warnings
 
 import torch
@@ -38,6 +39,9 @@ def export(model, inputs) -> bytes:
             torch.onnx.export(model, tuple(inputs), buffer, dynamo=False, opset_version=17, input_names=names)
             return buffer.getvalue()
         except Exception as first:
+            quiet = logging.getLogger("torch.onnx")  # its notes on optional torchvision ops are not ours
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)
             try:
                 program = torch.onnx.export(model, tuple(inputs), dynamo=True, verbose=False)
                 return program.model_proto.SerializeToString()
@@ -46,6 +50,8 @@ def export(model, inputs) -> bytes:
                     f"onnxruntime cannot take it: ONNX export failed ({type(first).__name__}: "
                     f"{str(first).splitlines()[0] if str(first) else ''}; dynamo exporter: "
                     f"{type(second).__name__}: {str(second).splitlines()[0] if str(second) else ''})") from None
+            finally:
+                quiet.setLevel(level)
 
 
 def prepare(model, inputs, threads, device):

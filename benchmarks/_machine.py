@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from convbench.contention import Probe
+from convbench.timing.contention import Probe
 
 
 def quiet_check(seconds: float = 2.0) -> str:

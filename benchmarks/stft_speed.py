@@ -20,8 +20,8 @@ from torch import nn
 from torch.utils.benchmark import Timer
 
 import convbench
-from convbench.allocator import retain_freed_memory
-from convbench.metadata import cpu_model
+from convbench.timing.allocator import retain_freed_memory
+from convbench.store.metadata import cpu_model
 from convbench.variants.stft import stft_bases
 
 

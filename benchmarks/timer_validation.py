@@ -18,7 +18,7 @@ import torch
 from torch.utils.benchmark import Timer
 
 import convbench
-from convbench.allocator import retain_freed_memory
+from convbench.timing.allocator import retain_freed_memory
 
 
 def main() -> None:

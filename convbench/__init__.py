@@ -1,7 +1,8 @@
 """convbench: benchmark convolution variants against plain convolution."""
 
-from convbench.cost import Cost, LayerCost, count
-from convbench.metadata import run_metadata
+from convbench import variants  # noqa: F401  (registers the built-in variants, in `convbench list` order)
+from convbench.counting import Cost, LayerCost, count
+from convbench.store.metadata import run_metadata
 from convbench.models import build_model, model_names
 from convbench.registry import (
     FormulaCost,
@@ -16,16 +17,16 @@ from convbench.registry import (
     variant_names,
 )
 from convbench.swap import conv_filter, swap
-from convbench.stats import RatioEstimate, paired_ratio
-from convbench.timing import Comparison, Session, Timing, benchmark, compare, time_session
-
-__version__ = "0.1.0"
+from convbench.timing import (Comparison, RatioEstimate, Session, Timing, TimingSettings, benchmark, compare,
+                              paired_ratio, time_session)
+from convbench.version import __version__
 
 __all__ = [
     "Comparison",
     "RatioEstimate",
     "Session",
     "Timing",
+    "TimingSettings",
     "benchmark",
     "compare",
     "paired_ratio",

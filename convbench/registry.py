@@ -1,8 +1,9 @@
 """The variant registry: name -> spec (builder, parameters, closed-form cost, description, paper).
 
 Every variant is a drop-in replacement for ``nn.Conv2d(in_channels, out_channels, kernel_size,
-stride)`` unless its spec says otherwise. Built-ins register themselves from
-``convbench.variants``; users add their own with :func:`register_variant`.
+stride)`` unless its spec says otherwise. The registry imports no variant: the built-ins register
+themselves when ``convbench`` imports ``convbench.variants``; users add their own with
+:func:`register_variant`.
 """
 
 from __future__ import annotations
@@ -214,13 +215,11 @@ def unregister_variant(name: str) -> None:
 
 def variant_names() -> list[str]:
     """Registered variant names (aliases not included), in registration order."""
-    _load_builtins()
     return list(_REGISTRY)
 
 
 def get_variant(name: str) -> VariantSpec:
     """The spec for ``name`` or one of its aliases; a ValueError with a suggestion otherwise."""
-    _load_builtins()
     if not isinstance(name, str):
         raise ValueError(f"a variant name must be text, got {name!r}; choose one of {', '.join(_REGISTRY)}")
     key = _ALIASES.get(name, name)
@@ -286,13 +285,3 @@ def _unknown(what: str, name: str, valid) -> str:
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"unknown {what}{hint} (valid: {', '.join(valid) if valid else 'none'})"
-
-
-_builtins_loaded = False
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        import convbench.variants  # noqa: F401  (registers the built-in variants)

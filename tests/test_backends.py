@@ -14,8 +14,9 @@ from click.testing import CliRunner
 import convbench
 from convbench import backends
 from convbench.cli import main
-from convbench.config import ConfigError, parse_config
-from convbench.numbers import significant
+from convbench.suite.config import ConfigError
+from convbench.suite.loading import parse_config
+from convbench.present.formatting import significant
 from convbench.timing import check_runs
 from tests.cli_checks import assert_one_line_exit_2
 
@@ -110,7 +111,7 @@ def test_the_runtime_shows_in_every_row_and_the_metadata(tmp_path, runtime):
         assert row["macs"] == eager["macs"] and row["params"] == eager["params"]  # counts do not change
     assert rows[(runtime, "conv")]["latency_vs_baseline"] == 1.0
     eager_only = parse_config(CONFIG.format(runtime=runtime).replace(f", {runtime}]", "]"))
-    from convbench.sharding import case_id
+    from convbench.suite.sharding import case_id
 
     assert rows[("eager", "depthwise")]["case_id"] == case_id(eager_only, eager_only.shapes[0], "cpu",
                                                               eager_only.variants[1])
@@ -168,8 +169,8 @@ def test_the_runtime_table_of_a_real_run_fits_80_columns():
 
     from rich.console import Console
 
-    from convbench.console_tables import backend_table
-    from convbench.merge import merge_runs
+    from convbench.present.console import backend_table
+    from convbench.store.merge import merge_runs
 
     run = max((Path(__file__).resolve().parent.parent / "results").glob("backends-*"))
     df = merge_runs([run]).df

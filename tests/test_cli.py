@@ -114,7 +114,7 @@ def test_run_default_directory_is_named_after_the_config(tiny_config, tmp_path, 
 
 
 def test_an_interrupted_run_keeps_its_finished_rows(tiny_config, tmp_path, monkeypatch):
-    import convbench.recording as recording
+    import convbench.suite.recording as recording
 
     real = recording.run_suite
 
@@ -135,7 +135,7 @@ def test_an_interrupted_run_keeps_its_finished_rows(tiny_config, tmp_path, monke
 
 
 def test_a_case_that_fails_at_run_time_becomes_an_error_row(tiny_config, tmp_path, monkeypatch):
-    import convbench.runner as runner
+    import convbench.suite.cases as cases
 
     real = convbench.count
 
@@ -144,7 +144,7 @@ def test_a_case_that_fails_at_run_time_becomes_an_error_row(tiny_config, tmp_pat
             raise RuntimeError("simulated out of memory")
         return real(module, *inputs, **kwargs)
 
-    monkeypatch.setattr(runner.convbench, "count", failing)
+    monkeypatch.setattr(cases, "count", failing)
     result = invoke("run", str(tiny_config), "--no-timing", "--out", str(tmp_path / "o"))
     assert result.exit_code == 0, result.output
     df = pd.read_csv(tmp_path / "o" / "results.csv")
@@ -347,7 +347,7 @@ def test_compare_spreads_rounds_over_fresh_processes():
 
 def test_a_case_that_cannot_be_timed_is_an_error_row_and_the_rest_of_its_shape_is_timed(tiny_config, tmp_path,
                                                                                          monkeypatch):
-    import convbench.runner as runner
+    import convbench.suite.runner as runner
 
     real = runner.check_runs
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from convbench.config import ConfigError, load_config, parse_config
+from convbench.suite.config import ConfigError
+from convbench.suite.loading import load_config, parse_config
 
 CONFIGS = sorted(Path(__file__).resolve().parent.parent.joinpath("configs").glob("*.yaml"))
 GOOD = """\
@@ -40,7 +41,7 @@ def test_defaults_and_sweep_expansion():
     second = suite.shapes[2]
     assert (second.batch, second.out_channels, second.stride, second.height, second.width) == (1, 8, 2, 8, 12)
     assert [v.label for v in suite.variants] == ["conv", "group(groups=4)", "separable"]
-    assert suite.timing["rounds"] == 5 and suite.timing["threads"] == 1
+    assert suite.timing.rounds == 5 and suite.timing.threads == 1
     assert len(suite.cases()) == 4 * 3
 
 

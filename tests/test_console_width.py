@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from convbench.cli import main
-from convbench.console_tables import console_tables
-from convbench.merge import merge_runs
-from convbench.numbers import ratio, si
+from convbench.present.console import console_tables
+from convbench.store.merge import merge_runs
+from convbench.present.formatting import ratio, si
 from tests.test_paper import ALL
 
 LONG_LABELS = """\

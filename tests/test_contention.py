@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from convbench import contention
-from convbench.contention import Contention, Probe, combine
+from convbench.timing import contention
+from convbench.timing.contention import Contention, Probe, combine
 
 
 def test_others_and_steal_are_cores_worth_over_the_wall_time():

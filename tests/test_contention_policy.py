@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from convbench import contention, roofline, timing
+from convbench.timing import contention
+from convbench.suite import roofline
+from convbench.timing import session as timing
 from convbench.cli import main
-from convbench.contention import Contention
+from convbench.timing.contention import Contention
 from tests.cli_checks import assert_one_line_exit_2
 
 CONFIG = """\
@@ -40,7 +42,7 @@ def busy(monkeypatch):
     BusyProbe.calls = 0
     monkeypatch.setattr(timing, "Probe", BusyProbe)
     monkeypatch.setattr(roofline, "Probe", BusyProbe)
-    monkeypatch.setattr("convbench.runner.RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr("convbench.suite.runner.RETRY_PAUSE_S", 0.0)
     return BusyProbe
 
 
@@ -90,7 +92,7 @@ def test_retry_stops_once_a_measurement_is_quiet(tmp_path, monkeypatch):
 
     BusyProbe.calls = 0
     monkeypatch.setattr(timing, "Probe", OnceBusy)
-    monkeypatch.setattr("convbench.runner.RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr("convbench.suite.runner.RETRY_PAUSE_S", 0.0)
     result = run(tmp_path, ", on_contention: retry, retries: 3")
     assert result.exit_code == 0, result.output
     df = pd.read_csv(tmp_path / "o" / "results.csv")
@@ -170,7 +172,7 @@ def test_age_text():
 
 
 def test_a_row_above_the_roofline_warns_naming_the_calibration():
-    from convbench.report import row_warnings, timing_summary
+    from convbench.present.report import row_warnings, timing_summary
 
     metadata = {"roofline": {"peak_gmacs_per_s": 50.0, "bandwidth_gb_per_s": 10.0, "date": "2026-01-01"}}
     row = {"roofline_fraction": 1.3, "contended": False, "contention": 0.0, "latency_ms": 1.0}

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from convbench.cli import main
-from convbench.results import ResultWriter, run_directory_name
+from convbench.store.files import ResultWriter, run_directory_name
 
 CONFIG = "name: {name}\nshapes: [{{in_channels: 8, size: 8}}]\nvariants: [conv, depthwise]\n"
 

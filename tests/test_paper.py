@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from hypothesis import given, strategies as st
 
 from convbench.cli import main
-from convbench.merge import merge_runs
-from convbench.numbers import ratio, si, significant
-from convbench.report import export
+from convbench.store.merge import merge_runs
+from convbench.present.formatting import ratio, si, significant
+from convbench.present.report import export
 from tests.cli_checks import assert_one_line_exit_2
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"

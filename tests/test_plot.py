@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from convbench.cli import main
-from convbench.plot import pareto_front
+from convbench.present.plot import pareto_front
 
 TINY = """\
 name: p
@@ -54,7 +54,7 @@ def test_plot_without_timings_is_a_clear_error(tmp_path):
 
 def test_every_variant_gets_its_own_colour_and_marker():
     pytest.importorskip("matplotlib")
-    from convbench.plot import variant_styles
+    from convbench.present.plot import variant_styles
 
     labels = [f"v{i}" for i in range(30)]
     styles = variant_styles(labels)

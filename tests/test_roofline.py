@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from convbench import roofline
+from convbench.suite import roofline
 from convbench.cli import main
 
 PEAKS = {"peak_gmacs_per_s": 100.0, "bandwidth_gb_per_s": 10.0}

@@ -93,7 +93,7 @@ def test_recurrent_layers_count_gates_times_hidden_times_inputs_plus_hidden(cls,
 
 
 def test_an_op_without_a_formula_is_named_as_a_gap_of_convbench_not_of_ptflops(monkeypatch):
-    from convbench import ops
+    from convbench.counting import ops
 
     monkeypatch.delitem(ops.SEQUENCE_MACS, torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
     q = torch.randn(1, 2, 4, 8)

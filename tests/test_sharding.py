@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
 from convbench.cli import main
-from convbench.config import parse_config
-from convbench.sharding import Shard, case_id, parse_shard, session_keys, sessions
+from convbench.suite.loading import parse_config
+from convbench.suite.sharding import Shard, case_id, parse_shard, session_keys, sessions
 from tests.cli_checks import assert_one_line_exit_2
 
 WIDE = {"COLUMNS": "300"}
@@ -106,7 +106,7 @@ def test_a_shard_with_no_sessions_says_so(config, tmp_path):
 
 
 def test_resume_after_an_interruption_runs_only_the_missing_sessions(config, tmp_path, monkeypatch):
-    import convbench.recording as recording
+    import convbench.suite.recording as recording
 
     real = recording.run_suite
     out = tmp_path / "o"

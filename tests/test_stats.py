@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convbench.stats import VERDICTS, geometric_mean, paired_ratio, verdict
+from convbench.timing.stats import VERDICTS, geometric_mean, paired_ratio, verdict
 
 
 def _rounds(n, centre, spread, seed):

@@ -110,7 +110,7 @@ def test_a_session_reads_every_module_once_per_round_in_changing_order():
 
 
 def test_round_order_rotates_and_reverses():
-    from convbench.timing import _round_order
+    from convbench.timing.session import _round_order
 
     orders = [_round_order(3, r) for r in range(6)]
     assert all(sorted(o) == [0, 1, 2] for o in orders)

@@ -3,7 +3,7 @@ numbers JVET-style scripts report (ptflops, torchsummary), each cross-checked ag
 
 The exact count runs the module once under a ``TorchDispatchMode`` that sees every aten op, so
 functional convs (``F.conv2d`` in ``forward``) are counted like ``nn.Conv2d``; what each op costs is
-the table in :mod:`convbench.ops`. Every pass runs on a deep copy of the module, so counting never
+the table in :mod:`convbench.counting.ops`. Every pass runs on a deep copy of the module, so counting never
 changes it (training flag, hooks, buffers, parameters).
 """
 
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from convbench.ops import DATA_MOVEMENT, ELEMENTWISE_COST, is_conv, mac_count, multiplies_weights
+from convbench.counting.ops import DATA_MOVEMENT, ELEMENTWISE_COST, is_conv, mac_count, multiplies_weights
 
 __all__ = ["Cost", "LayerCost", "count", "fixed_weight_count", "param_count"]
 
@@ -53,7 +53,7 @@ class Cost:
     ``macs`` are multiply-accumulates of weights with inputs, bias excluded (``flops = 2 x macs``);
     ``kmac_per_pixel`` is ``macs / 1000 / pixels`` with ``pixels`` the H x W of the first,
     full-resolution input (the JVET NNVC convention); ``elem_ops`` is element-wise work as costed in
-    :mod:`convbench.ops`; ``activation_bytes`` is the bytes every op writes (views excluded);
+    :mod:`convbench.counting.ops`; ``activation_bytes`` is the bytes every op writes (views excluded);
     ``bytes_moved`` is every op's tensor inputs (weights included) plus outputs, the traffic an
     op-by-op execution makes (views move nothing), and ``arithmetic_intensity`` is MACs per byte moved.
     ``macs_ptflops`` / ``macs_ptflops_aten`` are ptflops' ``get_model_complexity_info`` with its

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import flop_registry
 
-from convbench.sequence_ops import SEQUENCE_MACS
+from convbench.counting.sequence_ops import SEQUENCE_MACS
 
 aten = torch.ops.aten
 
@@ -112,7 +112,7 @@ _CONV_OPS = {aten.convolution, aten._convolution, aten.cudnn_convolution,
 
 def mac_count(packet, args, kwargs, out) -> int:
     """MACs of one op call: convbench's formula for the fused attention and recurrent ops
-    (:mod:`convbench.sequence_ops`), else torch's flop formula halved; 0 for ops without either."""
+    (:mod:`convbench.counting.sequence_ops`), else torch's flop formula halved; 0 for ops without either."""
     if packet in SEQUENCE_MACS:
         return int(SEQUENCE_MACS[packet](args, kwargs or {}, out))
     formula = flop_registry.get(packet)

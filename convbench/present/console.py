@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from convbench.numbers import DIGITS, missing, percent, ratio, si, significant
-from convbench.report import calibration_text, counter_notes, row_warnings, short_conventions, swap_notes, truthy
+from convbench.present.formatting import DIGITS, missing, percent, ratio, si, significant
+from convbench.present.report import calibration_text, counter_notes, row_warnings, short_conventions, swap_notes, truthy
 
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
 VERDICT_STYLES = {"faster": "green", "slower": "red", "same": "dim", "undecided": "yellow"}

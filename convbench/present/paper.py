@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from convbench.numbers import DIGITS, missing, ratio, si, significant
-from convbench.results import part_for
+from convbench.present.formatting import DIGITS, missing, ratio, si, significant
+from convbench.store.schema import part_for
 
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
 

@@ -1,6 +1,6 @@
 """Presenting results: what each number means, the notes a row gets, the Markdown report, and the
 exports (CSV and JSON with every column; Markdown and LaTeX as paper tables, see
-:mod:`convbench.paper`)."""
+:mod:`convbench.present.paper`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from convbench.contention import THRESHOLD
-from convbench.numbers import DIGITS, missing, ratio, si
-from convbench.results import machine_of, part_for
-from convbench.stats import CONFIDENCE, MARGIN
+from convbench.timing.contention import THRESHOLD
+from convbench.present.formatting import DIGITS, missing, ratio, si
+from convbench.store.schema import machine_of, part_for
+from convbench.timing.stats import CONFIDENCE, MARGIN
 
 EXPORT_FORMATS = ("csv", "markdown", "latex", "json")
 
@@ -137,7 +137,7 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = D
            shape: str | None = None) -> str:
     """``df`` (the rows of one or more runs) as ``fmt``: csv (every row, tidy), markdown or latex
     (one paper table per shape; ``shape`` picks those whose label contains it) or json (everything)."""
-    from convbench.paper import latex_tables, markdown_tables, runtime_tables, table_groups
+    from convbench.present.paper import latex_tables, markdown_tables, runtime_tables, table_groups
 
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format {fmt!r} must be one of {', '.join(EXPORT_FORMATS)}")
@@ -158,7 +158,7 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = D
 def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, digits: int = DIGITS) -> str:
     """report.md: the command, each part's machine and settings, then a table per shape with its
     notes."""
-    from convbench.paper import markdown_tables
+    from convbench.present.paper import markdown_tables
 
     parts = metadata.get("parts") or [metadata]
     names = ", ".join(dict.fromkeys(str(p.get("config", "run")) for p in parts))

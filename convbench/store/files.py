@@ -1,4 +1,4 @@
-"""The result schema (one tidy row per variant x shape x device x dtype), and saving / loading runs.
+"""Saving and loading runs: rows written as they are measured, and results files read back as data.
 
 A run directory holds ``results.csv`` (the rows, appended as each is measured), ``results.json``
 (the rows with every raw timing, and the run metadata; rewritten after each row) and ``report.md``.
@@ -18,25 +18,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-COLUMNS = [
-    "case_id", "session", "machine", "config", "shape", "variant", "label",
-    "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width",
-    "device", "backend", "dtype", "memory_format", "mode", "threads",
-    "params", "fixed_weights", "macs", "flops", "kmac_per_pixel", "elem_ops", "activation_bytes",
-    "bytes_moved", "arithmetic_intensity",
-    "params_formula", "macs_formula", "formula_check",
-    "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "count_check",
-    "latency_ms", "latency_iqr_ms", "runs", "rounds", "processes", "noisy", "timing_method",
-    "peak_memory_bytes", "gmacs_per_s", "gbytes_per_s", "roofline_bound_ms", "roofline_fraction",
-    "params_vs_baseline", "macs_vs_baseline", "latency_vs_baseline",
-    "latency_ratio_low", "latency_ratio_high", "confidence", "p_value", "significant", "verdict", "margin",
-    "latency_vs_eager", "eager_ratio_low", "eager_ratio_high", "backend_max_abs_diff", "backend_max_rel_diff",
-    "contention", "contended", "cpu_steal", "load_avg", "gpu_other_processes", "timing_attempts",
-    "convs_replaced", "convs_kept", "convs_kept_why",
-    "status", "error",
-]
-STATUSES = ("ok", "skipped", "error")
-
+from convbench.store.schema import COLUMNS, REQUIRED, frame, with_machine
 
 def run_directory_name(name: str, stamp: str) -> str:
     """``<name>-<stamp>`` as one safe path component: a config's name cannot steer where a run is
@@ -251,16 +233,8 @@ def _json_default(value):
     return str(value)
 
 
-def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows as a DataFrame with the schema's columns in order (missing ones empty)."""
-    return pd.DataFrame(rows).reindex(columns=COLUMNS)
-
-
 class ResultsError(ValueError):
     """A results file that cannot be read: one line naming the file and the problem."""
-
-
-REQUIRED = ("variant", "label", "shape", "status")
 
 
 def load_results(path: str | Path, warn: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -307,7 +281,7 @@ def _load_json(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     metadata["parts"] = [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else [dict(metadata)]
     rows = [{k: v for k, v in row.items() if k != "raw"} for row in rows]
     _check_columns(path, rows[0].keys() if rows else REQUIRED)
-    return _with_machine(frame(rows), metadata), metadata
+    return with_machine(frame(rows), metadata), metadata
 
 
 def _load_csv(path: Path, warn: Callable[[str], None]) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -334,7 +308,7 @@ def _load_csv(path: Path, warn: Callable[[str], None]) -> tuple[pd.DataFrame, di
             metadata = _load_json(metadata_path)[1]
         except ResultsError as error:
             warn(f"{error}; the tables will lack the run's metadata")
-    return _with_machine(df.reindex(columns=COLUMNS), metadata), metadata
+    return with_machine(df.reindex(columns=COLUMNS), metadata), metadata
 
 
 def raw_timings(path: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
@@ -347,45 +321,6 @@ def raw_timings(path: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
                 for row in rows if isinstance(row, dict) and row.get("case_id")}
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return {}
-
-
-def parts_of(metadata: dict[str, Any]) -> list[dict[str, Any]]:
-    """The metadata of every part of a run (one per config and machine it holds)."""
-    return metadata.get("parts") or ([metadata] if metadata else [])
-
-
-def machine_of(part: dict[str, Any]) -> str | None:
-    """A part's machine id (computed from its metadata for runs saved before ids existed)."""
-    from convbench.metadata import machine_fingerprint
-
-    machine = part.get("machine")
-    if isinstance(machine, dict) and machine.get("id"):
-        return machine["id"]
-    return machine_fingerprint(part)["id"] if part.get("host") else None
-
-
-def part_for(metadata: dict[str, Any], config: Any = None, machine: Any = None) -> dict[str, Any]:
-    """The metadata describing rows of ``config`` measured on ``machine``."""
-    parts = parts_of(metadata)
-    for part in parts:
-        if (config is None or part.get("config") == config) and (machine is None or machine_of(part) == machine):
-            return part
-    return parts[0] if parts else {}
-
-
-def _with_machine(df: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
-    """Rows saved before machine ids and runtimes existed get their run's machine id, and eager."""
-    df["backend"] = df["backend"].astype(object).where(df["backend"].notna(), "eager")
-    if df["machine"].isna().any():
-        machines = {part.get("config"): machine_of(part) for part in parts_of(metadata)}
-        fallback = machine_of(metadata) if metadata else None
-        df["machine"] = [m if not missing_value(m) else machines.get(c, fallback)
-                         for m, c in zip(df["machine"], df["config"])]
-    return df
-
-
-def missing_value(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
 
 def _csv_line(record: list[str]) -> str:

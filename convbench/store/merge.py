@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from convbench.results import (COLUMNS, ResultsError, ResultWriter, load_results, machine_of, missing_value,
-                               parts_of, raw_timings, write_atomically)
+from convbench.store.files import ResultsError, ResultWriter, load_results, raw_timings, write_atomically
+from convbench.store.schema import COLUMNS, machine_of, missing_value, parts_of
 
 
 @dataclass

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-import convbench
-from convbench.allocator import allocator_setting
+from convbench.timing.allocator import allocator_setting
+from convbench.version import __version__
 
 
 def cpu_model() -> str:
@@ -29,7 +29,7 @@ def cpu_model() -> str:
 
 def git_commit() -> str | None:
     """The commit of the convbench checkout in use, with ``-dirty`` for uncommitted changes."""
-    root = Path(convbench.__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, timeout=5, check=True).stdout.strip()
@@ -44,7 +44,7 @@ def run_metadata(device: str = "cpu", dtype: str = "float32", memory_format: str
                  threads: int | None = None) -> dict:
     is_cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
     meta = {
-        "convbench_version": convbench.__version__,
+        "convbench_version": __version__,
         "git_commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),

@@ -8,145 +8,35 @@ says what would be valid::
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import convbench
-from convbench import safe_yaml
-from convbench.registry import LayerShape
-from convbench.contention import THRESHOLD
-from convbench.stats import CONFIDENCE, MARGIN
-from convbench.timing import DTYPES, MEMORY_FORMATS
+from convbench.backends import BACKENDS
+from convbench.models import model_names
+from convbench.models.user import is_user_model, load_callable
+from convbench.registry import get_variant, variant_names
+from convbench.suite import yaml_loading
+from convbench.suite.config import (DEVICES, MAX_CASES, MIN_ROUNDS, MODEL_KEYS, ON_CONTENTION, SHAPE_KEYS, TOP_KEYS,
+                                    WHERE_KEYS, ConfigError, ModelWorkload, Shape, Suite, SuiteTiming, VariantRequest)
+from convbench.timing.settings import DTYPES, MEMORY_FORMATS
 
-DEVICES = ("cpu", "cuda", "auto")
-SHAPE_KEYS = ("batch", "in_channels", "out_channels", "kernel_size", "stride", "size", "height", "width")
-TIMING_DEFAULTS = {"min_time": 0.5, "rounds": 10, "threads": None, "training": False, "cold": False,
-                   "warmup_time": 0.05, "processes": 1, "on_contention": "mark", "retries": 2,
-                   "contention_threshold": THRESHOLD, "confidence": CONFIDENCE, "margin": MARGIN}
-MAX_CASES = 10_000  # shapes x devices x variants a config may queue unless raised (--max-cases)
-MIN_ROUNDS = 5  # fewer rounds give a t interval too wide to decide most comparisons
-ON_CONTENTION = ("mark", "retry", "fail")
-TOP_KEYS = ("name", "description", "baseline", "devices", "backends", "dtype", "memory_format", "timing", "shapes",
-            "sweep", "models", "variants")
-MODEL_KEYS = ("name", "batch", "size", "input", "kwargs", "where", "skip_unfit")
-WHERE_KEYS = ("min_kernel", "max_kernel", "groups")
-
-
-class ConfigError(ValueError):
-    """A problem in a config, located: ``file:line: field: what is wrong and what would be valid``."""
-
-
-@dataclass(frozen=True)
-class Shape(LayerShape):
-    """A drop-in ``Conv2d(in_channels, out_channels, kernel_size, stride)`` on ``batch x in x H x W``."""
-
-    batch: int = 1
-
-    @property
-    def label(self) -> str:
-        return (f"{self.in_channels}->{self.out_channels}, k={self.kernel_size}, s={self.stride}, "
-                f"{self.batch}x{self.in_channels}x{self.height}x{self.width}")
-
-
-@dataclass(frozen=True)
-class ModelWorkload:
-    """A network (a reference one by name, or the user's ``module:callable`` called with
-    ``kwargs``) on ``batch x C x H x W`` inputs, one per shape in ``inputs`` (default
-    ``3 x size x size``); variants replace the convs that ``where`` selects (see
-    :func:`convbench.swap.conv_filter`), leaving those they cannot take unless ``skip_unfit`` is
-    false."""
-
-    name: str
-    batch: int = 1
-    size: int = 224
-    where: tuple[tuple[str, Any], ...] = ()
-    kwargs_json: str = "{}"  # the callable's keyword arguments, as JSON so the workload stays hashable
-    inputs: tuple[tuple[int, ...], ...] = ()
-    skip_unfit: bool = True
-
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        return json.loads(self.kwargs_json)
-
-    @property
-    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
-        return self.inputs or ((3, self.size, self.size),)
-
-    @property
-    def label(self) -> str:
-        rule = f", where {', '.join(f'{k}={v}' for k, v in self.where)}" if self.where else ""
-        shapes = " + ".join(f"{self.batch}x" + "x".join(map(str, s)) for s in self.input_shapes)
-        arguments = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
-        return f"{self.name}{f'({arguments})' if arguments else ''} @ {shapes}{rule}"
-
-
-@dataclass(frozen=True)
-class VariantRequest:
-    """A variant name and the parameters the config gives it."""
-
-    name: str
-    params: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        return dict(self.params)
-
-    @property
-    def label(self) -> str:
-        if not self.params:
-            return self.name
-        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params)})"
-
-
-@dataclass
-class Suite:
-    name: str
-    baseline: VariantRequest
-    devices: list[str]
-    dtype: str
-    memory_format: str
-    timing: dict[str, Any]
-    shapes: list[Shape]
-    variants: list[VariantRequest]
-    models: list[ModelWorkload] = field(default_factory=list)
-    source: str = "<config>"
-    description: str = ""
-    backends: list[str] = field(default_factory=lambda: ["eager"])
-
-    def case_count(self) -> int:
-        """Cases to measure: every (workload, device, variant) on every backend."""
-        return len(self.cases()) * len(self.backends)
-
-    def cases(self) -> list[tuple[Shape | ModelWorkload, str, VariantRequest]]:
-        """Every (shape or model, device, variant), the baseline first within each of them."""
-        ordered = [self.baseline] + [v for v in self.variants if v != self.baseline]
-        workloads = [*self.shapes, *self.models]
-        return [(w, d, v) for w in workloads for d in self.devices for v in ordered]
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+TIMING_KEYS = tuple(field.name for field in dataclasses.fields(SuiteTiming))
 
 
 class _Located:
-    """The parsed YAML (see :mod:`convbench.safe_yaml`), with the line of every mapping key and
+    """The parsed YAML (see :mod:`convbench.suite.yaml_loading`), with the line of every mapping key and
     list item, by path."""
 
     def __init__(self, source: str, text: str | bytes):
         self.source = source
         raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
         try:
-            located = safe_yaml.load(raw)
-        except safe_yaml.YAMLProblem as problem:
+            located = yaml_loading.load(raw)
+        except yaml_loading.YAMLProblem as problem:
             raise ConfigError(f"{source}:{problem.line}: {problem.message}") from None
         self.data, self.lines = located.data, located.lines
 
@@ -200,7 +90,7 @@ def load_config(path: str | Path, max_cases: int = MAX_CASES) -> Suite:
     path = Path(path)
     try:
         with path.open("rb") as f:
-            raw = f.read(safe_yaml.MAX_BYTES + 1)
+            raw = f.read(yaml_loading.MAX_BYTES + 1)
     except OSError as error:
         raise ConfigError(f"{path}: cannot read config ({error.strerror or error})") from None
     return parse_config(raw, str(path), default_name=path.stem, max_cases=max_cases)
@@ -250,9 +140,9 @@ def parse_config(text: str | bytes, source: str = "<config>", default_name: str 
     return suite
 
 
-def _parse_timing(doc: _Located, timing) -> dict[str, Any]:
-    _check_keys(doc, ("timing",), timing, tuple(TIMING_DEFAULTS))
-    result = dict(TIMING_DEFAULTS)
+def _parse_timing(doc: _Located, timing) -> SuiteTiming:
+    _check_keys(doc, ("timing",), timing, TIMING_KEYS)
+    result = {}
     for key, value in timing.items():
         path = ("timing", key)
         if key in ("min_time", "warmup_time"):
@@ -276,27 +166,22 @@ def _parse_timing(doc: _Located, timing) -> dict[str, Any]:
         elif not isinstance(value, bool):
             raise doc.error(path, f"must be true or false, got {value!r}")
         result[key] = value
-    return result
+    return SuiteTiming(**result)
 
 
-def _parse_backends(doc: _Located, value, timing: dict[str, Any]) -> list[str]:
-    from convbench.backends import BACKENDS
-
+def _parse_backends(doc: _Located, value, timing: SuiteTiming) -> list[str]:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not names:
         raise doc.error(("backends",), f"must be a list such as [eager, onnxruntime] (from: {', '.join(BACKENDS)})")
     for i, name in enumerate(names):
         if name not in BACKENDS:
             raise doc.error(("backends", i), f"unknown backend {name!r}{_suggest(name, BACKENDS)}")
-    if timing["training"] and names != ["eager"]:
+    if timing.training and names != ["eager"]:
         raise doc.error(("backends",), "runtimes other than eager time inference only; drop them or timing.training")
     return list(dict.fromkeys(names))
 
 
 def _parse_models(doc: _Located, models) -> list[ModelWorkload]:
-    from convbench.models import model_names
-    from convbench.models.user import is_user_model, load_callable
-
     if not isinstance(models, list):
         raise doc.error(("models",), "must be a list such as - {name: resnet18, size: 224}")
     result = []
@@ -360,7 +245,7 @@ def _split_sweep(doc: _Located, sweep, variants: list[VariantRequest]) -> tuple[
     if not isinstance(sweep, dict):
         raise doc.error(("sweep",), "must be a mapping such as {kernel_size: [3, 5, 7]} or {groups: [2, 4, 8]}")
     shape_sweep, param_sweep = {}, {}
-    params = {p.name for v in variants for p in convbench.get_variant(v.name).params}
+    params = {p.name for v in variants for p in get_variant(v.name).params}
     for key, values in sweep.items():
         path = ("sweep", key)
         if not isinstance(key, str):
@@ -373,7 +258,7 @@ def _split_sweep(doc: _Located, sweep, variants: list[VariantRequest]) -> tuple[
         if target and not takers:
             raise doc.error(path, f"no variant '{target}' in variants to sweep{_suggest(target, [v.name for v in variants])}")
         for name in names.split(","):
-            if not any(name in {p.name for p in convbench.get_variant(v.name).params} for v in takers):
+            if not any(name in {p.name for p in get_variant(v.name).params} for v in takers):
                 raise doc.error(path, f"unknown key '{name}': neither a shape key nor a parameter of "
                                       f"{target or 'any variant listed'}{_suggest(name, [*SHAPE_KEYS, *sorted(params)])}")
         if not isinstance(values, list) or not values:
@@ -388,7 +273,7 @@ def _sweep_variants(doc: _Located, variants: list[VariantRequest], sweep: dict, 
         return variants
     expanded = []
     for variant in variants:
-        spec = convbench.get_variant(variant.name)
+        spec = get_variant(variant.name)
         takes = {p.name for p in spec.params}
         keys = [k for k in sweep if (k.rpartition(".")[0] in ("", variant.name))
                 and all(n in takes for n in k.rpartition(".")[2].split(","))]
@@ -462,9 +347,9 @@ def _parse_variant(doc: _Located, path: tuple, item) -> VariantRequest:
         name = item["name"]
     else:
         raise doc.error(path, f"must be a variant name or {{name: ..., <param>: ...}}, got {item!r}")
-    names = convbench.variant_names()
+    names = variant_names()
     try:
-        spec = convbench.get_variant(name)
+        spec = get_variant(name)
     except ValueError:
         raise doc.error(path + (("name",) if isinstance(item, dict) else ()),
                         f"unknown variant '{name}'{_suggest(name, names)}") from None

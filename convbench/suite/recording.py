@@ -17,15 +17,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from convbench import backends, roofline
-from convbench.config import Suite, resolve_device
-from convbench.contention import ContendedError
-from convbench.interrupts import GracefulStop
-from convbench.metadata import run_metadata
-from convbench.report import markdown_report
-from convbench.results import ResultWriter, frame, write_atomically
-from convbench.runner import run_suite
-from convbench.sharding import Shard, case_id, session_key, sessions
+from convbench import backends
+from convbench.suite import roofline
+from convbench.suite.config import Suite, resolve_device
+from convbench.timing.contention import ContendedError
+from convbench.suite.interrupts import GracefulStop
+from convbench.store.metadata import run_metadata
+from convbench.present.report import markdown_report
+from convbench.store.files import ResultWriter, write_atomically
+from convbench.store.schema import frame
+from convbench.suite.runner import run_suite
+from convbench.suite.sharding import Shard, case_id, session_key, sessions
 
 
 @dataclass
@@ -53,9 +55,10 @@ def suite_metadata(suite: Suite, shard: Shard | None = None) -> dict:
     """The metadata one suite's rows are described by: machine, versions, timing, baseline, config."""
     device = resolve_device(suite.devices[0])
     meta = run_metadata(device=device, dtype=suite.dtype, memory_format=suite.memory_format,
-                        threads=suite.timing["threads"])
+                        threads=suite.timing.threads)
     meta.update(config=suite.name, description=suite.description, baseline=suite.baseline.label,
-                timing=suite.timing, roofline=roofline.cached_peaks(device, suite.dtype, suite.timing["threads"]),
+                timing=dataclasses.asdict(suite.timing),
+                roofline=roofline.cached_peaks(device, suite.dtype, suite.timing.threads),
                 settings=suite_settings(suite), backends={name: backends.version(name) for name in suite.backends})
     if shard:
         meta["shard"] = shard.label
@@ -88,7 +91,7 @@ def plan(suite: Suite, shard: Shard | None, held_cases: set[str]) -> tuple[set[s
 def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = True, shard: Shard | None = None,
            resume: bool = False, command: str = "", quiet: bool = False) -> Recording:
     """Measure ``suites`` into ``directory`` (or nowhere, when None); see the module's docstring.
-    Raises :class:`convbench.results.OutputError` when the directory cannot be used."""
+    Raises :class:`convbench.store.files.OutputError` when the directory cannot be used."""
     writer = ResultWriter(directory, resume=resume) if directory is not None else None
     recording = Recording(directory, [], writer.rows if writer else [])
     with GracefulStop() as stop:

@@ -5,7 +5,7 @@
 100 %), and memory bandwidth with a large copy (GB/s, bytes read + written), per device, dtype and
 thread count, each from its fastest reading (a peak is the best the machine does, as STREAM
 reports it). It refuses to cache a calibration taken while other processes used the CPU (see
-:mod:`convbench.contention`), and caches the result with its date, the contention measured and the
+:mod:`convbench.timing.contention`), and caches the result with its date, the contention measured and the
 machine's metadata in ``~/.cache/convbench/calibration.json`` (or ``$CONVBENCH_CACHE``).
 A layer with arithmetic intensity ``I`` MACs per byte can at best run at
 ``min(peak, I x bandwidth)`` GMAC/s (Williams et al., "Roofline: an insightful visual performance
@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 
-from convbench.contention import THRESHOLD, ContendedError, Probe
-from convbench.metadata import cpu_model, run_metadata
-from convbench.results import write_atomically
+from convbench.timing.contention import THRESHOLD, ContendedError, Probe
+from convbench.store.metadata import cpu_model, run_metadata
+from convbench.store.files import write_atomically
 from convbench.timing import DTYPES, benchmark
 
 MATMUL_SIZES = {"cpu": (1024, 2048), "cuda": (4096, 8192)}

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from convbench.config import ModelWorkload, Shape, Suite, VariantRequest, resolve_device
+from convbench.suite.config import ModelWorkload, Shape, Suite, VariantRequest, resolve_device
 
 # The timing settings a latency depends on; the contention policy and the statistics' confidence
 # and margin change what is said about a reading, not the reading.
@@ -37,7 +37,7 @@ def session_key(suite: Suite, workload: Shape | ModelWorkload, device: str) -> s
     return _digest({
         "workload": _workload(workload), "device": resolve_device(device), "dtype": suite.dtype,
         "memory_format": suite.memory_format, "baseline": [suite.baseline.name, suite.baseline.params],
-        "timing": {key: suite.timing.get(key) for key in TIMING_KEYS},
+        "timing": {key: getattr(suite.timing, key) for key in TIMING_KEYS},
     })
 
 

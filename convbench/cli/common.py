@@ -1,0 +1,114 @@
+"""What every command shares: one-line errors, the console, and parsing of shapes, networks and
+variant parameters given on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import yaml
+from rich.console import Console
+
+from convbench.registry import get_variant
+from convbench.suite.config import MAX_CASES, ConfigError, ModelWorkload, Shape, Suite, VariantRequest
+from convbench.suite.loading import load_config, parse_config
+
+QUICK_TIMING = {"min_time": 0.05, "rounds": 5, "warmup_time": 0.01, "processes": 1}
+DEFAULT_SHAPE = "in=64,out=64,k=3,size=56"
+SHAPE_ALIASES = {"in": "in_channels", "out": "out_channels", "k": "kernel_size", "s": "stride",
+                 "h": "height", "w": "width", "n": "batch"}
+
+
+class InputError(click.ClickException):
+    """Bad input: one line on stderr, exit code 2, no traceback."""
+
+    exit_code = 2
+
+
+def new_console() -> Console:
+    """The terminal's width; piped, $COLUMNS (80 when unset)."""
+    return Console(highlight=False)
+
+
+def echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=1, default=str))
+
+
+class ContendedExit(click.ClickException):
+    """A timing was contended under ``on_contention: fail`` (``--strict``): exit code 3."""
+
+    exit_code = 3
+
+
+def load_suite(path: str, max_cases: int = MAX_CASES) -> Suite:
+    try:
+        return load_config(path, max_cases)
+    except ConfigError as error:
+        raise InputError(str(error)) from None
+
+
+def parse_shape(text: str) -> Shape:
+    """``in=64,out=64,k=3,size=56`` (also stride / s, batch / n, height / h, width / w)."""
+    values = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = SHAPE_ALIASES.get(key.strip(), key.strip())
+        if not sep or not value.strip().isdigit():
+            raise InputError(f"--shape {text!r}: expected key=positive integer pairs such as {DEFAULT_SHAPE}")
+        values[key] = int(value)
+    source = "{" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}"
+    try:
+        return parse_config(f"shapes: [{source}]\nvariants: [conv]", source=f"--shape {text}").shapes[0]
+    except ConfigError as error:
+        raise InputError(str(error)) from None
+
+
+def parse_model(name: str, model_input: str | None = None) -> ModelWorkload:
+    """A ``--model`` (and ``--input C,H,W``) as a config's models entry, validated the same way."""
+    entry: dict = {"name": name}
+    if model_input:
+        parts = model_input.split(",")
+        if not all(p.strip().isdigit() for p in parts):
+            raise InputError(f"--input {model_input!r}: expected positive integers C,H,W such as 3,224,224")
+        entry["input"] = [int(p) for p in parts]
+    try:
+        return parse_config(f"models: [{json.dumps(entry)}]\nvariants: [conv]", source=f"--model {name}").models[0]
+    except ConfigError as error:
+        raise InputError(str(error)) from None
+
+
+def variant_request(text: str) -> VariantRequest:
+    """``name`` or ``name:key=value,key=value``, e.g. ``octave:alpha_in=0.25,alpha_out=0.25``."""
+    name, _, rest = text.partition(":")
+    params = parse_params([item for item in rest.split(",") if item]) if rest else {}
+    try:
+        spec = get_variant(name)
+        resolved = spec.resolve_params(params)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    return VariantRequest(spec.name, tuple((k, resolved[k]) for k in params))
+
+
+def parse_params(items) -> dict:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"{item!r}: expected key=value, e.g. groups=4")
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            params[key] = value
+    return params
+
+
+def draw_plots(df, metadata, paths: tuple[Path, Path]) -> list[Path]:
+    from convbench.present.plot import plot_files
+
+    try:
+        return plot_files(df, metadata, *paths)
+    except (ImportError, ValueError) as error:
+        raise InputError(str(error)) from None
+    except OSError as error:
+        raise InputError(f"{error.filename or paths[0]}: cannot write the plot ({error.strerror or error})") from None

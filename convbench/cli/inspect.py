@@ -1,0 +1,132 @@
+"""``convbench list`` and ``convbench show``: the registered variants, and one variant's or
+network's per-layer counts against the closed forms and the reference counters."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from convbench.cli.app import main
+from convbench.cli.common import (DEFAULT_SHAPE, InputError, echo_json, new_console, parse_model, parse_params,
+                                  parse_shape, variant_request)
+from convbench.counting import Cost, count
+from convbench.registry import build, example_inputs, get_variant, variant_names
+from convbench.suite.cases import build_case
+from convbench.suite.config import VariantRequest
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def list_variants(as_json) -> None:
+    """The registered variants: description, parameters with defaults, paper."""
+    specs = [get_variant(name) for name in variant_names()]
+    if as_json:
+        echo_json([{"name": s.name, "aliases": list(s.aliases), "description": s.description,
+                     "paper": s.paper, "notes": s.notes,
+                     "params": [{"name": p.name, "default": p.default, "help": p.help,
+                                 "choices": p.choices, "open_choice": p.open_choice} for p in s.params]}
+                    for s in specs])
+        return
+    table = Table(title="convbench variants", show_lines=True)
+    for column in ("variant", "description", "parameters (default)", "paper"):
+        table.add_column(column)
+    for spec in specs:
+        params = "\n".join(f"{p.name}={p.default!r}" + (" (choice)" if p.open_choice else "") for p in spec.params)
+        label = spec.name + "".join(f"\nalias: {a}" for a in spec.aliases)
+        description = spec.description + (f"\n{spec.notes}" if spec.notes else "")
+        table.add_row(label, description, params or "-", spec.paper)
+    new_console().print(table)
+    click.echo("(choice): the paper leaves this open; the default is convbench's pick.")
+
+
+@main.command()
+@click.argument("variant", required=False)
+@click.option("--shape", default=DEFAULT_SHAPE, show_default=True, metavar="SPEC", help="The shape.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A variant parameter.")
+@click.option("--model", metavar="NAME", help="A whole network (its convs swapped for VARIANT, if given).")
+@click.option("--input", "model_input", metavar="C,H,W", help="The network's input per image [3,224,224].")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def show(variant, shape, params, model, model_input, as_json):
+    """Per-layer breakdown of VARIANT (or of a network with --model), and its totals: formula vs
+    counted vs ptflops vs torchsummary."""
+    if model:
+        return _show_model(model, model_input, variant, parse_params(params), as_json)
+    if not variant:
+        raise InputError("show: name a VARIANT (see `convbench list`), or a network with --model")
+    shape_ = parse_shape(shape)
+    kwargs = parse_params(params)
+    try:
+        spec = get_variant(variant)
+        module = build(spec.name, shape_.in_channels, shape_.out_channels, shape_.kernel_size,
+                                 shape_.stride, **kwargs)
+        inputs = example_inputs(spec.name, shape_.batch, shape_.in_channels, shape_.height,
+                                          shape_.width, stride=shape_.stride, **kwargs)
+        cost = count(module, *inputs)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    formula = spec.cost(shape_.in_channels, shape_.out_channels, shape_.kernel_size, shape_.stride,
+                        shape_.height, shape_.width, **kwargs)
+    if as_json:
+        echo_json({"variant": spec.name, "shape": dataclasses.asdict(shape_), "cost": cost.as_dict(),
+                    "formula": dataclasses.asdict(formula) if formula else None})
+        return
+    console = new_console()
+    _layer_table(cost, f"{spec.name} on {shape_.label}: per layer, per image", console)
+    totals = Table(title="totals per image: formula vs counters", title_justify="left")
+    for column in ("source", "params", "MACs"):
+        totals.add_column(column, justify="left" if column == "source" else "right")
+
+    def fmt(value):
+        return "-" if value is None else f"{value:,}"
+
+    totals.add_row("closed-form formula", fmt(formula and formula.params), fmt(formula and formula.macs))
+    totals.add_row("exact (aten dispatch)", fmt(cost.params), fmt(cost.macs))
+    totals.add_row("ptflops, pytorch backend", "-", fmt(cost.macs_ptflops))
+    totals.add_row("ptflops, aten backend", "-", fmt(cost.macs_ptflops_aten))
+    totals.add_row("torchsummary", fmt(cost.params_torchsummary), "-")
+    console.print(totals)
+    console.print(f"kMAC/pixel: {cost.kmac_per_pixel:.4g} (MACs / 1000 / {cost.pixels} input pixels); "
+                  f"FLOPs = 2 x MACs = {cost.flops:,}")
+    console.print(f"check: {cost.check}")
+    if cost.uncounted_ops:
+        console.print(f"ops with no cost entry (counted as 0): {', '.join(cost.uncounted_ops)}")
+
+
+def _layer_table(cost: Cost, title: str, console: Console) -> None:
+    layers = Table(title=title, title_justify="left")
+    for column in ("layer", "type", "calls", "params", "fixed weights", "MACs", "element ops", "bytes written"):
+        layers.add_column(column, justify="left" if column in ("layer", "type") else "right")
+    for row in cost.layers:
+        layers.add_row(row.name, row.type, str(row.calls), f"{row.params:,}", f"{row.fixed_weights:,}",
+                       f"{row.macs:,}", f"{row.elem_ops:,}", f"{row.activation_bytes:,}")
+    layers.add_row("total", "", "", f"{cost.params:,}", f"{cost.fixed_weights:,}", f"{cost.macs:,}",
+                   f"{cost.elem_ops:,}", f"{cost.activation_bytes:,}", style="bold")
+    console.print(layers)
+
+
+def _show_model(name: str, model_input: str | None, variant: str | None, params: dict, as_json: bool) -> None:
+    workload = parse_model(name, model_input)
+    request = variant_request(variant) if variant else VariantRequest("conv")
+    if params:
+        request = VariantRequest(request.name, tuple({**dict(request.params), **params}.items()))
+    swaps: dict = {}
+    try:
+        module, inputs = build_case(workload, request, swaps)
+        cost = count(module, *inputs)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    if as_json:
+        echo_json({"model": workload.label, "variant": request.label, **swaps, "cost": cost.as_dict()})
+        return
+    console = new_console()
+    title = f"{workload.label}" + (f", convs swapped for {request.label}" if variant else "")
+    _layer_table(cost, f"{title}: per layer, per image", console)
+    if swaps.get("convs_replaced") is not None and variant:
+        kept = f"; kept {swaps['convs_kept']} ({swaps['convs_kept_why']})" if swaps.get("convs_kept") else ""
+        console.print(f"replaced {swaps['convs_replaced']} convs{kept}", markup=False)
+    console.print(f"params {cost.params:,}; MACs {cost.macs:,} per image (FLOPs = 2 x MACs); "
+                  f"kMAC/pixel {cost.kmac_per_pixel:.4g}; ptflops {cost.macs_ptflops}; check: {cost.check}",
+                  markup=False)

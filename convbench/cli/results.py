@@ -1,0 +1,97 @@
+"""``convbench export``, ``merge`` and ``plot``: finished runs as paper tables, one joined run,
+and charts."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from convbench.cli.app import main
+from convbench.cli.common import InputError, draw_plots
+from convbench.present.formatting import DIGITS
+from convbench.present.plot import FORMATS as PLOT_FORMATS
+from convbench.present.report import EXPORT_FORMATS, export, markdown_report
+from convbench.store.files import OutputError, ResultsError, write_atomically
+from convbench.store.merge import Merged, merge_runs, write_merged
+
+
+@main.command("export")
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True)
+@click.option("--digits", type=click.IntRange(1, 15), default=DIGITS, show_default=True,
+              help="Significant figures of every number.")
+@click.option("--shape", metavar="TEXT", help="Only the shapes whose label contains TEXT, e.g. '64->64, k=3'.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def export_command(results, fmt, digits, shape, output):
+    """One or more runs (directories, results.json or results.csv) as a table for a paper: LaTeX
+    and Markdown get one table per shape and machine; csv and json every row with its machine."""
+    merged = load_runs(results)
+    try:
+        text = export(merged.df, merged.metadata, fmt, digits=digits, shape=shape)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    if output:
+        try:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(Path(output), text)
+        except OSError as error:
+            raise InputError(f"-o {output}: cannot write ({error.strerror or error})") from None
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def load_runs(paths) -> Merged:
+    """Runs for export / plot / merge: a problem is one line (exit 2), a workaround a warning."""
+    try:
+        merged = merge_runs(list(paths), warn=lambda message: click.echo(f"warning: {message}", err=True))
+    except ResultsError as error:
+        raise InputError(str(error)) from None
+    if merged.duplicates:
+        click.echo(f"warning: {merged.duplicates} rows measured twice on the same machine; kept the first "
+                   "run's", err=True)
+    return merged
+
+
+@main.command("merge")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="The merged run's directory (must not hold results yet).")
+def merge_command(runs, out):
+    """Join RUNS (shards, resumed pieces, other machines) into one run directory. A case measured
+    twice on the same machine keeps the first run's row; each row keeps its machine, and no ratio
+    is ever taken across machines."""
+    merged = load_runs(runs)
+    try:
+        directory = write_merged(merged, list(runs), out, lambda df, meta: markdown_report(
+            df, meta, "convbench merge " + " ".join(map(shlex.quote, [*runs, "-o", out]))))
+    except OutputError as error:
+        raise InputError(str(error)) from None
+    machines = merged.machines
+    click.echo(f"{len(merged.df)} rows from {len(runs)} runs on {len(machines)} machine(s) "
+               f"({', '.join(machines)}) written to {directory}/"
+               + (f"; {merged.duplicates} duplicate rows dropped (the same case on the same machine in an "
+                  "earlier run)" if merged.duplicates else ""))
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("-o", "--out", type=click.Path(), metavar="DIR|FILE",
+              help="A directory for both charts [the first run's own], or a .png / .svg / .pdf file: the latency "
+                   "chart goes there and the roofline beside it as <stem>-roofline.<ext>.")
+@click.option("--format", "fmt", type=click.Choice(list(PLOT_FORMATS)), default="png", show_default=True)
+def plot(results, out, fmt):
+    """Latency vs MACs (log-log, Pareto front, baseline ringed, IQR bars) and the roofline chart of
+    one or more runs; one panel per shape and machine."""
+    merged = load_runs(results)
+    source = Path(results[0])
+    target = Path(out) if out else (source if source.is_dir() else source.parent)
+    if target.suffix.lower().lstrip(".") in PLOT_FORMATS:
+        fmt = target.suffix.lower().lstrip(".")
+        paths = (target, target.with_name(f"{target.stem}-roofline{target.suffix}"))
+    else:
+        paths = (target / f"latency_vs_macs.{fmt}", target / f"roofline.{fmt}")
+    for path in draw_plots(merged.df, merged.metadata, paths):
+        click.echo(str(path))

@@ -1,0 +1,43 @@
+"""The verdict lines of ``convbench compare``: per shape, the cheapest on paper, the fastest here,
+and each variant's time against the baseline, from a run's rows."""
+
+from __future__ import annotations
+
+from convbench.present.formatting import missing
+from convbench.present.report import format_ratio, si_count
+from convbench.timing.stats import RatioEstimate
+
+
+def verdict_lines(rows: list[dict], baseline: str) -> list[str]:
+    """Per shape: the cheapest on paper, the fastest here, and each variant's time against the baseline."""
+    base = baseline
+    lines = []
+    for shape, backend in dict.fromkeys((r["shape"], r.get("backend", "eager")) for r in rows):
+        here = [r for r in rows if r["shape"] == shape and r.get("backend", "eager") == backend]
+        ok = [r for r in here if r["status"] == "ok"]
+        variants = [r for r in ok if r["label"] != base]
+        lines.append(f"{shape}{'' if backend == 'eager' else f' on {backend}'}:")
+        lines += [f"  {r['label']}: {r['status']} ({r['error']})" for r in here if r["status"] != "ok"]
+        if not variants:
+            continue
+        cheapest = min(ok, key=lambda r: r["macs"])
+        lines.append(f"  cheapest on paper: {cheapest['label']} with {si_count(cheapest['macs'])} MACs per image"
+                     + (f" ({format_ratio(cheapest['macs_vs_baseline'])} {base})" if cheapest.get("macs_vs_baseline") else ""))
+        timed = [r for r in ok if r.get("latency_ms") is not None]
+        if len(timed) < len(ok):
+            continue
+        fastest = min(timed, key=lambda r: r["latency_ms"])
+        lines.append(f"  fastest here ({fastest['device']}): {fastest['label']} at {fastest['latency_ms']:.3g} ms")
+        for r in variants:
+            if missing(r.get("verdict")):
+                continue
+            estimate = RatioEstimate(
+                ratio=r["latency_vs_baseline"], low=r["latency_ratio_low"], high=r["latency_ratio_high"],
+                p_value=r["p_value"], verdict=r["verdict"], rounds=r["rounds"],
+                replicates=r["processes"] if (r.get("processes") or 1) > 1 else r["rounds"],
+                confidence=r["confidence"], margin=r["margin"])
+            text = f"  {r['label']}: {format_ratio(r['macs_vs_baseline'])} the MACs; {estimate.describe(r['label'], base)}"
+            if r.get("contended"):
+                text += f"; CONTENDED: others took {r['contention']:.2f} cores while timing, not a result"
+            lines.append(text)
+    return lines

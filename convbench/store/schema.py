@@ -1,0 +1,77 @@
+"""The result schema: one tidy row per variant x shape x device x dtype x runtime, its columns in
+order, and the metadata *parts* (one per config and machine) that describe a run's rows."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from convbench.store.metadata import machine_fingerprint
+
+COLUMNS = [
+    "case_id", "session", "machine", "config", "shape", "variant", "label",
+    "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width",
+    "device", "backend", "dtype", "memory_format", "mode", "threads",
+    "params", "fixed_weights", "macs", "flops", "kmac_per_pixel", "elem_ops", "activation_bytes",
+    "bytes_moved", "arithmetic_intensity",
+    "params_formula", "macs_formula", "formula_check",
+    "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "count_check",
+    "latency_ms", "latency_iqr_ms", "runs", "rounds", "processes", "noisy", "timing_method",
+    "peak_memory_bytes", "gmacs_per_s", "gbytes_per_s", "roofline_bound_ms", "roofline_fraction",
+    "params_vs_baseline", "macs_vs_baseline", "latency_vs_baseline",
+    "latency_ratio_low", "latency_ratio_high", "confidence", "p_value", "significant", "verdict", "margin",
+    "latency_vs_eager", "eager_ratio_low", "eager_ratio_high", "backend_max_abs_diff", "backend_max_rel_diff",
+    "contention", "contended", "cpu_steal", "load_avg", "gpu_other_processes", "timing_attempts",
+    "convs_replaced", "convs_kept", "convs_kept_why",
+    "status", "error",
+]
+STATUSES = ("ok", "skipped", "error")
+
+
+
+REQUIRED = ("variant", "label", "shape", "status")
+
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame with the schema's columns in order (missing ones empty)."""
+    return pd.DataFrame(rows).reindex(columns=COLUMNS)
+
+
+def parts_of(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metadata of every part of a run (one per config and machine it holds)."""
+    return metadata.get("parts") or ([metadata] if metadata else [])
+
+
+def machine_of(part: dict[str, Any]) -> str | None:
+    """A part's machine id (computed from its metadata for runs saved before ids existed)."""
+    machine = part.get("machine")
+    if isinstance(machine, dict) and machine.get("id"):
+        return machine["id"]
+    return machine_fingerprint(part)["id"] if part.get("host") else None
+
+
+def part_for(metadata: dict[str, Any], config: Any = None, machine: Any = None) -> dict[str, Any]:
+    """The metadata describing rows of ``config`` measured on ``machine``."""
+    parts = parts_of(metadata)
+    for part in parts:
+        if (config is None or part.get("config") == config) and (machine is None or machine_of(part) == machine):
+            return part
+    return parts[0] if parts else {}
+
+
+def with_machine(df: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
+    """Rows saved before machine ids and runtimes existed get their run's machine id, and eager."""
+    df["backend"] = df["backend"].astype(object).where(df["backend"].notna(), "eager")
+    if df["machine"].isna().any():
+        machines = {part.get("config"): machine_of(part) for part in parts_of(metadata)}
+        fallback = machine_of(metadata) if metadata else None
+        df["machine"] = [m if not missing_value(m) else machines.get(c, fallback)
+                         for m, c in zip(df["machine"], df["config"])]
+    return df
+
+
+def missing_value(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""

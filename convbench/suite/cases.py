@@ -1,0 +1,179 @@
+"""Cases: one variant on one workload (a layer shape, or a network with its convs swapped), built,
+counted and turned into the start of its row.
+
+A variant that cannot take a shape (a ``ValueError`` from its builder) gives a ``skipped`` row with
+the reason; anything else that fails gives an ``error`` row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from convbench.counting import Cost, count
+from convbench.models import build_model
+from convbench.models.octave_resnet import oct_resnet50
+from convbench.models.user import build_user_model, is_user_model
+from convbench.registry import build, example_inputs, get_variant
+from convbench.suite.config import ModelWorkload, Shape, Suite, VariantRequest
+from convbench.suite.sharding import case_id, session_key
+from convbench.swap import conv_filter, swap_report
+
+Workload = Shape | ModelWorkload
+
+
+@dataclass
+class Built:
+    module: nn.Module
+    inputs: tuple[torch.Tensor, ...]
+    cost: Cost
+
+
+
+
+def build_case(workload: Workload, request: VariantRequest,
+               swaps: dict[str, Any] | None = None) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """The variant for a layer shape (or a network with its convs swapped for the variant) and its
+    inputs; a ValueError when it cannot take the shape. For a network, ``swaps`` receives how many
+    convs were replaced and which were kept, and why."""
+    if isinstance(workload, ModelWorkload):
+        module, inputs, replaced, kept = _build_network(workload, request)
+        if swaps is not None:
+            swaps.update(convs_replaced=len(replaced), convs_kept=len(kept),
+                         convs_kept_why="; ".join(f"{name}: {why}" for name, why in kept.items()))
+    else:
+        module = build(request.name, workload.in_channels, workload.out_channels,
+                                 workload.kernel_size, workload.stride, **request.kwargs)
+        inputs = example_inputs(request.name, workload.batch, workload.in_channels,
+                                          workload.height, workload.width, stride=workload.stride,
+                                          **request.kwargs)
+    with torch.no_grad():
+        module.eval()(*inputs)  # shape errors surface here, before any counting or timing
+    return module, inputs
+
+
+def _build_network(workload: ModelWorkload, request: VariantRequest):
+    """The network with its convs swapped for the variant, its inputs, the names of the convs
+    replaced, and those left as they were with why."""
+    if request.name == "octave" and workload.name == "resnet50":
+        return _octave_resnet50(workload, request)
+    if is_user_model(workload.name):
+        model = build_user_model(workload.name, workload.kwargs)
+    else:
+        model = build_model(workload.name, **workload.kwargs)
+    replaced, kept = [], {}
+    if request.name != "conv" or request.params:
+        where = conv_filter(**dict(workload.where)) if workload.where else None
+        model, replaced, kept = swap_report(model, request.name, where, skip_unfit=workload.skip_unfit,
+                                            **request.kwargs)
+        if not replaced:
+            raise ValueError(f"{request.name} can replace none of the selected convs of {workload.name}")
+    return model, _network_inputs(workload), replaced, kept
+
+
+def _octave_resnet50(workload: ModelWorkload, request: VariantRequest):
+    """Octave in ResNet-50 is the paper's Octave ResNet-50 (its wiring, not a conv-by-conv swap),
+    with alpha_in = alpha_out."""
+    params = request.kwargs
+    alpha = params.get("alpha_in", params.get("alpha_out", 0.5))
+    if params.get("alpha_out", alpha) != alpha:
+        raise ValueError("octave in resnet50 is oct_resnet50, which takes one alpha: give alpha_in = alpha_out")
+    model = oct_resnet50(alpha, **workload.kwargs)
+    octave = [name for name, m in model.named_modules() if type(m).__name__ == "OctaveConv2d"]
+    return model, _network_inputs(workload), octave, {}
+
+
+def _network_inputs(workload: ModelWorkload) -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(0)
+    return tuple(torch.randn(workload.batch, *shape, generator=generator) for shape in workload.input_shapes)
+
+
+def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> dict[str, Any]:
+    is_model = isinstance(workload, ModelWorkload)
+    return {
+        "case_id": case_id(suite, workload, device, request), "session": session_key(suite, workload, device),
+        "config": suite.name, "shape": workload.label, "variant": request.name, "label": request.label,
+        "batch": workload.batch,
+        "in_channels": workload.input_shapes[0][0] if is_model else workload.in_channels,
+        "out_channels": None if is_model else workload.out_channels,
+        "kernel_size": None if is_model else workload.kernel_size,
+        "stride": None if is_model else workload.stride,
+        "height": _spatial(workload.input_shapes[0], -2) if is_model else workload.height,
+        "width": _spatial(workload.input_shapes[0], -1) if is_model else workload.width,
+        "device": device, "backend": "eager", "dtype": suite.dtype,
+        "memory_format": suite.memory_format,
+        "mode": "training" if suite.timing.training else "inference",
+        "status": "ok", "error": "",
+    }
+
+
+def _spatial(shape: tuple[int, ...], axis: int) -> int | None:
+    return shape[axis] if len(shape) >= 3 else None
+
+
+def cost_fields(request: VariantRequest, workload: Workload, cost: Cost) -> dict[str, Any]:
+    formula = None if isinstance(workload, ModelWorkload) else get_variant(request.name).cost(
+        workload.in_channels, workload.out_channels, workload.kernel_size, workload.stride,
+        workload.height, workload.width, **request.kwargs)
+    if formula is None:
+        params_formula = macs_formula = None
+        formula_check = "no formula" if not isinstance(workload, ModelWorkload) else "ok"
+    else:
+        params_formula, macs_formula = formula.params, formula.macs
+        mismatches = [f"{what}: counted {counted:,} vs formula {expected:,}"
+                      for what, counted, expected in (("params", cost.params, formula.params),
+                                                      ("macs", cost.macs, formula.macs),
+                                                      ("fixed weights", cost.fixed_weights, formula.fixed_weights))
+                      if counted != expected]
+        formula_check = "; ".join(mismatches) or "ok"
+    return {
+        "params": cost.params, "fixed_weights": cost.fixed_weights, "macs": cost.macs,
+        "flops": cost.flops, "kmac_per_pixel": cost.kmac_per_pixel, "elem_ops": cost.elem_ops,
+        "activation_bytes": cost.activation_bytes, "bytes_moved": cost.bytes_moved,
+        "arithmetic_intensity": cost.arithmetic_intensity, "params_formula": params_formula,
+        "macs_formula": macs_formula, "formula_check": formula_check,
+        "macs_ptflops": cost.macs_ptflops, "macs_ptflops_aten": cost.macs_ptflops_aten,
+        "params_torchsummary": cost.params_torchsummary, "count_check": cost.check,
+    }
+
+
+@dataclass
+class Case:
+    """One case of a workload on a device: its row, raw timings, and module once built."""
+
+    row: dict[str, Any]
+    raw: dict[str, Any]
+    built: Built | None
+    is_baseline: bool
+    backend: str = "eager"
+    request: VariantRequest | None = None
+
+
+def on_backend(suite: Suite, workload: Workload, device: str, counted: Case, backend: str) -> Case:
+    """The counted case as measured on ``backend``: the same module and counts, its own row."""
+    row = {**counted.row, "backend": backend,
+           "case_id": case_id(suite, workload, device, counted.request, backend)}
+    return Case(row, {}, counted.built, counted.is_baseline, backend, counted.request)
+
+
+def prepare(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> Case:
+    row = base_row(suite, workload, device, request)
+    case = Case(row, {}, None, request == suite.baseline, request=request)
+    try:
+        try:
+            module, inputs = build_case(workload, request, swaps := {})
+            row.update(swaps)
+        except ValueError as error:
+            row.update(status="skipped", error=str(error))
+            return case
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
+        cost = count(module, *inputs)
+        row.update(cost_fields(request, workload, cost))
+        case.built = Built(module, inputs, cost)
+    except Exception as error:  # a failed case is a row, not the end of the run
+        row.update(status="error", error=f"{type(error).__name__}: {error}")
+    return case

@@ -1,0 +1,154 @@
+"""What a suite is: the workloads (layer shapes, networks), variants, devices and timing a config
+asks for, and the cases they make. :mod:`convbench.suite.loading` reads them from YAML."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from convbench.registry import LayerShape
+from convbench.timing.contention import THRESHOLD
+from convbench.timing.settings import TimingSettings
+from convbench.timing.stats import CONFIDENCE, MARGIN
+
+DEVICES = ("cpu", "cuda", "auto")
+SHAPE_KEYS = ("batch", "in_channels", "out_channels", "kernel_size", "stride", "size", "height", "width")
+MAX_CASES = 10_000  # shapes x devices x variants a config may queue unless raised (--max-cases)
+MIN_ROUNDS = 5  # fewer rounds give a t interval too wide to decide most comparisons
+ON_CONTENTION = ("mark", "retry", "fail")
+TOP_KEYS = ("name", "description", "baseline", "devices", "backends", "dtype", "memory_format", "timing", "shapes",
+            "sweep", "models", "variants")
+MODEL_KEYS = ("name", "batch", "size", "input", "kwargs", "where", "skip_unfit")
+WHERE_KEYS = ("min_kernel", "max_kernel", "groups")
+
+
+class ConfigError(ValueError):
+    """A problem in a config, located: ``file:line: field: what is wrong and what would be valid``."""
+
+
+@dataclass(frozen=True)
+class Shape(LayerShape):
+    """A drop-in ``Conv2d(in_channels, out_channels, kernel_size, stride)`` on ``batch x in x H x W``."""
+
+    batch: int = 1
+
+    @property
+    def label(self) -> str:
+        return (f"{self.in_channels}->{self.out_channels}, k={self.kernel_size}, s={self.stride}, "
+                f"{self.batch}x{self.in_channels}x{self.height}x{self.width}")
+
+
+@dataclass(frozen=True)
+class ModelWorkload:
+    """A network (a reference one by name, or the user's ``module:callable`` called with
+    ``kwargs``) on ``batch x C x H x W`` inputs, one per shape in ``inputs`` (default
+    ``3 x size x size``); variants replace the convs that ``where`` selects (see
+    :func:`convbench.swap.conv_filter`), leaving those they cannot take unless ``skip_unfit`` is
+    false."""
+
+    name: str
+    batch: int = 1
+    size: int = 224
+    where: tuple[tuple[str, Any], ...] = ()
+    kwargs_json: str = "{}"  # the callable's keyword arguments, as JSON so the workload stays hashable
+    inputs: tuple[tuple[int, ...], ...] = ()
+    skip_unfit: bool = True
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return json.loads(self.kwargs_json)
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return self.inputs or ((3, self.size, self.size),)
+
+    @property
+    def label(self) -> str:
+        rule = f", where {', '.join(f'{k}={v}' for k, v in self.where)}" if self.where else ""
+        shapes = " + ".join(f"{self.batch}x" + "x".join(map(str, s)) for s in self.input_shapes)
+        arguments = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+        return f"{self.name}{f'({arguments})' if arguments else ''} @ {shapes}{rule}"
+
+
+@dataclass(frozen=True)
+class VariantRequest:
+    """A variant name and the parameters the config gives it."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def label(self) -> str:
+        if not self.params:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params)})"
+
+
+@dataclass
+class SuiteTiming:
+    """A config's ``timing:`` block: how long and in how many rounds each session is read, under
+    which settings, and what is done with a contended session.
+
+    ``min_time`` is the seconds each module is read for in all, over ``rounds`` interleaved rounds
+    and ``processes`` worker processes; ``on_contention`` is ``mark``, ``retry`` (up to
+    ``retries`` times) or ``fail`` above ``contention_threshold`` cores; ``confidence`` and
+    ``margin`` are the statistics' (:mod:`convbench.timing.stats`).
+    """
+
+    min_time: float = 0.5
+    rounds: int = 10
+    threads: int | None = None
+    training: bool = False
+    cold: bool = False
+    warmup_time: float = 0.05
+    processes: int = 1
+    on_contention: str = "mark"
+    retries: int = 2
+    contention_threshold: float = THRESHOLD
+    confidence: float = CONFIDENCE
+    margin: float = MARGIN
+
+    def settings(self, device: str, dtype: str, memory_format: str) -> TimingSettings:
+        """How every module of a session on ``device`` is prepared and read."""
+        return TimingSettings(device=device, dtype=dtype, memory_format=memory_format, training=self.training,
+                              threads=self.threads, warmup_time=self.warmup_time,
+                              cold=self.cold and device.startswith("cuda"))
+
+
+@dataclass
+class Suite:
+    name: str
+    baseline: VariantRequest
+    devices: list[str]
+    dtype: str
+    memory_format: str
+    timing: SuiteTiming
+    shapes: list[Shape]
+    variants: list[VariantRequest]
+    models: list[ModelWorkload] = field(default_factory=list)
+    source: str = "<config>"
+    description: str = ""
+    backends: list[str] = field(default_factory=lambda: ["eager"])
+
+    def case_count(self) -> int:
+        """Cases to measure: every (workload, device, variant) on every backend."""
+        return len(self.cases()) * len(self.backends)
+
+    def cases(self) -> list[tuple[Shape | ModelWorkload, str, VariantRequest]]:
+        """Every (shape or model, device, variant), the baseline first within each of them."""
+        ordered = [self.baseline] + [v for v in self.variants if v != self.baseline]
+        workloads = [*self.shapes, *self.models]
+        return [(w, d, v) for w in workloads for d in self.devices for v in ordered]
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device

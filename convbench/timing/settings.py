@@ -1,0 +1,62 @@
+"""How one module is prepared and read: the settings every timer, session and check shares.
+
+One :class:`TimingSettings` is made from the keywords of :func:`convbench.benchmark` /
+:func:`convbench.time_session` (or a suite's config) and handed down unchanged, so a setting is
+named, defaulted and validated in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from convbench import backends
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+CUDA_TIMERS = ("events", "sync")
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    """Where and how a module is called while it is timed.
+
+    ``threads`` None means torch's current thread count; ``warmup_time`` is seconds of calls
+    before the first reading; ``cold`` flushes the CUDA L2 cache before every reading;
+    ``cuda_timer`` is ``events`` (CUDA events) or ``sync`` (synchronised wall clock); ``backend``
+    the runtime (:mod:`convbench.backends`).
+    """
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    memory_format: str = "contiguous"
+    training: bool = False
+    threads: int | None = None
+    warmup_time: float = 0.05
+    cold: bool = False
+    cuda_timer: str = "events"
+    cudnn_benchmark: bool = True
+    backend: str = "eager"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r} must be one of {', '.join(DTYPES)}")
+        if self.memory_format not in MEMORY_FORMATS:
+            raise ValueError(f"memory_format={self.memory_format!r} must be one of {', '.join(MEMORY_FORMATS)}")
+        if self.cuda_timer not in CUDA_TIMERS:
+            raise ValueError(f"cuda_timer={self.cuda_timer!r} must be one of {', '.join(CUDA_TIMERS)}")
+        if str(self.device).split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"device={self.device!r} must be cpu or cuda (cuda:N for one of several GPUs)")
+        threads = self.threads
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads={threads!r} must be a whole number >= 1 (or None for torch's current count)")
+        if self.backend not in backends.BACKENDS:
+            raise ValueError(f"backend={self.backend!r} must be one of {', '.join(backends.BACKENDS)}")
+        if self.training and self.backend != "eager":
+            raise ValueError(f"backend={self.backend!r} times inference only; training=True needs backend='eager'")
+
+    def on(self, backend: str) -> TimingSettings:
+        """The same settings on another runtime."""
+        return dataclasses.replace(self, backend=backend)

@@ -1,99 +1,118 @@
-"""Do convbench's ratios repeat? The same comparison K times, each in a fresh process.
+"""Same question, same answer? The same comparison K times, each a fresh process, minutes apart.
 
-Runs ``convbench compare VARIANT... --config CONFIG --json`` K times one after another (each a new
-Python process: new allocator state, new thread pool, new memory layout), and reports every
-variant's ratio to the baseline in each run, its median across runs, and its drift: the largest
-deviation of a run from that median. A ratio you can quote should drift by less than 5 %.
+Runs ``convbench compare VARIANT... --json`` (plus ``--threads N`` or ``--config CONFIG`` when given)
+K times one after another with ``--gap`` seconds between runs, and reports for every variant:
 
-    python benchmarks/repeatability.py > results/repeatability.md
+- each run's ratio to the baseline with its 95 % interval, and whether the run was flagged
+  (``contended``: other processes took the CPU; ``unstable``: the state probe saw the machine
+  change state) and, for an unstable run, its ratio per machine state;
+- every pair of **unflagged** runs that contradict each other: disjoint intervals *and* ratios more
+  than 10 % apart;
+- how many runs are unflagged, the spread of their ratios (largest / smallest), and the median
+  half-width of their intervals as a share of the ratio (intervals are not to be made wide to pass).
+
+It exits 0 when no two unflagged runs contradict each other and the median half-width is at most
+15 % of the ratio (``--need-unflagged K`` also requires at least K unflagged runs), else 1.
+Run it alone: anything else running moves the timings it judges.
+
+    python benchmarks/repeatability.py --runs 6 --gap 15 > results/repeatability.md
+    python benchmarks/repeatability.py --runs 6 --gap 15 --threads 1 --need-unflagged 5 > results/repeatability_1thread.md
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import quiet_check  # noqa: E402
 
-VARIANTS = ["depthwise", "separable", "xsep", "stft", "octave", "group"]
+VARIANTS = ["depthwise", "separable", "xsep"]
+APART = 0.10  # ratios further apart than this, with disjoint intervals, contradict each other
+HALF_WIDTH = 0.15  # the median interval half-width allowed, as a share of the ratio
+
+
+def contradict(a: dict, b: dict) -> bool:
+    disjoint = a["latency_ratio_high"] < b["latency_ratio_low"] or b["latency_ratio_high"] < a["latency_ratio_low"]
+    apart = max(a["latency_vs_baseline"], b["latency_vs_baseline"]) / min(a["latency_vs_baseline"],
+                                                                          b["latency_vs_baseline"]) - 1 > APART
+    return disjoint and apart
+
+
+def flags(row: dict) -> list[str]:
+    return [name for name in ("contended", "unstable") if row.get(name) is True]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--config", default="configs/repeatability.yaml")
-    parser.add_argument("--processes", type=int, default=1, help="worker processes within each run")
-    parser.add_argument("--threads", type=int, help="override the config's timing.threads")
-    parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--gap", type=float, default=15.0, help="seconds between runs")
+    parser.add_argument("--threads", help="passed to compare as --threads")
+    parser.add_argument("--config", help="passed to compare as --config")
+    parser.add_argument("--need-unflagged", type=int, default=0, help="fail with fewer unflagged runs")
     parser.add_argument("variants", nargs="*", default=VARIANTS)
     args = parser.parse_args()
 
-    config = args.config
-    if args.threads:
-        import tempfile
-
-        import yaml
-
-        data = yaml.safe_load(Path(args.config).read_text())
-        data.setdefault("timing", {})["threads"] = args.threads
-        config = str(Path(tempfile.mkdtemp()) / Path(args.config).name)
-        Path(config).write_text(yaml.safe_dump(data))
-    command = [sys.executable, "-m", "convbench", "compare", *args.variants, "--config", config, "--json"]
-    if args.processes > 1:
-        command += ["--processes", str(args.processes)]
-    shown = " ".join(["convbench compare", *args.variants, "--config", args.config, "--json",
-                      *([f"(timing.threads: {args.threads})"] if args.threads else []),
-                      *(["--processes", str(args.processes)] if args.processes > 1 else [])])
-    print("# Repeatability: the same comparison in fresh processes\n")
-    print(f"Command: `python benchmarks/repeatability.py --runs {args.runs} --config {args.config}"
-          f"{f' --threads {args.threads}' if args.threads else ''}"
-          f"{f' --processes {args.processes}' if args.processes > 1 else ''}`, "
-          f"which runs `{shown}` {args.runs} times, one after another.\n")
+    options = [*(["--threads", args.threads] if args.threads else []), *(["--config", args.config] if args.config else [])]
+    command = [sys.executable, "-m", "convbench", "compare", *args.variants, *options, "--json"]
+    shown = " ".join(["convbench compare", *args.variants, *options, "--json"])
+    print("# Same question, same answer: one comparison in fresh processes, minutes apart\n")
+    print(f"Command: `python benchmarks/repeatability.py --runs {args.runs} --gap {args.gap:g}"
+          + "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("threads", args.threads), ("config", args.config),
+                                                               ("need_unflagged", args.need_unflagged or None)) if v)
+          + f"`: `{shown}` {args.runs} times, {args.gap:g} s apart.\n")
     print(f"- Before: {quiet_check()}")
-
-    ratios: dict[str, list[float]] = {}
-    verdicts: dict[str, list[str]] = {}
-    contention, baseline_ms, shape, meta = [], [], "", {}
+    runs: list[dict[str, dict]] = []
+    started = time.time()
     for run in range(args.runs):
+        if run:
+            time.sleep(args.gap)
         done = subprocess.run(command, capture_output=True, text=True, check=True)
-        rows = json.loads(done.stdout)["rows"]
-        for row in rows:
-            shape = row["shape"]
-            if row.get("contention") is not None:
-                contention.append(row["contention"])
-            if row["variant"] == "conv":
-                baseline_ms.append(row["latency_ms"])
-                meta = row
-                continue
-            ratios.setdefault(row["label"], []).append(row["latency_vs_baseline"])
-            verdicts.setdefault(row["label"], []).append(row["verdict"])
+        runs.append({row["label"]: row for row in json.loads(done.stdout)["rows"]})
     print(f"- After: {quiet_check()}")
-    print(f"- Shape {shape}, {meta.get('threads')} threads, {meta.get('rounds')} rounds per run"
-          f"{f' in {args.processes} processes' if args.processes > 1 else ''}; "
-          f"contention during the runs: {min(contention):.2f} - {max(contention):.2f} cores "
-          f"({sum(c > 0.2 for c in contention)} of {len(contention)} rows contended)")
-    print(f"- conv latency per run (ms): {', '.join(f'{v:.3f}' for v in baseline_ms)}\n")
+    base = next(row for row in runs[0].values() if row.get("latency_vs_baseline") == 1.0)
+    print(f"- {base['shape']}, baseline {base['label']}, {base.get('threads')} threads, {base.get('rounds')} rounds "
+          f"spread over {min(r[base['label']]['span_s'] for r in runs):.1f}-"
+          f"{max(r[base['label']]['span_s'] for r in runs):.1f} s per run; {args.runs} runs in "
+          f"{(time.time() - started) / 60:.1f} min")
+    probes = [r[base["label"]].get("state_probe_ms") for r in runs]
+    print("- State probe level per run (ms): " + ", ".join(f"{p:.3g}" if p else "-" for p in probes))
+    contention = [row["contention"] for r in runs for row in r.values() if row.get("contention") is not None]
+    print(f"- Contention during the runs: {min(contention):.2f}-{max(contention):.2f} cores\n")
 
-    header = " | ".join(f"run {i + 1}" for i in range(args.runs))
-    print(f"| variant | {header} | median | drift | verdicts |")
-    print("|---|" + "---|" * args.runs + "---|---|---|")
-    worst = 0.0
-    for label, values in ratios.items():
-        median = statistics.median(values)
-        drift = max(abs(v / median - 1) for v in values)
-        worst = max(worst, drift)
-        cells = " | ".join(f"{v:.3f}" for v in values)
-        kinds = ", ".join(f"{k} x{verdicts[label].count(k)}" for k in dict.fromkeys(verdicts[label]))
-        print(f"| {label} | {cells} | {median:.3f} | {100 * drift:.1f} % | {kinds} |")
-    ok = worst <= args.tolerance
-    print(f"\nLargest drift {100 * worst:.1f} %: every ratio {'within' if ok else 'NOT within'} "
-          f"+-{100 * args.tolerance:.0f} % of its median across runs.")
-    sys.exit(0 if ok else 1)
+    passed = True
+    summary = []
+    for label in [label for label in runs[0] if label != base["label"]]:
+        rows = [r[label] for r in runs]
+        print(f"## {label}\n\n| run | ratio | 95 % CI | flagged | per state |\n|---|---|---|---|---|")
+        for i, row in enumerate(rows, 1):
+            print(f"| {i} | {row['latency_vs_baseline']:.3f} | {row['latency_ratio_low']:.3f}-"
+                  f"{row['latency_ratio_high']:.3f} | {', '.join(flags(row)) or 'no'} | {row.get('state_ratios') or ''} |")
+        clean = [(i, row) for i, row in enumerate(rows, 1) if not flags(row)]
+        pairs = [(i, j) for (i, a), (j, b) in itertools.combinations(clean, 2) if contradict(a, b)]
+        widths = [(row["latency_ratio_high"] - row["latency_ratio_low"]) / 2 / row["latency_vs_baseline"]
+                  for _, row in clean]
+        ratios = [row["latency_vs_baseline"] for _, row in clean]
+        width = statistics.median(widths) if widths else float("nan")
+        spread = max(ratios) / min(ratios) - 1 if ratios else float("nan")
+        ok = not pairs and (not widths or width <= HALF_WIDTH) and len(clean) >= args.need_unflagged
+        passed &= ok
+        pair_text = ", ".join(f"{i}-{j}" for i, j in pairs) or "none"
+        print(f"\nUnflagged runs: {len(clean)} of {len(rows)}; contradicting pairs among them: {pair_text} "
+              f"(of {len(clean) * (len(clean) - 1) // 2}); spread of their ratios {100 * spread:.1f} %; median "
+              f"interval half-width {100 * width:.1f} % of the ratio. {'PASS' if ok else 'FAIL'}\n")
+        summary.append(f"| {label} | {len(clean)} / {len(rows)} | {len(pairs)} | {100 * spread:.1f} % | "
+                       f"{100 * width:.1f} % | {'pass' if ok else 'FAIL'} |")
+    print("## Summary\n\n| variant | unflagged runs | contradicting unflagged pairs | spread of unflagged ratios | "
+          "median half-width | |\n|---|---|---|---|---|---|")
+    print("\n".join(summary))
+    sys.exit(0 if passed else 1)
 
 
 if __name__ == "__main__":

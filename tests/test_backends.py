@@ -87,7 +87,7 @@ def test_bad_backends_in_a_config_are_located_errors():
 CONFIG = """\
 name: runtimes
 backends: [eager, {runtime}]
-timing: {{min_time: 0.05, rounds: 5, threads: 1, warmup_time: 0.0}}
+timing: {{min_span: 0, min_time: 0.05, rounds: 5, threads: 1, warmup_time: 0.0}}
 shapes: [{{in_channels: 8, size: 8}}]
 variants: [conv, depthwise]
 """

@@ -19,7 +19,7 @@ from tests.cli_checks import assert_one_line_exit_2
 WIDE = {"COLUMNS": "300"}
 TINY = """\
 name: tiny
-timing: {min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}
+timing: {min_span: 0, min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}
 shapes:
   - {in_channels: 8, out_channels: 8, size: 8}
   - {in_channels: 8, out_channels: 12, size: 7}

@@ -14,7 +14,7 @@ GOOD = """\
 name: t
 baseline: conv
 devices: [cpu]
-timing: {min_time: 0.01, rounds: 5, threads: 1}
+timing: {min_span: 0, min_time: 0.01, rounds: 5, threads: 1}
 shapes:
   - {batch: 2, in_channels: 8, out_channels: 16, kernel_size: 3, size: 8}
   - {in_channels: 8, stride: 2, height: 8, width: 12}

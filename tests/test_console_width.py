@@ -15,7 +15,7 @@ from tests.test_paper import ALL
 
 LONG_LABELS = """\
 name: long
-timing: {min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}
+timing: {min_span: 0, min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}
 shapes: [{in_channels: 8, out_channels: 8, size: 8}]
 variants:
   - conv

@@ -18,7 +18,7 @@ from tests.cli_checks import assert_one_line_exit_2
 
 CONFIG = """\
 name: busy
-timing: {{min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0{extra}}}
+timing: {{min_span: 0, min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0{extra}}}
 shapes: [{{in_channels: 8, size: 8}}]
 variants: [conv, depthwise, {{name: group, groups: 2}}]
 """
@@ -186,7 +186,7 @@ def test_a_row_above_the_roofline_warns_naming_the_calibration():
 def test_a_corrupt_cache_is_a_warning_and_never_fails_a_run(small_calibration, tmp_path, text):
     small_calibration.write_text(text, errors="surrogateescape")
     config = tmp_path / "c.yaml"
-    config.write_text("name: c\ntiming: {min_time: 0.01, rounds: 5, threads: 1}\n"
+    config.write_text("name: c\ntiming: {min_span: 0, min_time: 0.01, rounds: 5, threads: 1}\n"
                       "shapes: [{in_channels: 8, size: 8}]\nvariants: [conv]\n")
     for args in (["--no-timing"], []):
         result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / f"o{len(args)}"), *args])

@@ -125,7 +125,7 @@ def test_results_json_never_holds_nan(tmp_path):
     assert row["latency_ms"] is None and row["raw"]["round_ms"] == [1.0, None] and row["macs"] == 5
 
 
-SLOW = ("name: slow\ntiming: {min_time: 2.0, rounds: 5, threads: 1, warmup_time: 0.0}\n"
+SLOW = ("name: slow\ntiming: {min_span: 0, min_time: 2.0, rounds: 5, threads: 1, warmup_time: 0.0}\n"
         "shapes: [{in_channels: 8, size: 8}, {in_channels: 8, size: 16}, {in_channels: 8, size: 24}]\n"
         "variants: [conv, depthwise]\n")
 

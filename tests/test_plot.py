@@ -10,7 +10,7 @@ from convbench.present.plot import pareto_front
 
 TINY = """\
 name: p
-timing: {min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}
+timing: {min_span: 0, min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}
 shapes: [{in_channels: 8, size: 8}, {in_channels: 8, out_channels: 16, size: 10}]
 variants: [conv, depthwise, separable]
 """

@@ -64,7 +64,7 @@ def test_env_calibrate_prints_and_caches(small_calibration):
 
 def test_run_rows_get_their_roofline_fraction_once_calibrated(small_calibration, tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text("name: c\ntiming: {min_time: 0.01, rounds: 5, threads: 1}\n"
+    config.write_text("name: c\ntiming: {min_span: 0, min_time: 0.01, rounds: 5, threads: 1}\n"
                       "shapes: [{in_channels: 8, size: 8}]\nvariants: [conv, depthwise]\n")
     roofline.calibrate("cpu", "float32", threads=1, min_time=0.01)
     result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "o"), "--json"])

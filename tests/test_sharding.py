@@ -20,7 +20,7 @@ WIDE = {"COLUMNS": "300"}
 # Five shapes, so three shards get 2, 2 and 1 of them.
 SWEEP = """\
 name: sweep
-timing: {min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}
+timing: {min_span: 0, min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}
 shapes:
   - {in_channels: 8, size: 8}
 sweep: {size: [6, 7, 8, 9, 10]}

@@ -46,7 +46,7 @@ def test_a_failing_or_wrong_callable_names_the_entry():
 
 def config(tmp_path, models: str, variants: str = "[conv, separable]") -> Path:
     path = tmp_path / "m.yaml"
-    path.write_text(f"name: m\ntiming: {{min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}}\n"
+    path.write_text(f"name: m\ntiming: {{min_span: 0, min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}}\n"
                     f"models:\n{models}\nvariants: {variants}\n")
     return path
 

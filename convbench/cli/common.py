@@ -14,7 +14,7 @@ from convbench.registry import get_variant
 from convbench.suite.config import MAX_CASES, ConfigError, ModelWorkload, Shape, Suite, VariantRequest
 from convbench.suite.loading import load_config, parse_config
 
-QUICK_TIMING = {"min_time": 0.05, "rounds": 5, "warmup_time": 0.01, "processes": 1}
+QUICK_TIMING = {"min_time": 0.05, "rounds": 5, "warmup_time": 0.01, "processes": 1, "min_span": 0.0}
 DEFAULT_SHAPE = "in=64,out=64,k=3,size=56"
 SHAPE_ALIASES = {"in": "in_channels", "out": "out_channels", "k": "kernel_size", "s": "stride",
                  "h": "height", "w": "width", "n": "batch"}
@@ -36,7 +36,8 @@ def echo_json(data) -> None:
 
 
 class ContendedExit(click.ClickException):
-    """A timing was contended under ``on_contention: fail`` (``--strict``): exit code 3."""
+    """A timing was contended (or unstable) under ``on_contention: fail`` (``on_instability: fail``),
+    as ``--strict`` sets: exit code 3."""
 
     exit_code = 3
 

@@ -27,7 +27,7 @@ from convbench.suite.config import Suite, SuiteTiming
               help="Also save the rows as a run directory (results.csv, results.json, report.md).")
 @run_options
 def compare(variants, shapes, config, baseline, models, model_input, out, device, backend_names, quick, no_timing,
-            strict, processes, max_cases, as_json):
+            strict, processes, threads, max_cases, as_json):
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
     faster here, by how much, and whether the difference is significant. A variant takes
     parameters as NAME:KEY=VALUE,KEY=VALUE, e.g. octave:alpha_in=0.25,alpha_out=0.25."""
@@ -47,11 +47,12 @@ def compare(variants, shapes, config, baseline, models, model_input, out, device
         suite.shapes = [parse_shape(s) for s in (shapes or [DEFAULT_SHAPE])]
     elif models and not config:
         suite.shapes = []
-    apply_run_options(suite, device, quick, strict, processes, backend_names)
+    apply_run_options(suite, device, quick, strict, processes, backend_names, threads)
     options = [*(f"--backend {name}" for name in backend_names), *(f"--shape {s}" for s in shapes), *(f"--model {m}" for m in models),
                *([f"--input {model_input}"] if model_input else []), *([f"--config {config}"] if config else []),
                *([f"--baseline {baseline}"] if baseline else []), *([f"--device {device}"] if device else []),
                *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
-               *([f"--processes {processes}"] if processes else []), f"--out {out}"]
+               *([f"--processes {processes}"] if processes else []),
+               *([f"--threads {','.join(map(str, threads))}"] if threads else []), f"--out {out}"]
     command = " ".join(["convbench compare", *map(shlex.quote, [*variants, *" ".join(options).split()])])
     record_and_report([suite], Path(out) if out else None, not no_timing, as_json, verdicts=True, command=command)

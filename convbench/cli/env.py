@@ -3,6 +3,8 @@ calibration."""
 
 from __future__ import annotations
 
+import math
+
 import click
 import torch
 from rich.table import Table
@@ -13,6 +15,7 @@ from convbench.store.metadata import library_versions, run_metadata
 from convbench.suite import roofline
 from convbench.timing import DTYPES
 from convbench.timing.contention import ContendedError
+from convbench.timing.states import STATE_GAP
 
 
 @main.command()
@@ -34,6 +37,7 @@ def env(calibrate, dtype, threads, as_json):
                 raise ContendedExit(str(error)) from None
             data[f"{device} {dtype} peak"] = f"{peaks['peak_gmacs_per_s']:.1f} GMAC/s ({peaks['peak_from']})"
             data[f"{device} {dtype} bandwidth"] = f"{peaks['bandwidth_gb_per_s']:.1f} GB/s ({peaks['copy']})"
+    data["state probe"] = _state_probe_line(threads)
     data["calibration cache"] = str(roofline.cache_path())
     data["calibrations"] = [_calibration_line(entry) for entry in roofline.cached_calibrations()] or \
         "none: `convbench env --calibrate` measures this machine's peaks for the roofline columns"
@@ -53,3 +57,18 @@ def _calibration_line(entry: dict) -> str:
     return (f"{entry['device']} {entry['dtype']} {entry['threads']} threads (torch {entry['torch']}): "
             f"{entry['peak_gmacs_per_s']:.1f} GMAC/s, {entry['bandwidth_gb_per_s']:.1f} GB/s; "
             f"{entry.get('date', 'undated')} ({roofline.age_text(entry.get('date'))}), {conditions}")
+
+
+def _state_probe_line(threads: int | None) -> str:
+    """The state probe's level now, against the level cached by the last calibration."""
+    threads = threads or torch.get_num_threads()
+    now = roofline.state_probe_level("cpu", threads, seconds=1.0)
+    text = f"{now['state_probe_ms']:.3g} ms now at {threads} threads ({now['state_probe']}, over 1 s)"
+    calibrated = (roofline.cached_peaks("cpu", "float32", threads) or {}).get("state_probe_ms")
+    if calibrated:
+        text += (f"; calibrated {calibrated:.3g} ms ({now['state_probe_ms'] / calibrated:.2f}x): "
+                 + ("the same state" if abs(math.log(now["state_probe_ms"] / calibrated)) < STATE_GAP
+                    else "ANOTHER STATE than when calibrated; ratios measured now may differ"))
+    else:
+        text += "; no calibrated level yet (`convbench env --calibrate`)"
+    return text

@@ -37,18 +37,33 @@ def run_options(function):
         click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Override the devices."),
         click.option("--backend", "backend_names", multiple=True, type=click.Choice(BACKENDS), metavar="NAME",
                      help=f"Time on this runtime (repeat for several): {', '.join(BACKENDS)} [the config's, or eager]."),
-        click.option("--quick", is_flag=True, help="Short timing: a few seconds per shape, in this process."),
+        click.option("--quick", is_flag=True,
+                     help="Short timing: a few seconds per shape, in this process, rounds back to back (one "
+                          "moment of the machine, not a spread over timing.min_span)."),
         click.option("--no-timing", is_flag=True, help="Count only; do not time."),
         click.option("--strict", is_flag=True,
-                     help="Exit non-zero (3) if a timing was contended (timing.on_contention: fail)."),
+                     help="Exit non-zero (3) if a timing was contended or the machine changed state during it "
+                          "(timing.on_contention and on_instability: fail)."),
         click.option("--processes", type=click.IntRange(min=1), metavar="N",
                      help="Spread each shape's rounds over N fresh worker processes (timing.processes)."),
+        click.option("--threads", metavar="N[,M...]", callback=_thread_counts,
+                     help="CPU threads (timing.threads); several, e.g. 1,2, time every case at each in the same "
+                          "rounds."),
         click.option("--max-cases", type=click.IntRange(min=1), default=MAX_CASES, show_default=True, metavar="N",
                      help="Refuse a config that queues more cases than this."),
         click.option("--json", "as_json", is_flag=True, help="Print rows as JSON instead of tables."),
     ]):
         function = option(function)
     return function
+
+
+def _thread_counts(context, parameter, text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() and 0 < int(p) <= 4096 for p in parts):
+        raise InputError(f"--threads {text!r}: expected whole numbers from 1 to 4096, comma-separated, e.g. 1,2")
+    return tuple(dict.fromkeys(int(p) for p in parts))
 
 
 def warn_about_the_calibration_cache() -> None:
@@ -58,7 +73,8 @@ def warn_about_the_calibration_cache() -> None:
 
 
 def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: bool = False,
-                       processes: int | None = None, backend_names: tuple[str, ...] = ()) -> None:
+                      processes: int | None = None, backend_names: tuple[str, ...] = (),
+                      threads: tuple[int, ...] | None = None) -> None:
     if device:
         suite.devices = [device]
     if backend_names:
@@ -74,9 +90,11 @@ def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: boo
     if quick:
         suite.timing = dataclasses.replace(suite.timing, **QUICK_TIMING)
     if strict:
-        suite.timing.on_contention = "fail"
+        suite.timing.on_contention = suite.timing.on_instability = "fail"
     if processes:
         suite.timing.processes = processes
+    if threads:
+        suite.timing.threads = threads[0] if len(threads) == 1 else threads
     if "cuda" in suite.devices and not torch.cuda.is_available():
         raise InputError(f"{suite.source}: device cuda requested, but torch {torch.__version__} sees no CUDA "
                          "GPU; use --device cpu, or auto to take a GPU only where there is one")
@@ -94,14 +112,14 @@ def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: boo
                    "starts DIR if it holds no results yet.")
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @run_options
-def run(configs, only, out, shard, resume, draw, device, backend_names, quick, no_timing, strict, processes, max_cases,
-        as_json):
+def run(configs, only, out, shard, resume, draw, device, backend_names, quick, no_timing, strict, processes, threads,
+        max_cases, as_json):
     """Run every variant in each CONFIG on its shapes; write results.csv, results.json and
     report.md into one directory, and print one table per shape."""
     suites = [load_suite(path, max_cases) for path in configs]
     wanted = [name for item in only for name in item.split(",") if name]
     for suite in suites:
-        apply_run_options(suite, device, quick, strict, processes, backend_names)
+        apply_run_options(suite, device, quick, strict, processes, backend_names, threads)
         if wanted:
             suite.variants = select_variants(suite, wanted)
     share = parse_shard_option(shard)
@@ -116,6 +134,7 @@ def run(configs, only, out, shard, resume, draw, device, backend_names, quick, n
              *(f"--backend {name}" for name in backend_names),
              *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
              *(["--strict"] if strict else []), *([f"--processes {processes}"] if processes else []),
+             *([f"--threads {','.join(map(str, threads))}"] if threads else []),
              *([f"--shard {share.label}"] if share else []), *([f"--resume {shlex.quote(resume)}"] if resume else []),
              *(["--plot"] if draw else []), *([f"--out {shlex.quote(out)}"] if out else [])]
     command = " ".join(["convbench run", *map(shlex.quote, configs), *flags])
@@ -183,7 +202,7 @@ def finish(recording: Recording, as_json: bool, draw: bool, verdicts: bool = Fal
         say(f"{'interrupted: ' if recording.interrupted else ''}{len(rows)} rows written to {directory}/ "
              f"(results.csv, results.json, report.md){held}", console)
     if recording.contended:
-        raise ContendedExit(f"timing contended (--strict / on_contention: fail): {recording.contended}")
+        raise ContendedExit(recording.contended)
     if draw and directory is not None and not recording.interrupted:
         df = frame(recording.all_rows)
         metadata = {**recording.parts[-1].metadata, "parts": [p.metadata for p in recording.parts]}

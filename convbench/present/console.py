@@ -37,7 +37,8 @@ def latency_ratio_text(row: dict, digits: int = DIGITS) -> tuple[str, str]:
     verdict = row.get("verdict")
     if missing(verdict):
         return ratio(value, digits), "bold"  # the baseline itself
-    return VERDICT_MARKS.get(verdict, "") + ratio(value, digits), VERDICT_STYLES.get(verdict, "")
+    unstable = "†" if truthy(row.get("unstable")) else ""
+    return VERDICT_MARKS.get(verdict, "") + ratio(value, digits) + unstable, VERDICT_STYLES.get(verdict, "")
 
 
 def _cells(row: dict, note: str, digits: int) -> dict[str, str]:
@@ -60,7 +61,8 @@ def _cells(row: dict, note: str, digits: int) -> dict[str, str]:
         "CI": "" if missing(low) or missing(high) else f"{significant(low, digits)}-{significant(high, digits)}",
         "verdict": f"[{VERDICT_STYLES.get(verdict, '')}]{verdict}[/]" if verdict else "",
         "x eager": ratio(row.get("latency_vs_eager"), digits),
-        "note": f"[bold red]CONTENDED {note}[/]" if truthy(row.get("contended")) else note,
+        "note": (f"[bold red]CONTENDED {note}[/]" if truthy(row.get("contended"))
+                 else f"[bold yellow]UNSTABLE {note}[/]" if truthy(row.get("unstable")) else note),
     }
 
 
@@ -118,7 +120,10 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
     metadata = metadata or {}
     calibration = calibration_text(metadata)
     df = df.assign(backend=df["backend"].astype(object).fillna("eager")) if "backend" in df else df.assign(backend="eager")
-    for (shape, device, dtype, backend), group in df.groupby(["shape", "device", "dtype", "backend"], sort=False):
+    several_threads = df["threads"].nunique() > 1
+    df = df.assign(thread_axis=df["threads"] if several_threads else 0)
+    for (shape, device, dtype, backend, threads), group in df.groupby(
+            ["shape", "device", "dtype", "backend", "thread_axis"], sort=False, dropna=False):
         notes: dict[str, list[str]] = {}  # one line per distinct reason, with the rows it applies to
 
         def mark(reasons: list[str], label: str) -> str:
@@ -135,7 +140,8 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
             else:
                 reasons = row_warnings(row, calibration) + swap_notes(row) + counter_notes(row)
             cells.append(_cells(row, mark(reasons, row["label"]), digits))
-        runtime = "" if backend == "eager" else f" on {backend}"
+        runtime = ("" if backend == "eager" else f" on {backend}") + (
+            f" at {threads:g} threads" if several_threads and not missing(threads) else "")
         title = f"{shape} | {device} {dtype}{runtime} | x: variant / {baseline}{runtime}"
         table, legend, dropped = fitted_table(title, [r["label"] for r in rows], cells, console.width)
         console.print(table)

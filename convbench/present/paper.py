@@ -27,9 +27,14 @@ def table_groups(df: pd.DataFrame, shape: str | None = None) -> list[tuple[tuple
     """The rows of each table: one per (config, machine, shape, device, dtype and runtime), in run order; only
     shapes whose label contains ``shape`` when given (a ValueError listing them if none does)."""
     df = df.assign(backend=df["backend"].astype(object).fillna("eager"))
-    groups = [((config, machine, shape_, device, dtype if backend == "eager" else f"{dtype}, {backend}"), group)
-              for (config, machine, shape_, device, dtype, backend), group
-              in df.groupby(["config", "machine", "shape", "device", "dtype", "backend"], sort=False, dropna=False)]
+    several_threads = df["threads"].nunique() > 1
+    df = df.assign(thread_axis=df["threads"] if several_threads else 0)
+    groups = [((config, machine, shape_, device, dtype + ("" if backend == "eager" else f", {backend}")
+                + (f", {threads:g} threads" if several_threads and not missing(threads) else "")),
+               group.drop(columns="thread_axis"))
+              for (config, machine, shape_, device, dtype, backend, threads), group
+              in df.groupby(["config", "machine", "shape", "device", "dtype", "backend", "thread_axis"], sort=False,
+                            dropna=False)]
     if shape is not None:
         chosen = [g for g in groups if shape.lower() in str(g[0][2]).lower()]
         if not chosen:
@@ -67,7 +72,8 @@ def _cells(row: dict, key: str, digits: int, plus_minus: str, marks: dict[str, s
         verdict = row.get("verdict")
         mark = marks.get(verdict, "") if not missing(verdict) else ""
         contended = marks["contended"] if _truthy(row.get("contended")) else ""
-        return text + mark + contended if text else ""
+        unstable = marks["unstable"] if _truthy(row.get("unstable")) else ""
+        return text + mark + contended + unstable if text else ""
     if key == "macs_vs_baseline":
         return ratio(value, digits)
     if key == "interval":
@@ -95,6 +101,9 @@ def method_text(part: dict[str, Any], baseline: str) -> str:
     rounds, processes = timing.get("rounds"), int(timing.get("processes") or 1)
     confidence = 100 * float(timing.get("confidence", 0.95))
     spread = f" in {processes} fresh processes" if processes > 1 else ""
+    min_span = float(timing.get("min_span") or 0)
+    if min_span > 0:
+        spread += f" spread over at least {min_span:g} s"
     return (f"Params and MACs per image (multiply-accumulates, bias excluded; FLOPs = 2 MACs), counted "
             f"exactly at the operator level and cross-checked against ptflops. kMAC/px: MACs per input pixel "
             f"/ 1000. Latency: batch {part.get('batch', 'as shown')} forward pass, {part.get('dtype', 'float32')}, "
@@ -103,11 +112,14 @@ def method_text(part: dict[str, Any], baseline: str) -> str:
             f"ratios with its {confidence:.0f}% Student-t interval (below 1 is faster).")
 
 
-def legend_text(margin: float, baseline: str, contended: bool) -> str:
+def legend_text(margin: float, baseline: str, contended: bool, unstable: bool = False) -> str:
     text = (f"~: the same speed as {baseline} within +-{100 * margin:.0f}% (interval inside the margin); "
             "?: undecided (the interval is too wide to say); unmarked ratios differ from 1 beyond the margin.")
     if contended:
         text += " !: other processes used the CPU while this row was timed, so it is not a result."
+    if unstable:
+        text += (" †: the machine changed state while this row was timed (a fixed probe kernel read at two "
+                 "levels); the ratio blends both states, and the results files give it per state.")
     return text
 
 
@@ -133,6 +145,7 @@ class _Table:
     columns: list[tuple[str, str]]
     contended: bool
     margin: float
+    unstable: bool = False
 
     @classmethod
     def of(cls, group: pd.DataFrame, metadata: dict[str, Any], config, machine) -> "_Table":
@@ -140,11 +153,11 @@ class _Table:
         baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
         rows = group.to_dict("records")
         return cls(part, baseline, rows, _columns(rows, baseline), any(_truthy(r.get("contended")) for r in rows),
-                   float((part.get("timing") or {}).get("margin", 0.05)))
+                   float((part.get("timing") or {}).get("margin", 0.05)), any(_truthy(r.get("unstable")) for r in rows))
 
 
-LATEX_MARKS = {"same": r"$^{\sim}$", "undecided": r"$^{?}$", "contended": r"$^{!}$"}
-MARKDOWN_MARKS = {"same": " ~", "undecided": " ?", "contended": " !"}
+LATEX_MARKS = {"same": r"$^{\sim}$", "undecided": r"$^{?}$", "contended": r"$^{!}$", "unstable": r"$^{\dagger}$"}
+MARKDOWN_MARKS = {"same": " ~", "undecided": " ?", "contended": " !", "unstable": " †"}
 
 
 def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, shape: str | None = None) -> str:
@@ -156,10 +169,10 @@ def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGIT
         contended, margin = table.contended, table.margin
         caption = (f"{shape_label} on {machine_line(part)} ({device}, {dtype}). "
                    f"{method_text({**part, 'batch': rows[0].get('batch'), 'dtype': dtype}, baseline)} "
-                   f"{legend_text(margin, baseline, contended)}")
+                   f"{legend_text(margin, baseline, contended, table.unstable)}")
         out += [r"\begin{table}[t]", r"\centering", r"\small",
                 r"\caption{" + latex_text(caption).replace(r"\textasciitilde{}:", r"$^{\sim}$:")
-                .replace("?:", r"$^{?}$:").replace("!:", r"$^{!}$:") + "}",
+                .replace("?:", r"$^{?}$:").replace("!:", r"$^{!}$:").replace("†:", r"$^{\dagger}$:") + "}",
                 r"\label{tab:" + re.sub(r"[^A-Za-z0-9]+", "-", str(config)).strip("-") + f"-{n}" + "}",
                 r"\begin{tabular}{l" + "r" * (len(columns) - 1) + "}", r"\toprule",
                 " & ".join(latex_text(heading) for _, heading in columns)
@@ -198,7 +211,7 @@ def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DI
             cells = [str(row["label"]) if key == "label" else _cells(row, key, digits, " ± ", MARKDOWN_MARKS)
                      for key, _ in columns]
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        legend = legend_text(margin, baseline, contended).replace("+-", "±")
+        legend = legend_text(margin, baseline, contended, table.unstable).replace("+-", "±")
         out += ["", f"Machine: {machine_line(part)}. {legend}", ""]
         last_of_part = i + 1 == len(groups) or groups[i + 1][0][:2] != (config, machine)
         if last_of_part:

@@ -119,6 +119,9 @@ def latency_vs_macs(df: pd.DataFrame, metadata: dict[str, Any], path: Path) -> P
             if str(row.get("contended")).lower() == "true":
                 ax.scatter(row["macs"], row["latency_ms"], marker="x", color="red", s=140, zorder=4,
                            label="contended: not a result")
+            if str(row.get("unstable")).lower() == "true":
+                ax.scatter(row["macs"], row["latency_ms"], marker="D", facecolors="none", edgecolors="orange",
+                           s=150, linewidths=1.5, zorder=4, label="unstable: the machine changed state")
         front = pareto_front(list(zip(group["macs"], group["latency_ms"])))
         ax.plot(*zip(*front), color="grey", linestyle="--", linewidth=1, zorder=1, label="Pareto front")
         _readable_log_axes(ax, x_unit="")

@@ -25,9 +25,12 @@ def short_conventions(timing: dict[str, Any] | None = None) -> str:
     confidence = 100 * float(timing.get("confidence", CONFIDENCE))
     rounds, processes = timing.get("rounds"), int(timing.get("processes") or 1)
     where = f" in {processes} processes" if processes > 1 else ""
+    min_span = float(timing.get("min_span") or 0)
+    where += f" spread over >= {min_span:g} s" if min_span > 0 else " back to back"
     return (f"MACs: exact count per image (FLOPs = 2 x MACs). latency ms: geometric mean of the medians of "
             f"{rounds or ''} interleaved rounds{where} ± IQR. x: variant / baseline (geometric mean of per-round "
-            f"ratios) with its {confidence:.0f}% CI; ~ same within ±{margin:.0f}%, ? undecided.")
+            f"ratios) with its {confidence:.0f}% CI; ~ same within ±{margin:.0f}%, ? undecided, ! contended, "
+            f"† unstable (the machine changed state).")
 
 
 def si_count(value) -> str:
@@ -72,6 +75,11 @@ def row_warnings(row, calibration: str | None = None) -> list[str]:
     warnings = []
     if truthy(row.get("contended")):
         warnings.append(f"CONTENDED: other processes took {float(row['contention']):.2f} cores while timing")
+    if truthy(row.get("unstable")):
+        per_state = row.get("state_ratios")
+        warnings.append(f"UNSTABLE: {row.get('instability')}"
+                        + (f"; per state: {per_state}" if isinstance(per_state, str) and " in state " in per_state
+                           else ""))
     fraction = row.get("roofline_fraction")
     if not missing(fraction) and float(fraction) > 1:
         warnings.append(f"{100 * float(fraction):.0f}% of the roofline: faster than the calibrated peak"
@@ -99,6 +107,15 @@ def timing_summary(df: pd.DataFrame, metadata: dict[str, Any] | None = None) -> 
     lines = [f"contention: {len(contended)} of {len(timed)} timed rows contended (others took more than "
              f"{threshold:g} cores; the most was {float(worst):.2f} cores)"
              + (": those timings are not results; rerun on a quiet machine" if len(contended) else "")]
+    if "unstable" in timed:
+        unstable = timed[[truthy(v) for v in timed["unstable"]]]
+        spans = timed["span_s"].dropna() if "span_s" in timed else pd.Series(dtype=float)
+        span = f"rounds spread over {spans.min():.0f}-{spans.max():.0f} s; " if len(spans) else ""
+        probe = timed["state_probe_ms"].dropna() if "state_probe_ms" in timed else pd.Series(dtype=float)
+        level = f"state probe {probe.min():.3g}-{probe.max():.3g} ms; " if len(probe) else ""
+        lines.append(f"machine state: {span}{level}{len(unstable)} of {len(timed)} timed rows unstable"
+                     + (" (the machine changed state during their rounds: see the per-state ratios)"
+                        if len(unstable) else ""))
     above = timed[timed["roofline_fraction"].fillna(0) > 1]
     if len(above):
         lines.append(f"roofline: {len(above)} rows above 100% of the calibrated peak "
@@ -121,6 +138,9 @@ def tidy_table(df: pd.DataFrame, digits: int = DIGITS) -> pd.DataFrame:
         "Verdict": ["" if missing(v) else v for v in df["verdict"]],
         "Contention (cores)": df["contention"],
         "Contended": [("yes" if truthy(v) else "no") if not missing(v) else "" for v in df["contended"]],
+        "Threads": df["threads"], "Rounds span (s)": df["span_s"], "State probe (ms)": df["state_probe_ms"],
+        "Unstable": [("yes" if truthy(v) else "no") if not missing(v) else "" for v in df["unstable"]],
+        "Ratio per state": ["" if missing(v) else v for v in df["state_ratios"]],
         "Status": df["status"],
     })
     return out.apply(lambda column: column.map(lambda v: _round(v, digits)) if column.dtype.kind == "f" else column)

@@ -36,7 +36,14 @@ def verdict_lines(rows: list[dict], baseline: str) -> list[str]:
                 p_value=r["p_value"], verdict=r["verdict"], rounds=r["rounds"],
                 replicates=r["processes"] if (r.get("processes") or 1) > 1 else r["rounds"],
                 confidence=r["confidence"], margin=r["margin"])
-            text = f"  {r['label']}: {format_ratio(r['macs_vs_baseline'])} the MACs; {estimate.describe(r['label'], base)}"
+            text = f"  {r['label']}: {format_ratio(r['macs_vs_baseline'])} the MACs; "
+            if r.get("unstable") is True and " in state " in str(r.get("state_ratios")):
+                text += (f"UNSTABLE, the machine changed state: {r['state_ratios']}; both states together: "
+                         f"{estimate.describe(r['label'], base)}")
+            else:
+                text += estimate.describe(r["label"], base)
+                if r.get("unstable") is True:
+                    text += f"; UNSTABLE: {r.get('instability')}"
             if r.get("contended"):
                 text += f"; CONTENDED: others took {r['contention']:.2f} cores while timing, not a result"
             lines.append(text)

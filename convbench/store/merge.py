@@ -7,6 +7,7 @@ taken within its own timing session.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +16,7 @@ import pandas as pd
 
 from convbench.store.files import ResultsError, ResultWriter, load_results, raw_timings, write_atomically
 from convbench.store.schema import COLUMNS, machine_of, missing_value, parts_of
+from convbench.timing.states import STATE_GAP
 
 
 @dataclass
@@ -41,6 +43,8 @@ def merge_runs(paths: list[str | Path], warn: Callable[[str], None] | None = Non
             key = (part.get("config"), machine_of(part), part.get("date"))
             if key not in {(p.get("config"), machine_of(p), p.get("date")) for p in parts}:
                 parts.append({k: v for k, v in part.items() if k != "parts"})
+    for note in state_differences(frames, sources):
+        (warn or (lambda message: None))(note)
     combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     has_id = combined["case_id"].notna()
     keyed = combined[has_id]
@@ -51,6 +55,31 @@ def merge_runs(paths: list[str | Path], warn: Callable[[str], None] | None = Non
     if len(paths) > 1:
         metadata["merged_from"] = sources
     return Merged(kept.reset_index(drop=True).reindex(columns=COLUMNS), metadata, int(duplicated.sum()))
+
+
+def state_levels(df: pd.DataFrame) -> dict[tuple, float]:
+    """A run's state-probe level (the median over its timed rows, ms) per (machine, threads)."""
+    if "state_probe_ms" not in df:
+        return {}
+    timed = df[pd.to_numeric(df["state_probe_ms"], errors="coerce").notna()]
+    return {(machine, threads): float(pd.to_numeric(group["state_probe_ms"]).median())
+            for (machine, threads), group in timed.groupby(["machine", "threads"], dropna=False)}
+
+
+def state_differences(frames: list[pd.DataFrame], sources: list[str]) -> list[str]:
+    """One line for each pair of runs measured on the same machine at the same threads whose
+    state-probe levels differ by :data:`STATE_GAP` or more: their ratios may differ for that reason."""
+    levels = [state_levels(df) for df in frames]
+    notes = []
+    for i in range(len(frames)):
+        for j in range(i + 1, len(frames)):
+            for key in levels[i].keys() & levels[j].keys():
+                a, b = levels[i][key], levels[j][key]
+                if abs(math.log(a / b)) >= STATE_GAP:
+                    notes.append(f"{sources[i]} and {sources[j]} were timed in different machine states (state "
+                                 f"probe {a:.3g} vs {b:.3g} ms at {key[1]:g} threads): their ratios may differ "
+                                 "for that reason")
+    return notes
 
 
 def write_merged(merged: Merged, paths: list[str | Path], directory: str | Path,

@@ -150,13 +150,24 @@ class Case:
     is_baseline: bool
     backend: str = "eager"
     request: VariantRequest | None = None
+    threads: int | None = None
+
+    @property
+    def axis(self) -> tuple[str, int | None]:
+        """The runtime and thread count it is timed at: its baseline is the one at the same."""
+        return self.backend, self.threads
 
 
-def on_backend(suite: Suite, workload: Workload, device: str, counted: Case, backend: str) -> Case:
-    """The counted case as measured on ``backend``: the same module and counts, its own row."""
+def on_axis(suite: Suite, workload: Workload, device: str, counted: Case, backend: str,
+            threads: int | None) -> Case:
+    """The counted case as measured on ``backend`` at ``threads``: the same module and counts,
+    its own row and id."""
+    several = len(suite.timing.thread_counts) > 1
     row = {**counted.row, "backend": backend,
-           "case_id": case_id(suite, workload, device, counted.request, backend)}
-    return Case(row, {}, counted.built, counted.is_baseline, backend, counted.request)
+           "case_id": case_id(suite, workload, device, counted.request, backend, threads if several else None)}
+    if several:
+        row["threads"] = threads
+    return Case(row, {}, counted.built, counted.is_baseline, backend, counted.request, threads)
 
 
 def prepare(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> Case:

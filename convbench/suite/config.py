@@ -15,8 +15,10 @@ from convbench.timing.stats import CONFIDENCE, MARGIN
 DEVICES = ("cpu", "cuda", "auto")
 SHAPE_KEYS = ("batch", "in_channels", "out_channels", "kernel_size", "stride", "size", "height", "width")
 MAX_CASES = 10_000  # shapes x devices x variants a config may queue unless raised (--max-cases)
+MIN_SPAN = 20.0  # seconds a session's rounds are spread over by default (README: "How far to trust them")
 MIN_ROUNDS = 5  # fewer rounds give a t interval too wide to decide most comparisons
 ON_CONTENTION = ("mark", "retry", "fail")
+ON_INSTABILITY = ON_CONTENTION
 TOP_KEYS = ("name", "description", "baseline", "devices", "backends", "dtype", "memory_format", "timing", "shapes",
             "sweep", "models", "variants")
 MODEL_KEYS = ("name", "batch", "size", "input", "kwargs", "where", "skip_unfit")
@@ -92,17 +94,21 @@ class VariantRequest:
 @dataclass
 class SuiteTiming:
     """A config's ``timing:`` block: how long and in how many rounds each session is read, under
-    which settings, and what is done with a contended session.
+    which settings, and what is done with a contended or unstable session.
 
     ``min_time`` is the seconds each module is read for in all, over ``rounds`` interleaved rounds
-    and ``processes`` worker processes; ``on_contention`` is ``mark``, ``retry`` (up to
-    ``retries`` times) or ``fail`` above ``contention_threshold`` cores; ``confidence`` and
-    ``margin`` are the statistics' (:mod:`convbench.timing.stats`).
+    and ``processes`` worker processes; the rounds start at least ``min_span / rounds`` seconds
+    apart, so they sample the machine over ``min_span`` seconds. ``threads`` is one count (None:
+    torch's) or a list of counts, each timed as its own case in the same session.
+    ``on_contention`` is ``mark``, ``retry`` (up to ``retries`` times) or ``fail`` above
+    ``contention_threshold`` cores, and ``on_instability`` the same for a session in which the
+    state probe saw the machine change state (:mod:`convbench.timing.states`); ``confidence``
+    and ``margin`` are the statistics' (:mod:`convbench.timing.stats`).
     """
 
     min_time: float = 0.5
     rounds: int = 10
-    threads: int | None = None
+    threads: int | None | tuple[int, ...] = None
     training: bool = False
     cold: bool = False
     warmup_time: float = 0.05
@@ -112,12 +118,20 @@ class SuiteTiming:
     contention_threshold: float = THRESHOLD
     confidence: float = CONFIDENCE
     margin: float = MARGIN
+    min_span: float = MIN_SPAN
+    on_instability: str = "mark"
 
-    def settings(self, device: str, dtype: str, memory_format: str) -> TimingSettings:
-        """How every module of a session on ``device`` is prepared and read."""
+    @property
+    def thread_counts(self) -> list[int | None]:
+        """The thread counts every case is timed at: one, or each of a list."""
+        return list(self.threads) if isinstance(self.threads, (list, tuple)) else [self.threads]
+
+    def settings(self, device: str, dtype: str, memory_format: str, threads: int | None = None) -> TimingSettings:
+        """How a module of a session on ``device`` is prepared and read (at ``threads``, one of
+        :attr:`thread_counts`; the only one by default)."""
         return TimingSettings(device=device, dtype=dtype, memory_format=memory_format, training=self.training,
-                              threads=self.threads, warmup_time=self.warmup_time,
-                              cold=self.cold and device.startswith("cuda"))
+                              threads=threads if threads is not None else self.thread_counts[0],
+                              warmup_time=self.warmup_time, cold=self.cold and device.startswith("cuda"))
 
 
 @dataclass
@@ -136,8 +150,8 @@ class Suite:
     backends: list[str] = field(default_factory=lambda: ["eager"])
 
     def case_count(self) -> int:
-        """Cases to measure: every (workload, device, variant) on every backend."""
-        return len(self.cases()) * len(self.backends)
+        """Cases to measure: every (workload, device, variant) on every backend at every thread count."""
+        return len(self.cases()) * len(self.backends) * len(self.timing.thread_counts)
 
     def cases(self) -> list[tuple[Shape | ModelWorkload, str, VariantRequest]]:
         """Every (shape or model, device, variant), the baseline first within each of them."""

@@ -159,14 +159,26 @@ def _parse_timing(doc: _Located, timing) -> SuiteTiming:
             value = _expect_int(doc, path, value, minimum=1)
         elif key == "retries":
             value = _expect_int(doc, path, value, minimum=0)
-        elif key == "on_contention":
+        elif key in ("on_contention", "on_instability"):
             value = _expect_choice(doc, path, value, ON_CONTENTION)
+        elif key == "min_span":
+            value = _expect_number(doc, path, value, 0, 3600, "a number of seconds")
         elif key == "threads":
-            value = None if value is None else _expect_int(doc, path, value)
+            value = _parse_threads(doc, path, value)
         elif not isinstance(value, bool):
             raise doc.error(path, f"must be true or false, got {value!r}")
         result[key] = value
     return SuiteTiming(**result)
+
+
+def _parse_threads(doc: _Located, path: tuple, value) -> int | None | tuple[int, ...]:
+    """``threads``: null (torch's count), a whole number, or a list of them (each a case)."""
+    if not isinstance(value, list):
+        return None if value is None else _expect_int(doc, path, value)
+    if not value:
+        raise doc.error(path, "must be a whole number >= 1 or a non-empty list of them, such as [1, 2]")
+    counts = tuple(_expect_int(doc, (*path, i), v) for i, v in enumerate(value))
+    return counts[0] if len(set(counts)) == 1 else tuple(dict.fromkeys(counts))
 
 
 def _parse_backends(doc: _Located, value, timing: SuiteTiming) -> list[str]:

@@ -21,6 +21,7 @@ from convbench import backends
 from convbench.suite import roofline
 from convbench.suite.config import Suite, resolve_device
 from convbench.timing.contention import ContendedError
+from convbench.timing.state_probe import DESCRIPTION
 from convbench.suite.interrupts import GracefulStop
 from convbench.store.metadata import run_metadata
 from convbench.present.report import markdown_report
@@ -60,6 +61,9 @@ def suite_metadata(suite: Suite, shard: Shard | None = None) -> dict:
                 timing=dataclasses.asdict(suite.timing),
                 roofline=roofline.cached_peaks(device, suite.dtype, suite.timing.threads),
                 settings=suite_settings(suite), backends={name: backends.version(name) for name in suite.backends})
+    calibrated = (meta["roofline"] or {}).get("state_probe_ms")
+    meta["state_probe"] = {"kernel": DESCRIPTION, "read": "before every reading, at the reading's threads",
+                           "calibrated_ms": calibrated}
     if shard:
         meta["shard"] = shard.label
     return meta
@@ -80,7 +84,9 @@ def plan(suite: Suite, shard: Shard | None, held_cases: set[str]) -> tuple[set[s
         if shard and not shard.takes(i):
             continue
         key = session_key(suite, workload, device)
-        ids = {case_id(suite, workload, device, request, backend) for request in requests for backend in suite.backends}
+        several = suite.timing.thread_counts if len(suite.timing.thread_counts) > 1 else [None]
+        ids = {case_id(suite, workload, device, request, backend, threads)
+               for request in requests for backend in suite.backends for threads in several}
         if ids <= held_cases:
             held += 1
             continue
@@ -114,8 +120,8 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
         except KeyboardInterrupt:
             recording.interrupted = True
         except ContendedError as error:
-            recording.contended = str(error)
-            recording.parts[-1].metadata["stopped"] = f"timing contended: {error}"
+            recording.contended = f"timing {error.what} (--strict / {error.setting}: fail): {error}"
+            recording.parts[-1].metadata["stopped"] = f"timing {error.what}: {error}"
         except OSError as error:  # disk full, directory removed or made read-only mid-run
             recording.unwritable = (f"{directory}: cannot write results ({error.strerror or error}); "
                                     "the run was cut short")
@@ -140,7 +146,7 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
 def _measure(part: Part, to_run: set[str], measure_time: bool, writer: ResultWriter | None, quiet: bool) -> None:
     """Run the part's sessions with a progress bar; rows go to ``writer`` as soon as they exist."""
     suite, machine = part.suite, part.metadata["machine"]["id"]
-    total = len(suite.backends) * sum(len(requests) for workload, device, requests in sessions(suite)
+    total = len(suite.backends) * len(suite.timing.thread_counts) * sum(len(requests) for workload, device, requests in sessions(suite)
                                       if session_key(suite, workload, device) in to_run)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=quiet)

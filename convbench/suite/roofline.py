@@ -3,7 +3,8 @@
 ``calibrate`` measures peak compute (GMAC/s) as the best of large matmuls and of plain convolutions
 (oneDNN's and cuDNN's conv kernels can beat the matmul, and a quiet plain conv must not read above
 100 %), and memory bandwidth with a large copy (GB/s, bytes read + written), per device, dtype and
-thread count, each from its fastest reading (a peak is the best the machine does, as STREAM
+thread count, each from its fastest reading, and the state probe's level (the machine-state
+probe's median, :mod:`convbench.timing.state_probe`) (a peak is the best the machine does, as STREAM
 reports it). It refuses to cache a calibration taken while other processes used the CPU (see
 :mod:`convbench.timing.contention`), and caches the result with its date, the contention measured and the
 machine's metadata in ``~/.cache/convbench/calibration.json`` (or ``$CONVBENCH_CACHE``).
@@ -27,6 +28,7 @@ from convbench.timing.contention import THRESHOLD, ContendedError, Probe
 from convbench.store.metadata import cpu_model, run_metadata
 from convbench.store.files import write_atomically
 from convbench.timing import DTYPES, benchmark
+from convbench.timing.state_probe import DESCRIPTION, StateProbe
 
 MATMUL_SIZES = {"cpu": (1024, 2048), "cuda": (4096, 8192)}
 COPY_BYTES = {"cpu": 256 * 2**20, "cuda": 2 * 2**30}
@@ -102,6 +104,7 @@ def calibrate(device: str = "cpu", dtype: str = "float32", threads: int | None =
     is_cuda = torch.device(device).type == "cuda"
     probe = Probe(torch.device(device).index or 0 if is_cuda else None)
     peaks = measure_peaks(device, dtype, threads, min_time)
+    peaks.update(state_probe_level(device, threads))
     contention = probe.stop()
     if contention.contended(contention_threshold):
         raise ContendedError(f"calibration of {device} {dtype} not cached: {contention.describe()}, above "
@@ -115,6 +118,18 @@ def calibrate(device: str = "cpu", dtype: str = "float32", threads: int | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(cache, indent=1))
     return entry
+
+
+def state_probe_level(device: str = "cpu", threads: int | None = None, seconds: float = 3.0) -> dict[str, Any]:
+    """The state probe's level now at ``threads``: the median of its readings over ``seconds``
+    (see :mod:`convbench.timing.state_probe`)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads or saved)
+    try:
+        level = StateProbe(device).level(seconds)
+    finally:
+        torch.set_num_threads(saved)
+    return {"state_probe_ms": level, "state_probe": DESCRIPTION}
 
 
 def cached_calibrations() -> list[dict[str, Any]]:

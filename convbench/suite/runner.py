@@ -11,12 +11,12 @@ import time
 from typing import Any, Callable, Iterator
 
 from convbench import backends
-from convbench.suite.cases import Case, Workload, on_backend, prepare
+from convbench.suite.cases import Case, Workload, on_axis, prepare
 from convbench.suite.config import Suite, resolve_device
 from convbench.suite.roofline import cached_peaks, roofline_fields
 from convbench.suite.sharding import session_key
 from convbench.timing import Session, TimingSettings, check_runs, time_session
-from convbench.timing.contention import ContendedError, Contention
+from convbench.timing.contention import ContendedError, Contention, UnstableError
 
 
 def run_suite(suite: Suite, measure_time: bool = True,
@@ -26,14 +26,16 @@ def run_suite(suite: Suite, measure_time: bool = True,
 
     The cases of one shape (or network) on one device are built and counted, then timed together
     in one interleaved session with their baseline, so the baseline's latency and every ratio come
-    from the same rounds. With ``timing.on_contention: fail`` a contended session raises
-    :class:`ContendedError` after its rows are yielded. ``keep`` picks sessions by their key (see
-    :mod:`convbench.suite.sharding`): a shard's share, or those a resumed run still lacks.
+    from the same rounds. With ``timing.on_contention: fail`` (or ``on_instability: fail``) a
+    contended (or unstable) session raises :class:`ContendedError` after its rows are yielded.
+    ``keep`` picks sessions by their key (see :mod:`convbench.suite.sharding`): a shard's share,
+    or those a resumed run still lacks.
     """
     cases = [case for case in suite.cases() if keep is None or keep(session_key(suite, case[0], case[1]))]
-    total = len(cases) * len(suite.backends)
-    peaks = {device: cached_peaks(resolve_device(device), suite.dtype, suite.timing.threads)
-             for device in suite.devices} if measure_time else {}
+    axes = [(backend, threads) for backend in suite.backends for threads in suite.timing.thread_counts]
+    total = len(cases) * len(axes)
+    peaks = {(device, threads): cached_peaks(resolve_device(device), suite.dtype, threads)
+             for device in suite.devices for threads in suite.timing.thread_counts} if measure_time else {}
     done = 0
     for (workload, device_name), group in itertools.groupby(cases, key=lambda c: (c[0], c[1])):
         device = resolve_device(device_name)
@@ -42,40 +44,41 @@ def run_suite(suite: Suite, measure_time: bool = True,
             if on_case:
                 on_case(done, total, f"{request.label} on {workload.label} ({device_name}): counting")
             counted = prepare(suite, workload, device, request)
-            prepared += [on_backend(suite, workload, device, counted, backend) for backend in suite.backends]
-            done += len(suite.backends)
-        for backend in suite.backends:
-            same_backend = [c for c in prepared if c.backend == backend]
-            baseline = next((c.built for c in same_backend if c.is_baseline), None)
-            for case in same_backend:
+            prepared += [on_axis(suite, workload, device, counted, *axis) for axis in axes]
+            done += len(axes)
+        for axis in axes:
+            same_axis = [c for c in prepared if c.axis == axis]
+            baseline = next((c.built for c in same_axis if c.is_baseline), None)
+            for case in same_axis:
                 if baseline is not None and case.built is not None:
                     cost, base = case.built.cost, baseline.cost
                     case.row["params_vs_baseline"] = cost.params / base.params if base.params else None
                     case.row["macs_vs_baseline"] = cost.macs / base.macs if base.macs else None
-        contended = None
+        refused = None
         if measure_time:
             def on_round(r: int, rounds: int) -> None:
                 if on_case:
                     on_case(done, total, f"timing {workload.label} ({device_name}): round {r}/{rounds}")
-            contended = _time_group(suite, device, workload, prepared, peaks[device_name], on_round)
+            device_peaks = {threads: peaks[(device_name, threads)] for threads in suite.timing.thread_counts}
+            refused = _time_group(suite, device, workload, prepared, device_peaks, on_round)
         for case in prepared:
             yield case.row, case.raw
-        if contended:
-            raise ContendedError(contended)
+        if refused:
+            raise refused
 
 
-def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Case], peaks: dict | None,
-                on_round: Callable[[int, int], None]) -> str | None:
-    """Time every built case of one workload together; fill their rows. Returns a message when
-    the session was contended and ``on_contention`` is ``fail``."""
+def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Case], peaks: dict,
+                on_round: Callable[[int, int], None]) -> ContendedError | None:
+    """Time every built case of one workload together; fill their rows. Returns the error to raise
+    when the session was contended (unstable) and ``on_contention`` (``on_instability``) is ``fail``."""
     t = suite.timing
-    settings = t.settings(device, suite.dtype, suite.memory_format)
-    references: dict[int, Any] = {}  # eager outputs, by module
+    references: dict[tuple, Any] = {}  # eager outputs, by module and thread count
     for case in prepared:
         if case.built is None:
             continue
         try:
-            output = check_runs(case.built.module, case.built.inputs, settings=settings.on(case.backend))
+            settings = t.settings(device, suite.dtype, suite.memory_format, case.threads).on(case.backend)
+            output = check_runs(case.built.module, case.built.inputs, settings=settings)
             if not t.training:
                 _check_output(case, output, references, settings)
         except backends.BackendCannotTake as error:  # e.g. an op the runtime lacks: a skipped row
@@ -87,51 +90,60 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
     timed = [c for c in prepared if c.built is not None]
     if not timed:
         return None
-    bases = {c.backend: i for i, c in enumerate(timed) if c.is_baseline}
-    eager = {id(c.built): i for i, c in enumerate(timed) if c.backend == "eager"}
+    bases = {c.axis: i for i, c in enumerate(timed) if c.is_baseline}
+    eager = {(id(c.built), c.threads): i for i, c in enumerate(timed) if c.backend == "eager"}
+    entries = [(c.built.module, c.built.inputs,
+                t.settings(device, suite.dtype, suite.memory_format, c.threads).on(c.backend)) for c in timed]
     threshold = t.contention_threshold
     attempts = 0
     while True:
         attempts += 1
         try:
-            session = time_session([(c.built.module, c.built.inputs, c.backend) for c in timed], rounds=t.rounds,
-                                   round_time=t.min_time / t.rounds, processes=t.processes, on_round=on_round,
-                                   settings=settings)
+            session = time_session(entries, rounds=t.rounds, round_time=t.min_time / t.rounds, processes=t.processes,
+                                   min_span=t.min_span, on_round=on_round)
         except Exception as error:  # e.g. out of memory: every case of the session gets the error
             for c in timed:
                 c.row.update(status="error", error=f"{type(error).__name__}: {error}")
             return None
-        contentions = [session.contention_of(*{i, bases.get(c.backend, i)}) for i, c in enumerate(timed)]
+        contentions = [session.contention_of(*{i, bases.get(c.axis, i)}) for i, c in enumerate(timed)]
         worst = max(contentions, key=lambda c: c.cores)
-        if not worst.contended(threshold) or t.on_contention != "retry" or attempts > t.retries:
+        unstable = [states for i in range(len(timed)) if (states := session.states_of(i)) and states.unstable]
+        retry = ((worst.contended(threshold) and t.on_contention == "retry")
+                 or (unstable and t.on_instability == "retry"))
+        if not retry or attempts > t.retries:
             break
         time.sleep(RETRY_PAUSE_S)
     for i, case in enumerate(timed):
-        _fill_timing(case, session, i, bases.get(case.backend), contentions[i], threshold, attempts, suite)
-        if case.backend != "eager" and id(case.built) in eager:
-            estimate = session.ratio(i, eager[id(case.built)], t.confidence, t.margin)
+        _fill_timing(case, session, i, bases.get(case.axis), contentions[i], threshold, attempts, suite)
+        if case.backend != "eager" and (id(case.built), case.threads) in eager:
+            estimate = session.ratio(i, eager[(id(case.built), case.threads)], t.confidence, t.margin)
             case.row.update(latency_vs_eager=estimate.ratio, eager_ratio_low=estimate.low,
                             eager_ratio_high=estimate.high)
         case.row.update(roofline_fields(case.built.cost.macs, case.built.cost.bytes_moved, workload.batch,
-                                        case.row["latency_ms"], peaks))
+                                        case.row["latency_ms"], peaks.get(case.threads)))
     if t.on_contention == "fail" and worst.contended(threshold):
-        return (f"{workload.label} ({device}) was timed under contention: {worst.describe()}, above the "
-                f"threshold of {threshold:g} cores; rerun on a quiet machine (or set timing.on_contention: mark)")
+        return ContendedError(f"{workload.label} ({device}) was timed under contention: {worst.describe()}, "
+                              f"above the threshold of {threshold:g} cores; rerun on a quiet machine (or set "
+                              "timing.on_contention: mark)")
+    if t.on_instability == "fail" and unstable:
+        return UnstableError(f"{workload.label} ({device}): {unstable[0].describe()}; rerun when the machine "
+                             "is steady (or set timing.on_instability: mark)")
     return None
 
 
 RETRY_PAUSE_S = 1.0
 
 
-def _check_output(case: Case, output, references: dict[int, Any], settings: TimingSettings) -> None:
+def _check_output(case: Case, output, references: dict[tuple, Any], settings: TimingSettings) -> None:
     """Record how far a runtime's output is from eager's on the same input; beyond the dtype's
     tolerance the case is an error (timing a wrong answer says nothing)."""
+    key = (id(case.built), case.threads)
     if case.backend == "eager":
-        references[id(case.built)] = output
+        references[key] = output
         return
-    reference = references.get(id(case.built))
+    reference = references.get(key)
     if reference is None:
-        reference = references[id(case.built)] = check_runs(case.built.module, case.built.inputs, settings=settings.on("eager"))
+        reference = references[key] = check_runs(case.built.module, case.built.inputs, settings=settings.on("eager"))
     largest, relative = backends.difference(reference, output)
     case.row.update(backend_max_abs_diff=largest, backend_max_rel_diff=relative)
     dtype = settings.dtype
@@ -150,11 +162,17 @@ def _fill_timing(case: Case, session: Session, i: int, base: int | None, content
         timing_method=timing.method, threads=timing.threads, peak_memory_bytes=timing.peak_memory_bytes,
         contention=contention.cores, contended=contention.contended(threshold), cpu_steal=contention.steal,
         load_avg=contention.load_avg, gpu_other_processes=contention.gpu_other_processes,
-        timing_attempts=attempts,
+        timing_attempts=attempts, span_s=session.span_s,
     )
     case.raw = {"round_ms": session.round_ms[i], "round_process": session.round_process,
                 "timing_ms": timing.times_ms,
                 "round_contention": [c.cores for c in session.contention[i]]}
+    states = session.states_of(i)
+    if states is not None:
+        case.row.update(state_probe_ms=states.level_ms, state_probe_spread=states.spread,
+                        unstable=states.unstable, instability=states.describe())
+        case.raw.update(round_probe_ms=list(states.round_levels_ms), round_state=list(states.labels),
+                        round_start_s=[start - session.round_start_s[0] for start in session.round_start_s])
     if base is None:
         return
     if i == base:
@@ -166,3 +184,6 @@ def _fill_timing(case: Case, session: Session, i: int, base: int | None, content
                     significant=estimate.significant, verdict=estimate.verdict,
                     confidence=estimate.confidence, margin=estimate.margin)
     case.raw["round_ratios"] = [v / b for v, b in zip(session.round_ms[i], session.round_ms[base])]
+    if session.probe_ms:
+        by_state = session.ratio_by_state(i, base, suite.timing.confidence, suite.timing.margin)
+        case.row["state_ratios"] = "; ".join(state.describe() for state in by_state) or "one state"

@@ -20,7 +20,7 @@ from convbench.suite.config import ModelWorkload, Shape, Suite, VariantRequest, 
 
 # The timing settings a latency depends on; the contention policy and the statistics' confidence
 # and margin change what is said about a reading, not the reading.
-TIMING_KEYS = ("min_time", "rounds", "threads", "training", "cold", "warmup_time", "processes")
+TIMING_KEYS = ("min_time", "rounds", "threads", "training", "cold", "warmup_time", "processes", "min_span")
 
 
 def _digest(data: dict[str, Any]) -> str:
@@ -42,13 +42,16 @@ def session_key(suite: Suite, workload: Shape | ModelWorkload, device: str) -> s
 
 
 def case_id(suite: Suite, workload: Shape | ModelWorkload, device: str, request: VariantRequest,
-            backend: str = "eager") -> str:
-    """The stable id of one case: its session, the variant with its parameters, and the runtime
-    (eager cases keep the ids they had before runtimes were an axis)."""
+            backend: str = "eager", threads: int | None = None) -> str:
+    """The stable id of one case: its session, the variant with its parameters, the runtime and,
+    when the suite times several thread counts, the case's (an eager case at the suite's one thread
+    count has the id it had before runtimes and thread counts were axes)."""
     data = {"session": session_key(suite, workload, device),
             "variant": [request.name, sorted(request.params, key=lambda item: item[0])]}
     if backend != "eager":
         data["backend"] = backend
+    if threads is not None:
+        data["threads"] = threads
     return _digest(data)
 
 

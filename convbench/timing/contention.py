@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 import psutil
 
-__all__ = ["THRESHOLD", "Contention", "Probe", "ContendedError", "combine"]
+__all__ = ["THRESHOLD", "Contention", "Probe", "ContendedError", "UnstableError", "combine"]
 
 THRESHOLD = 0.2  # cores' worth of CPU taken by others above which a measurement is contended
 TICK_SLACK = 2  # clock ticks of others' CPU allowed before the threshold applies
@@ -46,6 +46,14 @@ def _tick_seconds() -> float:
 
 class ContendedError(RuntimeError):
     """A measurement was contended and the settings say to refuse it."""
+
+    what, setting = "contended", "on_contention"
+
+
+class UnstableError(ContendedError):
+    """The machine changed state during a measurement and the settings say to refuse it."""
+
+    what, setting = "unstable", "on_instability"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -18,6 +19,8 @@ import torch
 
 from convbench.timing.contention import THRESHOLD, Contention, Probe, combine
 from convbench.timing.settings import TimingSettings
+from convbench.timing.state_probe import StateProbe
+from convbench.timing.states import MachineStates, StateRatio, machine_states, ratio_by_state
 from convbench.timing.stats import CONFIDENCE, MARGIN, RatioEstimate, geometric_mean, paired_ratio
 from convbench.timing.timer import PreparedCall, Timing, summary
 
@@ -70,13 +73,22 @@ class Session:
 
     ``round_ms[i][r]`` is module ``i``'s median reading in round ``r``; ``round_process[r]`` the
     worker process round ``r`` ran in (0 when all ran here); ``contention[i][r]`` what other work
-    took while module ``i`` was read in round ``r``.
+    took while module ``i`` was read in round ``r``; ``probe_ms[i][r]`` the state probe's reading
+    just before it (at module ``i``'s threads, see :mod:`convbench.timing.state_probe`);
+    ``round_start_s[r]`` when round ``r`` began (``time.time()``, seconds).
     """
 
     timings: list[Timing]
     round_ms: list[list[float]]
     round_process: list[int]
     contention: list[list[Contention]]
+    probe_ms: list[list[float]] = field(default_factory=list)
+    round_start_s: list[float] = field(default_factory=list)
+
+    @property
+    def span_s(self) -> float:
+        """Seconds from the first round's start to the last round's start."""
+        return self.round_start_s[-1] - self.round_start_s[0] if self.round_start_s else 0.0
 
     def latency_ms(self, i: int) -> float:
         """Module ``i``'s latency: the geometric mean over rounds of its per-round medians."""
@@ -90,6 +102,24 @@ class Session:
     def contention_of(self, *indices: int) -> Contention:
         """What other work took while any of ``indices`` was read, over all rounds."""
         return combine([c for i in indices for c in self.contention[i]])
+
+    def states_of(self, i: int) -> MachineStates | None:
+        """What the state probe saw in the rounds, at module ``i``'s threads: each round's level is
+        the median of the probe's readings beside every module read at those threads."""
+        if not self.probe_ms:
+            return None
+        threads = self.timings[i].threads
+        peers = [j for j, timing in enumerate(self.timings) if timing.threads == threads]
+        levels = [float(np.median([self.probe_ms[j][r] for j in peers])) for r in range(len(self.round_ms[i]))]
+        return machine_states(levels, self.round_start_s or None)
+
+    def ratio_by_state(self, i: int, baseline: int, confidence: float = CONFIDENCE,
+                       margin: float = MARGIN) -> list[StateRatio]:
+        """Module ``i`` against ``baseline`` in each machine state the probe told apart."""
+        states = self.states_of(i)
+        if states is None:
+            return []
+        return ratio_by_state(self.round_ms[i], self.round_ms[baseline], states, confidence, margin)
 
 
 
@@ -136,6 +166,7 @@ def time_session(
     rounds: int = 10,
     round_time: float = 0.1,
     processes: int = 1,
+    min_span: float = 0.0,
     on_round: Callable[[int, int], None] | None = None,
     settings: TimingSettings | None = None,
     **keywords,
@@ -144,7 +175,12 @@ def time_session(
     in an order that rotates and reverses from round to round, for ``rounds`` rounds.
 
     ``settings`` (or ``keywords``, :class:`TimingSettings`' fields) say how every module is
-    prepared and read; an entry's own backend overrides ``settings.backend``.
+    prepared and read; an entry's own backend overrides ``settings.backend``, and an entry may
+    also be ``(module, inputs, settings)`` (e.g. another thread count).
+
+    Rounds start at least ``min_span / rounds`` seconds apart (the session waits between rounds
+    that finish sooner), so that the rounds sample the machine over ``min_span`` seconds rather
+    than one moment of it. Before every reading the state probe is read at the module's threads.
 
     With ``processes > 1`` the rounds are spread evenly over that many fresh worker processes, run
     one after another (never at once: they would contend), each of which prepares and warms up
@@ -157,40 +193,65 @@ def time_session(
         raise ValueError(f"round_time={round_time!r} must be a finite number of seconds >= 0")
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"processes={processes!r} must be a whole number >= 1")
+    if not (isinstance(min_span, (int, float)) and math.isfinite(min_span) and min_span >= 0):
+        raise ValueError(f"min_span={min_span!r} must be a finite number of seconds >= 0")
     if not entries:
         raise ValueError("nothing to time")
     settings = settings or TimingSettings(**keywords)
-    entries = [(entry[0], entry[1], settings.on(entry[2]) if len(entry) > 2 else settings) for entry in entries]
+    entries = [(entry[0], entry[1], _entry_settings(settings, entry[2]) if len(entry) > 2 else settings)
+               for entry in entries]
+    spacing = min_span / rounds
     if processes == 1:
-        return _session_here(entries, rounds, round_time, on_round)
-    return _session_in_processes(entries, rounds, round_time, processes, on_round)
+        return _session_here(entries, rounds, round_time, on_round, spacing=spacing)
+    return _session_in_processes(entries, rounds, round_time, processes, on_round, spacing)
 
 
-def _session_here(entries, rounds: int, round_time: float, on_round, first_round: int = 0) -> Session:
+def _entry_settings(settings: TimingSettings, own: str | TimingSettings) -> TimingSettings:
+    return own if isinstance(own, TimingSettings) else settings.on(own)
+
+
+def _session_here(entries, rounds: int, round_time: float, on_round, first_round: int = 0,
+                  spacing: float = 0.0) -> Session:
     """The session in this process; ``first_round`` continues the reading order of earlier rounds
-    (run in other processes)."""
+    (run in other processes); rounds start at least ``spacing`` seconds apart."""
     runners = [PreparedCall(module, inputs, settings) for module, inputs, settings in entries]
     n = len(runners)
     blocks: list[list[list[float]]] = [[] for _ in range(n)]
     calls = [0] * n
     contention: list[list[Contention]] = [[] for _ in range(n)]
-    with runners[0].settings():
-        peaks = []
-        for runner in runners:
+    probe_ms: list[list[float]] = [[] for _ in range(n)]
+    state_probe = StateProbe(runners[0].device)
+    peaks = []
+    for runner in runners:
+        with runner.settings():
             runner.warm_up()
             peaks.append(runner.peak_memory())
-        for r in range(rounds):
-            for i in _round_order(n, first_round + r):
+            state_probe.warm_up()
+    starts: list[float] = []
+    for r in range(rounds):
+        if starts:
+            _wait_until(starts[0] + r * spacing)
+        starts.append(time.time())
+        for i in _round_order(n, first_round + r):
+            with runners[i].settings():
+                probe_ms[i].append(state_probe.read())
                 probe = Probe(runners[i].gpu_index)
                 times, calls[i] = runners[i].readings(round_time, round_time * 4, adaptive=False)
                 contention[i].append(probe.stop())
-                blocks[i].append(times)
-            if on_round:
-                on_round(r + 1, rounds)
+            blocks[i].append(times)
+        if on_round:
+            on_round(r + 1, rounds)
     timings = [runner.timing([t for block in per_round for t in block], c, peak, combine(cont))
                for runner, per_round, c, peak, cont in zip(runners, blocks, calls, peaks, contention)]
     round_ms = [[float(np.median(block)) for block in per_round] for per_round in blocks]
-    return Session(timings=timings, round_ms=round_ms, round_process=[0] * rounds, contention=contention)
+    return Session(timings=timings, round_ms=round_ms, round_process=[0] * rounds, contention=contention,
+                   probe_ms=probe_ms, round_start_s=starts)
+
+
+def _wait_until(moment: float) -> None:
+    delay = moment - time.time()
+    if delay > 0:
+        time.sleep(delay)
 
 
 def _round_order(n: int, r: int) -> list[int]:
@@ -200,7 +261,8 @@ def _round_order(n: int, r: int) -> list[int]:
     return order[::-1] if r % 2 else order
 
 
-def _session_in_processes(entries, rounds: int, round_time: float, processes: int, on_round) -> Session:
+def _session_in_processes(entries, rounds: int, round_time: float, processes: int, on_round,
+                          spacing: float = 0.0) -> Session:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -209,7 +271,8 @@ def _session_in_processes(entries, rounds: int, round_time: float, processes: in
     context = multiprocessing.get_context("spawn")
     for p in range(processes):
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            part = pool.submit(_session_here, entries, per_process, round_time, None, p * per_process).result()
+            part = pool.submit(_session_here, entries, per_process, round_time, None, p * per_process,
+                               spacing).result()
         parts.append(part)
         if on_round:
             on_round((p + 1) * per_process, processes * per_process)
@@ -228,6 +291,8 @@ def _session_in_processes(entries, rounds: int, round_time: float, processes: in
         round_ms=[[ms for part in parts for ms in part.round_ms[i]] for i in range(n)],
         round_process=[p for p, part in enumerate(parts) for _ in part.round_process],
         contention=[[c for part in parts for c in part.contention[i]] for i in range(n)],
+        probe_ms=[[ms for part in parts for ms in part.probe_ms[i]] for i in range(n)],
+        round_start_s=[start for part in parts for start in part.round_start_s],
     )
 
 

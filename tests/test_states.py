@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convbench.timing.states import STATE_GAP, machine_states, ratio_by_state
+from convbench.timing.states import STATE_GAP, depends_on_state, machine_states, ratio_by_state
 
 
 def noisy(level: float, n: int, noise: float, seed: int) -> list[float]:
@@ -21,7 +21,7 @@ def noisy(level: float, n: int, noise: float, seed: int) -> list[float]:
 @pytest.mark.parametrize("seed", range(20))
 def test_one_state_with_noise_is_steady(seed):
     states = machine_states(noisy(0.05, 10, 0.02, seed))
-    assert not states.unstable and states.states == 1 and not states.drift
+    assert not states.changed and states.states == 1 and not states.drift
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -30,27 +30,27 @@ def test_two_states_are_told_apart_and_labelled(seed):
     truth = rng.permutation([0] * 6 + [1] * 4)
     levels = [(0.05 if s == 0 else 0.08) * math.exp(rng.normal(0, 0.02)) for s in truth]
     states = machine_states(levels)
-    assert states.unstable and states.states == 2
+    assert states.changed and states.states == 2
     assert list(states.labels) == list(truth)  # A is the lower probe level, the faster machine
     assert states.levels_ms[0] == pytest.approx(0.05, rel=0.05) and states.levels_ms[1] == pytest.approx(0.08, rel=0.05)
 
 
 def test_a_step_smaller_than_the_gap_is_not_a_state():
     levels = [0.050] * 5 + [0.050 * 1.1] * 5  # 10 %: inside the 20 % a state needs
-    assert not machine_states(levels).unstable
+    assert not machine_states(levels).changed
 
 
 def test_a_slow_drift_is_unstable_but_not_split():
     levels = list(np.geomspace(0.05, 0.075, 10))  # +50 % steadily, no two groups
     states = machine_states(levels, round_start_s=list(range(10)))
-    assert states.drift and states.unstable
+    assert states.drift and states.changed
     assert states.states == 1 and set(states.labels) == {0}
     assert "drifted" in states.describe()
 
 
 def test_noise_without_a_trend_is_not_a_drift():
     levels = [0.05, 0.058, 0.051, 0.057, 0.05, 0.058, 0.052, 0.056, 0.05, 0.057]  # 16 % up and down
-    assert not machine_states(levels).unstable
+    assert not machine_states(levels).changed
 
 
 def test_the_ratio_per_state_recovers_each_state_s_ratio():
@@ -103,3 +103,40 @@ def test_two_clean_levels_are_always_two_states(n_a, n_b, factor, rng):
     rng.shuffle(truth)
     states = machine_states([0.05 * (factor if s else 1.0) for s in truth])
     assert states.states == 2 and list(states.labels) == truth
+
+
+def two_state_rounds(ratio_a: float, ratio_b: float, noise: float, seed: int, truth=(0, 0, 1, 0, 1, 1, 0, 0, 1, 0)):
+    rng = np.random.default_rng(seed)
+    baseline = [float(np.exp(rng.normal(0, 0.05))) for _ in truth]
+    variant = [b * (ratio_a if s == 0 else ratio_b) * float(np.exp(rng.normal(0, noise))) for b, s in zip(baseline, truth)]
+    return variant, baseline, machine_states([0.05 if s == 0 else 0.09 for s in truth])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_ratio_that_doubles_in_the_other_state_depends_on_it(seed):
+    assert depends_on_state(*two_state_rounds(0.12, 0.24, 0.03, seed))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_ratio_the_same_in_both_states_does_not(seed):
+    assert not depends_on_state(*two_state_rounds(0.12, 0.12, 0.01, seed))
+
+
+def test_a_difference_within_the_margin_does_not_count():
+    variant, baseline, states = two_state_rounds(0.12, 0.12 * 1.03, 0.0, 0)
+    assert not depends_on_state(variant, baseline, states, margin=0.05)
+    assert depends_on_state(variant, baseline, states, margin=0.01)
+
+
+def test_a_state_of_one_round_cannot_show_a_dependence():
+    truth = (0,) * 9 + (1,)
+    assert not depends_on_state(*two_state_rounds(0.12, 0.5, 0.0, 0, truth))
+
+
+def test_noisy_rounds_hide_a_small_difference():
+    # the B rounds scatter by 30 %: a 10 % shift of their ratio is not told from noise
+    assert not depends_on_state(*two_state_rounds(0.12, 0.132, 0.3, 3))
+
+
+def test_one_state_never_depends():
+    assert not depends_on_state([0.2, 0.3, 0.2], [1.0, 1.0, 1.0], machine_states([0.05] * 3))

@@ -107,14 +107,14 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
             return None
         contentions = [session.contention_of(*{i, bases.get(c.axis, i)}) for i, c in enumerate(timed)]
         worst = max(contentions, key=lambda c: c.cores)
-        unstable = [states for i in range(len(timed)) if (states := session.states_of(i)) and states.unstable]
+        unstable = _unstable(session, timed, bases, t.confidence, t.margin)
         retry = ((worst.contended(threshold) and t.on_contention == "retry")
-                 or (unstable and t.on_instability == "retry"))
+                 or (any(unstable) and t.on_instability == "retry"))
         if not retry or attempts > t.retries:
             break
         time.sleep(RETRY_PAUSE_S)
     for i, case in enumerate(timed):
-        _fill_timing(case, session, i, bases.get(case.axis), contentions[i], threshold, attempts, suite)
+        _fill_timing(case, session, i, bases.get(case.axis), contentions[i], threshold, attempts, suite, unstable[i])
         if case.backend != "eager" and (id(case.built), case.threads) in eager:
             estimate = session.ratio(i, eager[(id(case.built), case.threads)], t.confidence, t.margin)
             case.row.update(latency_vs_eager=estimate.ratio, eager_ratio_low=estimate.low,
@@ -125,13 +125,24 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
         return ContendedError(f"{workload.label} ({device}) was timed under contention: {worst.describe()}, "
                               f"above the threshold of {threshold:g} cores; rerun on a quiet machine (or set "
                               "timing.on_contention: mark)")
-    if t.on_instability == "fail" and unstable:
-        return UnstableError(f"{workload.label} ({device}): {unstable[0].describe()}; rerun when the machine "
-                             "is steady (or set timing.on_instability: mark)")
+    if t.on_instability == "fail" and any(unstable):
+        first = timed[unstable.index(True)].row
+        return UnstableError(f"{workload.label} ({device}): {first['label']}: {first['instability']}; rerun when the "
+                             "machine is steady (or set timing.on_instability: mark)")
     return None
 
 
 RETRY_PAUSE_S = 1.0
+
+
+def _unstable(session: Session, timed: list[Case], bases: dict, confidence: float, margin: float) -> list[bool]:
+    """Which rows are unstable (see :meth:`Session.unstable`); a baseline is when any row timed
+    against it is."""
+    flags = [session.unstable(i, bases.get(c.axis, i), confidence, margin) for i, c in enumerate(timed)]
+    for i, case in enumerate(timed):
+        if case.is_baseline:
+            flags[i] = flags[i] or any(flags[j] for j, c in enumerate(timed) if c.axis == case.axis)
+    return flags
 
 
 def _check_output(case: Case, output, references: dict[tuple, Any], settings: TimingSettings) -> None:
@@ -154,7 +165,7 @@ def _check_output(case: Case, output, references: dict[tuple, Any], settings: Ti
 
 
 def _fill_timing(case: Case, session: Session, i: int, base: int | None, contention: Contention,
-                 threshold: float, attempts: int, suite: Suite) -> None:
+                 threshold: float, attempts: int, suite: Suite, unstable: bool) -> None:
     timing = session.timings[i]
     case.row.update(
         latency_ms=session.latency_ms(i), latency_iqr_ms=timing.iqr_ms, runs=timing.runs,
@@ -170,7 +181,8 @@ def _fill_timing(case: Case, session: Session, i: int, base: int | None, content
     states = session.states_of(i)
     if states is not None:
         case.row.update(state_probe_ms=states.level_ms, state_probe_spread=states.spread,
-                        unstable=states.unstable, instability=states.describe())
+                        unstable=unstable, instability=states.describe() + (
+                            "; the ratio depends on the state" if unstable and states.states > 1 else ""))
         case.raw.update(round_probe_ms=list(states.round_levels_ms), round_state=list(states.labels),
                         round_start_s=[start - session.round_start_s[0] for start in session.round_start_s])
     if base is None:

@@ -20,7 +20,7 @@ import torch
 from convbench.timing.contention import THRESHOLD, Contention, Probe, combine
 from convbench.timing.settings import TimingSettings
 from convbench.timing.state_probe import StateProbe
-from convbench.timing.states import MachineStates, StateRatio, machine_states, ratio_by_state
+from convbench.timing.states import MachineStates, StateRatio, depends_on_state, machine_states, ratio_by_state
 from convbench.timing.stats import CONFIDENCE, MARGIN, RatioEstimate, geometric_mean, paired_ratio
 from convbench.timing.timer import PreparedCall, Timing, summary
 
@@ -120,6 +120,14 @@ class Session:
         if states is None:
             return []
         return ratio_by_state(self.round_ms[i], self.round_ms[baseline], states, confidence, margin)
+
+    def unstable(self, i: int, baseline: int, confidence: float = CONFIDENCE, margin: float = MARGIN) -> bool:
+        """Module ``i``'s ratio to ``baseline`` is unstable: the machine drifted during the rounds,
+        or changed state and the ratio depends on the state (:func:`depends_on_state`)."""
+        states = self.states_of(i)
+        if states is None:
+            return False
+        return states.drift or depends_on_state(self.round_ms[i], self.round_ms[baseline], states, confidence, margin)
 
 
 

@@ -8,9 +8,16 @@ empty band between the upper group's lowest level and the lower group's highest 
 :data:`SEPARATION` times the pooled within-group standard deviation), so that noise around one
 level, or a steady drift, is not read as two states. It **drifted** when the levels do not form two groups
 but move steadily with time (|Spearman rho| >= :data:`DRIFT_RHO` against the round's start) by at
-least :data:`STATE_GAP` from first to last. Either makes the session *unstable*. Where there are
-two states, each round is labelled A (the lower probe level, the faster machine) or B, and a ratio
-is given per state: the answer in each state, rather than one blend of both.
+least :data:`STATE_GAP` from first to last. Where there are two states, each round is labelled A
+(the lower probe level, the faster machine) or B, and a ratio is given per state: the answer in
+each state, rather than one blend of both.
+
+A ratio is **unstable** when the machine drifted, or when it changed state and the ratio depends
+on the state: each state has at least two rounds, and Welch's t-test on the per-round log ratios
+of the two states rejects equality at the comparison's confidence with a difference beyond its
+margin (:func:`depends_on_state`). A state change that leaves the ratio where it was (the machine
+slowed the variant and the baseline alike) is reported, and the blended interval, which holds the
+rounds of both states, stands.
 """
 
 from __future__ import annotations
@@ -23,8 +30,8 @@ import numpy as np
 
 from convbench.timing.stats import CONFIDENCE, MARGIN, RatioEstimate, paired_ratio
 
-__all__ = ["DRIFT_RHO", "SEPARATION", "STATE_GAP", "MachineStates", "StateRatio", "machine_states",
-           "ratio_by_state"]
+__all__ = ["DRIFT_RHO", "SEPARATION", "STATE_GAP", "MachineStates", "StateRatio", "depends_on_state",
+           "machine_states", "ratio_by_state"]
 
 STATE_GAP = math.log(1.2)  # probe levels this far apart (20 %) are different states
 SEPARATION = 2.0  # ... when the band between them is this many pooled standard deviations of each group
@@ -57,7 +64,8 @@ class MachineStates:
         return len(self.levels_ms)
 
     @property
-    def unstable(self) -> bool:
+    def changed(self) -> bool:
+        """The machine changed state or drifted during the rounds."""
         return self.states > 1 or self.drift
 
     def describe(self) -> str:
@@ -145,3 +153,25 @@ def ratio_by_state(variant_ms: Sequence[float], baseline_ms: Sequence[float], st
         ratio = estimate.ratio if estimate is not None else v[0] / b[0]
         result.append(StateRatio(NAMES[s], len(rounds) / len(states.labels), states.levels_ms[s], ratio, estimate))
     return result
+
+
+def depends_on_state(variant_ms: Sequence[float], baseline_ms: Sequence[float], states: MachineStates,
+                     confidence: float = CONFIDENCE, margin: float = MARGIN) -> bool:
+    """Whether the variant / baseline ratio differs between the two states: both have at least two
+    rounds, Welch's t-test of their per-round log ratios gives p < 1 - ``confidence``, and the
+    per-state ratios are further apart than ``margin``."""
+    if states.states < 2:
+        return False
+    logs = np.log(np.asarray(variant_ms, dtype=float)) - np.log(np.asarray(baseline_ms, dtype=float))
+    labels = np.asarray(states.labels)
+    a, b = logs[labels == 0], logs[labels == 1]
+    if len(a) < 2 or len(b) < 2:
+        return False
+    apart = abs(a.mean() - b.mean()) > math.log1p(margin)
+    if not apart:
+        return False
+    if np.ptp(a) < 1e-12 and np.ptp(b) < 1e-12:  # two constant ratios, a margin apart
+        return True
+    from scipy import stats
+
+    return bool(stats.ttest_ind(a, b, equal_var=False).pvalue < 1 - confidence)

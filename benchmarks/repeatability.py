@@ -4,8 +4,9 @@ Runs ``convbench compare VARIANT... --json`` (plus ``--threads N`` or ``--config
 K times one after another with ``--gap`` seconds between runs, and reports for every variant:
 
 - each run's ratio to the baseline with its 95 % interval, and whether the run was flagged
-  (``contended``: other processes took the CPU; ``unstable``: the state probe saw the machine
-  change state) and, for an unstable run, its ratio per machine state;
+  (``contended``: other processes took the CPU; ``unstable``: the ratio depends on a change of
+  the machine's state within the run, or the run was timed in another state than the one
+  ``convbench env --calibrate`` found) and its ratio per machine state where it saw two;
 - every pair of **unflagged** runs that contradict each other: disjoint intervals *and* ratios more
   than 10 % apart;
 - how many runs are unflagged, the spread of their ratios (largest / smallest), and the median
@@ -15,7 +16,8 @@ It exits 0 when no two unflagged runs contradict each other and the median half-
 15 % of the ratio (``--need-unflagged K`` also requires at least K unflagged runs), else 1.
 Run it alone: anything else running moves the timings it judges.
 
-    python benchmarks/repeatability.py --runs 6 --gap 15 > results/repeatability.md
+    convbench env --calibrate && python benchmarks/repeatability.py --runs 6 --gap 15 > results/repeatability.md
+    convbench env --calibrate --threads 1
     python benchmarks/repeatability.py --runs 6 --gap 15 --threads 1 --need-unflagged 5 > results/repeatability_1thread.md
 """
 
@@ -74,7 +76,9 @@ def main() -> None:
         if run:
             time.sleep(args.gap)
         done = subprocess.run(command, capture_output=True, text=True, check=True)
-        runs.append({row["label"]: row for row in json.loads(done.stdout)["rows"]})
+        output = json.loads(done.stdout)
+        runs.append({row["label"]: row for row in output["rows"]})
+        calibrated = (output["metadata"].get("state_probe") or {}).get("calibrated_ms")
     print(f"- After: {quiet_check()}")
     base = next(row for row in runs[0].values() if row.get("latency_vs_baseline") == 1.0)
     print(f"- {base['shape']}, baseline {base['label']}, {base.get('threads')} threads, {base.get('rounds')} rounds "
@@ -82,7 +86,8 @@ def main() -> None:
           f"{max(r[base['label']]['span_s'] for r in runs):.1f} s per run; {args.runs} runs in "
           f"{(time.time() - started) / 60:.1f} min")
     probes = [r[base["label"]].get("state_probe_ms") for r in runs]
-    print("- State probe level per run (ms): " + ", ".join(f"{p:.3g}" if p else "-" for p in probes))
+    print("- State probe level per run (ms): " + ", ".join(f"{p:.3g}" if p else "-" for p in probes)
+          + (f"; calibrated level: {calibrated:.3g} ms" if calibrated else "; no calibrated level"))
     contention = [row["contention"] for r in runs for row in r.values() if row.get("contention") is not None]
     print(f"- Contention during the runs: {min(contention):.2f}-{max(contention):.2f} cores\n")
 

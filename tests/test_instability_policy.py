@@ -92,6 +92,24 @@ def test_a_state_change_that_leaves_the_ratio_alone_is_reported_but_not_flagged(
     assert "in state B" in df.loc[df["variant"] == "depthwise", "state_ratios"].iloc[0]
 
 
+def test_a_run_in_another_state_than_calibrated_is_flagged(tmp_path, monkeypatch):
+    class SlowState(SteadyProbe):
+        levels = (0.09, 0.09)
+
+    calibration = {"state_probe_ms": 0.05, "peak_gmacs_per_s": 100.0, "bandwidth_gb_per_s": 30.0}
+    monkeypatch.setattr("convbench.suite.runner.cached_peaks", lambda *args: calibration)
+    result, out = run(tmp_path, monkeypatch, SlowState, ratio_moves=False)
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out / "results.csv")
+    assert df["unstable"].all()
+    assert df["instability"].str.contains(r"another machine state than calibrated: state probe 0.09 ms against "
+                                          r"0.05 ms \(1.80x\)").all()
+    monkeypatch.setattr("convbench.suite.runner.cached_peaks", lambda *args: {**calibration, "state_probe_ms": 0.085})
+    (tmp_path / "near").mkdir()
+    _, again = run(tmp_path / "near", monkeypatch, SlowState, ratio_moves=False)
+    assert not pd.read_csv(again / "results.csv")["unstable"].any()  # within 20 %: the same state
+
+
 def test_a_steady_machine_marks_nothing(tmp_path, monkeypatch):
     result, out = run(tmp_path, monkeypatch, SteadyProbe)
     assert result.exit_code == 0, result.output

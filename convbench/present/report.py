@@ -113,9 +113,11 @@ def timing_summary(df: pd.DataFrame, metadata: dict[str, Any] | None = None) -> 
         span = f"rounds spread over {spans.min():.0f}-{spans.max():.0f} s; " if len(spans) else ""
         probe = timed["state_probe_ms"].dropna() if "state_probe_ms" in timed else pd.Series(dtype=float)
         level = f"state probe {probe.min():.3g}-{probe.max():.3g} ms; " if len(probe) else ""
+        calibrated = ((metadata or {}).get("state_probe") or {}).get("calibrated_ms")
+        level += (f"calibrated {calibrated:.3g} ms; " if calibrated else
+                  "no calibrated level to tell another state by (`convbench env --calibrate`); ")
         lines.append(f"machine state: {span}{level}{len(unstable)} of {len(timed)} timed rows unstable"
-                     + (" (the machine changed state during their rounds: see the per-state ratios)"
-                        if len(unstable) else ""))
+                     + (" (see their notes)" if len(unstable) else ""))
     above = timed[timed["roofline_fraction"].fillna(0) > 1]
     if len(above):
         lines.append(f"roofline: {len(above)} rows above 100% of the calibrated peak "

@@ -3,8 +3,8 @@
 ``calibrate`` measures peak compute (GMAC/s) as the best of large matmuls and of plain convolutions
 (oneDNN's and cuDNN's conv kernels can beat the matmul, and a quiet plain conv must not read above
 100 %), and memory bandwidth with a large copy (GB/s, bytes read + written), per device, dtype and
-thread count, each from its fastest reading, and the state probe's level (the machine-state
-probe's median, :mod:`convbench.timing.state_probe`) (a peak is the best the machine does, as STREAM
+thread count, each from its fastest reading, and the state probe's reference level (the
+machine-state probe over 20 s, the faster state's level if it saw two; :mod:`convbench.timing.state_probe`) (a peak is the best the machine does, as STREAM
 reports it). It refuses to cache a calibration taken while other processes used the CPU (see
 :mod:`convbench.timing.contention`), and caches the result with its date, the contention measured and the
 machine's metadata in ``~/.cache/convbench/calibration.json`` (or ``$CONVBENCH_CACHE``).
@@ -29,7 +29,9 @@ from convbench.store.metadata import cpu_model, run_metadata
 from convbench.store.files import write_atomically
 from convbench.timing import DTYPES, benchmark
 from convbench.timing.state_probe import DESCRIPTION, StateProbe
+from convbench.timing.states import machine_states
 
+CALIBRATION_WINDOWS = 20  # seconds the state probe is read for its calibrated level
 MATMUL_SIZES = {"cpu": (1024, 2048), "cuda": (4096, 8192)}
 COPY_BYTES = {"cpu": 256 * 2**20, "cuda": 2 * 2**30}
 # (batch, channels in, channels out, kernel, stride, size): ResNet-like plain convs
@@ -104,7 +106,7 @@ def calibrate(device: str = "cpu", dtype: str = "float32", threads: int | None =
     is_cuda = torch.device(device).type == "cuda"
     probe = Probe(torch.device(device).index or 0 if is_cuda else None)
     peaks = measure_peaks(device, dtype, threads, min_time)
-    peaks.update(state_probe_level(device, threads))
+    peaks.update(state_probe_reference(device, threads))
     contention = probe.stop()
     if contention.contended(contention_threshold):
         raise ContendedError(f"calibration of {device} {dtype} not cached: {contention.describe()}, above "
@@ -130,6 +132,19 @@ def state_probe_level(device: str = "cpu", threads: int | None = None, seconds: 
     finally:
         torch.set_num_threads(saved)
     return {"state_probe_ms": level, "state_probe": DESCRIPTION}
+
+
+def state_probe_reference(device: str = "cpu", threads: int | None = None, windows: int = CALIBRATION_WINDOWS
+                          ) -> dict[str, Any]:
+    """The level runs are compared with: the probe read in ``windows`` one-second windows; when
+    they show two states (:func:`convbench.timing.states.machine_states`), the faster state's
+    level, else their median. A run whose level is :data:`convbench.timing.states.STATE_GAP` or
+    more away from it was timed in another state of the machine."""
+    levels = [state_probe_level(device, threads, seconds=1.0)["state_probe_ms"] for _ in range(windows)]
+    states = machine_states(levels)
+    return {"state_probe_ms": states.levels_ms[0] if states.states > 1 else states.level_ms,
+            "state_probe": DESCRIPTION,
+            "state_probe_calibration": f"{windows} one-second windows: {states.describe()}"}
 
 
 def cached_calibrations() -> list[dict[str, Any]]:

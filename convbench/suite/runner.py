@@ -7,6 +7,7 @@ A case that fails gives a row saying why (see :mod:`convbench.suite.cases`); the
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from typing import Any, Callable, Iterator
 
@@ -17,6 +18,7 @@ from convbench.suite.roofline import cached_peaks, roofline_fields
 from convbench.suite.sharding import session_key
 from convbench.timing import Session, TimingSettings, check_runs, time_session
 from convbench.timing.contention import ContendedError, Contention, UnstableError
+from convbench.timing.states import STATE_GAP
 
 
 def run_suite(suite: Suite, measure_time: bool = True,
@@ -107,14 +109,15 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
             return None
         contentions = [session.contention_of(*{i, bases.get(c.axis, i)}) for i, c in enumerate(timed)]
         worst = max(contentions, key=lambda c: c.cores)
-        unstable = _unstable(session, timed, bases, t.confidence, t.margin)
+        unstable = _unstable(session, timed, bases, peaks, t.confidence, t.margin)
         retry = ((worst.contended(threshold) and t.on_contention == "retry")
                  or (any(unstable) and t.on_instability == "retry"))
         if not retry or attempts > t.retries:
             break
         time.sleep(RETRY_PAUSE_S)
     for i, case in enumerate(timed):
-        _fill_timing(case, session, i, bases.get(case.axis), contentions[i], threshold, attempts, suite, unstable[i])
+        _fill_timing(case, session, i, bases.get(case.axis), contentions[i], threshold, attempts, suite,
+                     unstable[i])
         if case.backend != "eager" and (id(case.built), case.threads) in eager:
             estimate = session.ratio(i, eager[(id(case.built), case.threads)], t.confidence, t.margin)
             case.row.update(latency_vs_eager=estimate.ratio, eager_ratio_low=estimate.low,
@@ -126,7 +129,7 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
                               f"above the threshold of {threshold:g} cores; rerun on a quiet machine (or set "
                               "timing.on_contention: mark)")
     if t.on_instability == "fail" and any(unstable):
-        first = timed[unstable.index(True)].row
+        first = next(case.row for case, reason in zip(timed, unstable) if reason)
         return UnstableError(f"{workload.label} ({device}): {first['label']}: {first['instability']}; rerun when the "
                              "machine is steady (or set timing.on_instability: mark)")
     return None
@@ -135,14 +138,27 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
 RETRY_PAUSE_S = 1.0
 
 
-def _unstable(session: Session, timed: list[Case], bases: dict, confidence: float, margin: float) -> list[bool]:
-    """Which rows are unstable (see :meth:`Session.unstable`); a baseline is when any row timed
-    against it is."""
-    flags = [session.unstable(i, bases.get(c.axis, i), confidence, margin) for i, c in enumerate(timed)]
+def _unstable(session: Session, timed: list[Case], bases: dict, peaks: dict, confidence: float,
+              margin: float) -> list[str | None]:
+    """Why each row is unstable, or None: the machine drifted or changed state in a way its ratio
+    depends on (:meth:`Session.unstable`), or the session ran in another state than the calibrated
+    one (its probe level :data:`STATE_GAP` or more from the level ``env --calibrate`` cached). A
+    baseline is unstable when any row timed against it is."""
+    reasons: list[str | None] = []
     for i, case in enumerate(timed):
-        if case.is_baseline:
-            flags[i] = flags[i] or any(flags[j] for j, c in enumerate(timed) if c.axis == case.axis)
-    return flags
+        states = session.states_of(i)
+        reference = (peaks.get(case.threads) or {}).get("state_probe_ms")
+        reason = None
+        if states is not None and session.unstable(i, bases.get(case.axis, i), confidence, margin):
+            reason = "the ratio depends on the state" if states.states > 1 else "the machine drifted"
+        elif states is not None and reference and abs(math.log(states.level_ms / reference)) >= STATE_GAP:
+            reason = (f"another machine state than calibrated: state probe {states.level_ms:.3g} ms against "
+                      f"{reference:.3g} ms ({states.level_ms / reference:.2f}x)")
+        reasons.append(reason)
+    for i, case in enumerate(timed):
+        if case.is_baseline and reasons[i] is None:
+            reasons[i] = next((r for j, r in enumerate(reasons) if r and timed[j].axis == case.axis), None)
+    return reasons
 
 
 def _check_output(case: Case, output, references: dict[tuple, Any], settings: TimingSettings) -> None:
@@ -165,7 +181,7 @@ def _check_output(case: Case, output, references: dict[tuple, Any], settings: Ti
 
 
 def _fill_timing(case: Case, session: Session, i: int, base: int | None, contention: Contention,
-                 threshold: float, attempts: int, suite: Suite, unstable: bool) -> None:
+                 threshold: float, attempts: int, suite: Suite, unstable: str | None) -> None:
     timing = session.timings[i]
     case.row.update(
         latency_ms=session.latency_ms(i), latency_iqr_ms=timing.iqr_ms, runs=timing.runs,
@@ -181,8 +197,8 @@ def _fill_timing(case: Case, session: Session, i: int, base: int | None, content
     states = session.states_of(i)
     if states is not None:
         case.row.update(state_probe_ms=states.level_ms, state_probe_spread=states.spread,
-                        unstable=unstable, instability=states.describe() + (
-                            "; the ratio depends on the state" if unstable and states.states > 1 else ""))
+                        unstable=unstable is not None,
+                        instability=states.describe() + (f"; {unstable}" if unstable and not states.drift else ""))
         case.raw.update(round_probe_ms=list(states.round_levels_ms), round_state=list(states.labels),
                         round_start_s=[start - session.round_start_s[0] for start in session.round_start_s])
     if base is None:

@@ -51,6 +51,15 @@ def flags(row: dict) -> list[str]:
     return [name for name in ("contended", "unstable") if row.get(name) is True]
 
 
+def flag_text(row: dict) -> str:
+    """The flags, and for an unstable row why (what follows the probe's description)."""
+    text = ", ".join(flags(row)) or "no"
+    if row.get("unstable") is True:
+        why = str(row.get("instability", "")).split("; ")[-1]
+        text += f": {why}"
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=6)
@@ -98,7 +107,7 @@ def main() -> None:
         print(f"## {label}\n\n| run | ratio | 95 % CI | flagged | per state |\n|---|---|---|---|---|")
         for i, row in enumerate(rows, 1):
             print(f"| {i} | {row['latency_vs_baseline']:.3f} | {row['latency_ratio_low']:.3f}-"
-                  f"{row['latency_ratio_high']:.3f} | {', '.join(flags(row)) or 'no'} | {row.get('state_ratios') or ''} |")
+                  f"{row['latency_ratio_high']:.3f} | {flag_text(row)} | {row.get('state_ratios') or ''} |")
         clean = [(i, row) for i, row in enumerate(rows, 1) if not flags(row)]
         pairs = [(i, j) for (i, a), (j, b) in itertools.combinations(clean, 2) if contradict(a, b)]
         widths = [(row["latency_ratio_high"] - row["latency_ratio_low"]) / 2 / row["latency_vs_baseline"]

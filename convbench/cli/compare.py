@@ -13,6 +13,10 @@ from convbench.cli.common import DEFAULT_SHAPE, load_suite, parse_model, parse_s
 from convbench.cli.run import apply_run_options, record_and_report, run_options
 from convbench.suite.config import Suite, SuiteTiming
 
+# compare's rounds are spread over 12 s (a run's over 20 s): the shortest span that keeps them out
+# of one 10 s window, where this VM's states last seconds to minutes (README: "How far to trust them").
+COMPARE_MIN_SPAN = 12.0
+
 
 @main.command()
 @click.argument("variants", nargs=-1, required=True)
@@ -39,7 +43,7 @@ def compare(variants, shapes, config, baseline, models, model_input, out, device
     else:
         suite = Suite(name="compare", baseline=variant_request(baseline or "conv"), devices=["cpu"],
                       dtype="float32", memory_format="contiguous",
-                      timing=SuiteTiming(),
+                      timing=SuiteTiming(min_span=COMPARE_MIN_SPAN),
                       shapes=[], variants=[variant_request(name) for name in variants], source="convbench compare")
     if models:
         suite.models = [parse_model(name, model_input) for name in models]

@@ -55,7 +55,8 @@ def _calibration_line(entry: dict) -> str:
     conditions = (f"others took {contention['contention']:.2f} cores" if "contention" in contention
                   else "contention not recorded")
     return (f"{entry['device']} {entry['dtype']} {entry['threads']} threads (torch {entry['torch']}): "
-            f"{entry['peak_gmacs_per_s']:.1f} GMAC/s, {entry['bandwidth_gb_per_s']:.1f} GB/s; "
+            f"{entry['peak_gmacs_per_s']:.1f} GMAC/s, {entry['bandwidth_gb_per_s']:.1f} GB/s"
+            + (f", state probe {entry['state_probe_ms']:.3g} ms" if entry.get("state_probe_ms") else "") + "; "
             f"{entry.get('date', 'undated')} ({roofline.age_text(entry.get('date'))}), {conditions}")
 
 

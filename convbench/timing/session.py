@@ -35,7 +35,9 @@ class Comparison:
     ``variant_ms`` / ``baseline_ms`` are the geometric means over rounds of each round's median,
     and ``estimate`` the paired ratio (see :mod:`convbench.timing.stats`), so
     ``variant_ms / baseline_ms == estimate.ratio``. ``contention`` is what other work took while
-    either was read (see :mod:`convbench.timing.contention`).
+    either was read (see :mod:`convbench.timing.contention`); ``states`` what the state probe saw,
+    ``state_ratios`` the ratio in each state it told apart, and ``unstable`` whether the ratio
+    depends on the state or the machine drifted (see :mod:`convbench.timing.states`).
     """
 
     variant: Timing
@@ -45,6 +47,9 @@ class Comparison:
     estimate: RatioEstimate
     round_ratios: list[float]
     contention: Contention | None = None
+    states: MachineStates | None = None
+    state_ratios: list[StateRatio] = field(default_factory=list)
+    unstable: bool = False
 
     ratio = property(lambda self: self.estimate.ratio)
     ratio_low = property(lambda self: self.estimate.low)
@@ -61,6 +66,10 @@ class Comparison:
         text = self.estimate.describe(variant, baseline)
         if self.contended():
             text += f"; CONTENDED: {self.contention.describe()}"
+        if self.unstable:
+            text += f"; UNSTABLE: {self.states.describe()}"
+            if self.state_ratios:
+                text += "; per state: " + "; ".join(state.describe() for state in self.state_ratios)
         return text
 
     def as_dict(self) -> dict:
@@ -147,8 +156,8 @@ def compare(
 ) -> Comparison:
     """Time ``variant`` against ``baseline`` interleaved, ``rounds`` rounds of ``round_time``
     seconds each (spread over ``processes`` fresh worker processes when > 1). ``settings`` are
-    :func:`time_session`'s: a ``settings`` or
-    :class:`TimingSettings`' fields (device, dtype, memory_format, training, threads, ...)."""
+    :func:`time_session`'s (``min_span``, and a ``settings`` or :class:`TimingSettings`' fields:
+    device, dtype, memory_format, training, threads, ...)."""
     session = time_session([(variant, tuple(variant_inputs)), (baseline, tuple(baseline_inputs))],
                            rounds=rounds, round_time=round_time, processes=processes, **settings)
     return comparison(session, 0, 1, confidence, margin)
@@ -163,6 +172,9 @@ def comparison(session: Session, variant: int, baseline: int, confidence: float 
         estimate=session.ratio(variant, baseline, confidence, margin),
         round_ratios=[v / b for v, b in zip(session.round_ms[variant], session.round_ms[baseline])],
         contention=session.contention_of(variant, baseline),
+        states=session.states_of(variant),
+        state_ratios=session.ratio_by_state(variant, baseline, confidence, margin),
+        unstable=session.unstable(variant, baseline, confidence, margin),
     )
 
 

@@ -141,9 +141,11 @@ RETRY_PAUSE_S = 1.0
 def _unstable(session: Session, timed: list[Case], bases: dict, peaks: dict, confidence: float,
               margin: float) -> list[str | None]:
     """Why each row is unstable, or None: the machine drifted or changed state in a way its ratio
-    depends on (:meth:`Session.unstable`), or the session never saw the calibrated state (the level
-    of its faster state :data:`STATE_GAP` or more from the level ``env --calibrate`` cached). A
-    baseline is unstable when any row timed against it is."""
+    depends on (:meth:`Session.unstable`), or most of the session's rounds were in another state
+    than the calibrated one (its median probe level :data:`STATE_GAP` or more from the level
+    ``env --calibrate`` cached: a blend weighted to another state, even where too few rounds of
+    the calibrated state were read to test the dependence). A baseline is unstable when any row
+    timed against it is."""
     reasons: list[str | None] = []
     for i, case in enumerate(timed):
         states = session.states_of(i)
@@ -151,9 +153,9 @@ def _unstable(session: Session, timed: list[Case], bases: dict, peaks: dict, con
         reason = None
         if states is not None and session.unstable(i, bases.get(case.axis, i), confidence, margin):
             reason = "the ratio depends on the state" if states.states > 1 else "the machine drifted"
-        elif states is not None and reference and abs(math.log(states.levels_ms[0] / reference)) >= STATE_GAP:
-            reason = (f"another machine state than calibrated: state probe {states.levels_ms[0]:.3g} ms against "
-                      f"{reference:.3g} ms ({states.levels_ms[0] / reference:.2f}x)")
+        elif states is not None and reference and abs(math.log(states.level_ms / reference)) >= STATE_GAP:
+            reason = (f"another machine state than calibrated: state probe {states.level_ms:.3g} ms against "
+                      f"{reference:.3g} ms ({states.level_ms / reference:.2f}x)")
         reasons.append(reason)
     for i, case in enumerate(timed):
         if case.is_baseline and reasons[i] is None:

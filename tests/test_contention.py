@@ -64,10 +64,14 @@ def test_a_busy_process_is_seen_as_about_one_core():
 
 
 def test_this_process_working_is_not_contention():
+    idle = Probe()
+    time.sleep(0.5)
+    background = idle.stop().others_cpu_s  # what the rest of the machine does anyway
     probe = Probe()
     _spin(0.5)
     c = probe.stop()
-    assert c.others_cpu_s < 0.4  # the spin is this process's own; others are what the machine had besides
+    # the spin is this process's own; others are what the machine had besides
+    assert c.others_cpu_s < background + 0.4
 
 
 def test_a_stray_clock_tick_in_a_short_window_is_not_contention():

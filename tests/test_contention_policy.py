@@ -129,16 +129,28 @@ def test_bad_timing_settings_are_exit_2(tmp_path, line, message):
     assert_one_line_exit_2(CliRunner().invoke(main, ["run", str(path)]), message)
 
 
+class _QuietProbe:
+    """Sees nothing else running: what these calibration tests check is the cache, not contention
+    (a real calibration under a busy machine is refused, as test_contention_policy shows)."""
+
+    def __init__(self, gpu_index=None):
+        pass
+
+    def stop(self):
+        return Contention(wall_s=1.0, others_cpu_s=0.0, steal_s=0.0, load_avg=0.0)
+
+
 @pytest.fixture
 def small_calibration(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVBENCH_CACHE", str(tmp_path))
     monkeypatch.setitem(roofline.MATMUL_SIZES, "cpu", (64,))
     monkeypatch.setitem(roofline.COPY_BYTES, "cpu", 2**20)
+    monkeypatch.setattr(roofline, "Probe", _QuietProbe)
     monkeypatch.setitem(roofline.CONV_SHAPES, "cpu", ((1, 8, 8, 3, 1, 8),))
     return tmp_path / "calibration.json"
 
 
-def test_a_calibration_under_contention_is_refused_and_not_cached(busy, small_calibration):
+def test_a_calibration_under_contention_is_refused_and_not_cached(small_calibration, busy):
     result = CliRunner().invoke(main, ["env", "--calibrate", "--threads", "1"])
     assert result.exit_code == 3
     assert "not cached" in result.output and "1.50 cores" in result.output

@@ -16,6 +16,7 @@ import convbench
 from convbench.cli import main
 from convbench.timing import session as timing_session
 from convbench.timing import time_session
+from convbench.timing.contention import Contention
 
 CONFIG = """\
 name: phases
@@ -44,6 +45,16 @@ class PhasedProbe:
         return level
 
 
+class QuietProbe:
+    """A contention probe that sees nothing else running."""
+
+    def __init__(self, gpu_index=None):
+        pass
+
+    def stop(self) -> Contention:
+        return Contention(wall_s=1.0, others_cpu_s=0.0, steal_s=0.0, load_avg=0.0)
+
+
 class SteadyProbe(PhasedProbe):
     levels = (0.05, 0.05)
 
@@ -52,6 +63,7 @@ def run(tmp_path, monkeypatch, probe, extra="", *args, ratio_moves: bool = True)
     """Run CONFIG with ``probe`` as the state probe; ``ratio_moves`` makes every ratio depend on
     the state (the test of that, on synthetic rounds, is in test_states.py)."""
     monkeypatch.setattr(timing_session, "StateProbe", probe)
+    monkeypatch.setattr(timing_session, "Probe", QuietProbe)  # contention is not what these tests are about
     if ratio_moves:
         monkeypatch.setattr(timing_session, "depends_on_state",
                             lambda variant, baseline, states, *args: states.states > 1)

@@ -134,12 +134,14 @@ def state_probe_level(device: str = "cpu", threads: int | None = None, seconds: 
     return {"state_probe_ms": level, "state_probe": DESCRIPTION}
 
 
-def state_probe_reference(device: str = "cpu", threads: int | None = None, windows: int = CALIBRATION_WINDOWS
+def state_probe_reference(device: str = "cpu", threads: int | None = None, windows: int | None = None
                           ) -> dict[str, Any]:
-    """The level runs are compared with: the probe read in ``windows`` one-second windows; when
+    """The level runs are compared with: the probe read in ``windows`` (:data:`CALIBRATION_WINDOWS`)
+    one-second windows; when
     they show two states (:func:`convbench.timing.states.machine_states`), the faster state's
     level, else their median. A run whose level is :data:`convbench.timing.states.STATE_GAP` or
     more away from it was timed in another state of the machine."""
+    windows = windows or CALIBRATION_WINDOWS
     levels = [state_probe_level(device, threads, seconds=1.0)["state_probe_ms"] for _ in range(windows)]
     states = machine_states(levels)
     return {"state_probe_ms": states.levels_ms[0] if states.states > 1 else states.level_ms,

@@ -74,12 +74,16 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
     """Time every built case of one workload together; fill their rows. Returns the error to raise
     when the session was contended (unstable) and ``on_contention`` (``on_instability``) is ``fail``."""
     t = suite.timing
+
+    def settings_of(case: Case) -> TimingSettings:
+        return t.settings(device, suite.dtype, suite.memory_format, case.threads).on(case.backend)
+
     references: dict[tuple, Any] = {}  # eager outputs, by module and thread count
     for case in prepared:
         if case.built is None:
             continue
         try:
-            settings = t.settings(device, suite.dtype, suite.memory_format, case.threads).on(case.backend)
+            settings = settings_of(case)
             output = check_runs(case.built.module, case.built.inputs, settings=settings)
             if not t.training:
                 _check_output(case, output, references, settings)
@@ -94,8 +98,7 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
         return None
     bases = {c.axis: i for i, c in enumerate(timed) if c.is_baseline}
     eager = {(id(c.built), c.threads): i for i, c in enumerate(timed) if c.backend == "eager"}
-    entries = [(c.built.module, c.built.inputs,
-                t.settings(device, suite.dtype, suite.memory_format, c.threads).on(c.backend)) for c in timed]
+    entries = [(c.built.module, c.built.inputs, settings_of(c)) for c in timed]
     threshold = t.contention_threshold
     attempts = 0
     while True:

@@ -12,7 +12,8 @@ from convbench.present.console import console_tables
 from convbench.store.merge import merge_runs
 from convbench.present.formatting import ratio, si
 from convbench.timing import session as timing_session
-from tests.test_instability_policy import QuietProbe, SteadyProbe
+from tests.probes import QuietProbe
+from tests.test_instability_policy import SteadyProbe
 from tests.test_paper import ALL
 
 LONG_LABELS = """\

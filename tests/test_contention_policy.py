@@ -13,6 +13,7 @@ from convbench.timing import contention
 from convbench.suite import roofline
 from convbench.timing import session as timing
 from convbench.cli import main
+from tests.probes import QuietProbe
 from convbench.timing.contention import Contention
 from tests.cli_checks import assert_one_line_exit_2
 
@@ -129,23 +130,12 @@ def test_bad_timing_settings_are_exit_2(tmp_path, line, message):
     assert_one_line_exit_2(CliRunner().invoke(main, ["run", str(path)]), message)
 
 
-class _QuietProbe:
-    """Sees nothing else running: what these calibration tests check is the cache, not contention
-    (a real calibration under a busy machine is refused, as test_contention_policy shows)."""
-
-    def __init__(self, gpu_index=None):
-        pass
-
-    def stop(self):
-        return Contention(wall_s=1.0, others_cpu_s=0.0, steal_s=0.0, load_avg=0.0)
-
-
 @pytest.fixture
 def small_calibration(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVBENCH_CACHE", str(tmp_path))
     monkeypatch.setitem(roofline.MATMUL_SIZES, "cpu", (64,))
     monkeypatch.setitem(roofline.COPY_BYTES, "cpu", 2**20)
-    monkeypatch.setattr(roofline, "Probe", _QuietProbe)
+    monkeypatch.setattr(roofline, "Probe", QuietProbe)  # the cache is the subject, not contention
     monkeypatch.setitem(roofline.CONV_SHAPES, "cpu", ((1, 8, 8, 3, 1, 8),))
     return tmp_path / "calibration.json"
 

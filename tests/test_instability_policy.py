@@ -16,7 +16,7 @@ import convbench
 from convbench.cli import main
 from convbench.timing import session as timing_session
 from convbench.timing import time_session
-from convbench.timing.contention import Contention
+from tests.probes import QuietProbe
 
 CONFIG = """\
 name: phases
@@ -43,16 +43,6 @@ class PhasedProbe:
         level = self.levels[(self.calls // self.modules) % 2]
         self.calls += 1
         return level
-
-
-class QuietProbe:
-    """A contention probe that sees nothing else running."""
-
-    def __init__(self, gpu_index=None):
-        pass
-
-    def stop(self) -> Contention:
-        return Contention(wall_s=1.0, others_cpu_s=0.0, steal_s=0.0, load_avg=0.0)
 
 
 class SteadyProbe(PhasedProbe):

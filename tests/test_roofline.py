@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from convbench.suite import roofline
-from convbench.timing.contention import Contention
 from convbench.cli import main
+from tests.probes import QuietProbe
 
 PEAKS = {"peak_gmacs_per_s": 100.0, "bandwidth_gb_per_s": 10.0}
 
@@ -37,23 +37,12 @@ def test_no_latency_or_no_calibration_leaves_the_fields_empty():
     assert fields["gmacs_per_s"] == pytest.approx(100.0) and fields["roofline_fraction"] is None
 
 
-class _QuietProbe:
-    """Sees nothing else running: what these calibration tests check is the cache, not contention
-    (a real calibration under a busy machine is refused, as test_contention_policy shows)."""
-
-    def __init__(self, gpu_index=None):
-        pass
-
-    def stop(self):
-        return Contention(wall_s=1.0, others_cpu_s=0.0, steal_s=0.0, load_avg=0.0)
-
-
 @pytest.fixture
 def small_calibration(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVBENCH_CACHE", str(tmp_path))
     monkeypatch.setitem(roofline.MATMUL_SIZES, "cpu", (64,))
     monkeypatch.setitem(roofline.COPY_BYTES, "cpu", 2**20)
-    monkeypatch.setattr(roofline, "Probe", _QuietProbe)
+    monkeypatch.setattr(roofline, "Probe", QuietProbe)  # the cache is the subject, not contention
     return tmp_path / "calibration.json"
 
 

@@ -66,16 +66,19 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=15.0, help="seconds between runs")
     parser.add_argument("--threads", help="passed to compare as --threads")
     parser.add_argument("--config", help="passed to compare as --config")
+    parser.add_argument("--processes", help="passed to compare as --processes")
     parser.add_argument("--need-unflagged", type=int, default=0, help="fail with fewer unflagged runs")
     parser.add_argument("variants", nargs="*", default=VARIANTS)
     args = parser.parse_args()
 
-    options = [*(["--threads", args.threads] if args.threads else []), *(["--config", args.config] if args.config else [])]
+    options = [*(["--threads", args.threads] if args.threads else []), *(["--config", args.config] if args.config else []),
+               *(["--processes", args.processes] if args.processes else [])]
     command = [sys.executable, "-m", "convbench", "compare", *args.variants, *options, "--json"]
     shown = " ".join(["convbench compare", *args.variants, *options, "--json"])
     print("# Same question, same answer: one comparison in fresh processes, minutes apart\n")
     print(f"Command: `python benchmarks/repeatability.py --runs {args.runs} --gap {args.gap:g}"
           + "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("threads", args.threads), ("config", args.config),
+                                                               ("processes", args.processes),
                                                                ("need_unflagged", args.need_unflagged or None)) if v)
           + f"`: `{shown}` {args.runs} times, {args.gap:g} s apart.\n")
     print(f"- Before: {quiet_check()}")

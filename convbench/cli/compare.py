@@ -13,9 +13,11 @@ from convbench.cli.common import DEFAULT_SHAPE, load_suite, parse_model, parse_s
 from convbench.cli.run import apply_run_options, record_and_report, run_options
 from convbench.suite.config import Suite, SuiteTiming
 
-# compare's rounds are spread over 12 s (a run's over 20 s): the shortest span that keeps them out
-# of one 10 s window, where this VM's states last seconds to minutes (README: "How far to trust them").
+# compare's rounds are spread over 12 s (a run's over 20 s), the shortest span that keeps them out
+# of one 10 s window, and over 3 fresh processes, so that the interval covers what differs between
+# processes; both chosen by measurement (README: "How far to trust them").
 COMPARE_MIN_SPAN = 12.0
+COMPARE_PROCESSES = 3
 
 
 @main.command()
@@ -43,7 +45,7 @@ def compare(variants, shapes, config, baseline, models, model_input, out, device
     else:
         suite = Suite(name="compare", baseline=variant_request(baseline or "conv"), devices=["cpu"],
                       dtype="float32", memory_format="contiguous",
-                      timing=SuiteTiming(min_span=COMPARE_MIN_SPAN),
+                      timing=SuiteTiming(min_span=COMPARE_MIN_SPAN, processes=COMPARE_PROCESSES),
                       shapes=[], variants=[variant_request(name) for name in variants], source="convbench compare")
     if models:
         suite.models = [parse_model(name, model_input) for name in models]

@@ -93,6 +93,7 @@ class Session:
     contention: list[list[Contention]]
     probe_ms: list[list[float]] = field(default_factory=list)
     round_start_s: list[float] = field(default_factory=list)
+    _states: dict = field(default_factory=dict, repr=False, compare=False)  # states_of, by thread count
 
     @property
     def span_s(self) -> float:
@@ -118,9 +119,11 @@ class Session:
         if not self.probe_ms:
             return None
         threads = self.timings[i].threads
-        peers = [j for j, timing in enumerate(self.timings) if timing.threads == threads]
-        levels = [float(np.median([self.probe_ms[j][r] for j in peers])) for r in range(len(self.round_ms[i]))]
-        return machine_states(levels, self.round_start_s or None)
+        if threads not in self._states:
+            peers = [j for j, timing in enumerate(self.timings) if timing.threads == threads]
+            levels = [float(np.median([self.probe_ms[j][r] for j in peers])) for r in range(len(self.round_ms[i]))]
+            self._states[threads] = machine_states(levels, self.round_start_s or None)
+        return self._states[threads]
 
     def ratio_by_state(self, i: int, baseline: int, confidence: float = CONFIDENCE,
                        margin: float = MARGIN) -> list[StateRatio]:

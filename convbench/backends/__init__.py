@@ -6,6 +6,9 @@ covers lazy initialisation), so a timing reads only inference. Every backend run
 count the timing asks for. A runtime that is not installed raises :class:`BackendUnavailable`
 naming the extra that brings it; a module a runtime cannot take raises :class:`BackendCannotTake`
 naming the runtime and why (an export failure, an unsupported op).
+
+A backend is named by a spec: the runtime's name, and for ``compile`` an optional mode after a
+colon (``compile:max-autotune``); the spec is what rows, case ids and tables carry.
 """
 
 from __future__ import annotations
@@ -30,35 +33,76 @@ class BackendCannotTake(ValueError):
     """The runtime cannot take this module: one line naming the runtime and the reason."""
 
 
-def _module(name: str):
+def parse(spec: str) -> tuple[str, str | None]:
+    """``(runtime, option)`` of a backend spec, e.g. ``compile:max-autotune`` -> ``("compile",
+    "max-autotune")``; a ValueError in one line if it names no runtime or an option it lacks."""
+    if not isinstance(spec, str):
+        raise ValueError(f"backend {spec!r} must be a name, one of {', '.join(BACKENDS)}")
+    name, _, option = spec.partition(":")
     if name not in BACKENDS:
-        raise ValueError(f"backend {name!r} must be one of {', '.join(BACKENDS)}")
+        raise ValueError(f"backend {spec!r} must be one of {', '.join(BACKENDS)} (compile:MODE for a "
+                         f"torch.compile mode)")
+    if not _:
+        return name, None
+    if name != "compile":
+        raise ValueError(f"backend {spec!r}: only compile takes an option (compile:MODE)")
+    from convbench.backends.torch_compile import MODES
+
+    if option not in MODES:
+        raise ValueError(f"backend {spec!r}: the compile mode must be one of {', '.join(MODES)}")
+    return name, option
+
+
+def canonical(spec: str) -> str:
+    """The one spelling of a backend spec (``compile:default`` is ``compile``)."""
+    name, option = parse(spec)
+    return name if option in (None, "default") else f"{name}:{option}"
+
+
+def _module(spec: str):
+    name, _ = parse(spec)
     return importlib.import_module(f"convbench.backends.{MODULES[name]}") if name in MODULES else None
 
 
-def require(name: str) -> None:
-    """Raise :class:`BackendUnavailable` unless ``name`` can run here."""
-    module = _module(name)
+def require(spec: str) -> None:
+    """Raise :class:`BackendUnavailable` unless ``spec``'s runtime can run here."""
+    module = _module(spec)
     if module is not None:
         module.require()
 
 
-def version(name: str) -> str:
+def version(spec: str) -> str:
     """The runtime's name and version, as recorded with each run."""
-    module = _module(name)
+    module = _module(spec)
     return f"eager PyTorch {torch.__version__}" if module is None else module.version()
 
 
-def prepare(name: str, model: nn.Module, inputs: tuple[torch.Tensor, ...], threads: int,
-            device: torch.device) -> Callable[[], Any]:
-    """A zero-argument call running ``model(*inputs)`` on the backend, its one-off work done."""
-    module = _module(name)
+def settings(spec: str, threads: int | None) -> dict:
+    """How the runtime is configured for a timing at ``threads`` threads, as recorded with each run."""
+    module = _module(spec)
+    threads = threads or torch.get_num_threads()
     if module is None:
-        return lambda: model(*inputs)
-    require(name)
-    call = module.prepare(model, inputs, threads, device)
-    call()
-    return call
+        return {"threads": threads, "grad": "torch.inference_mode"}
+    option = parse(spec)[1]
+    return module.settings(threads, option) if option else module.settings(threads)
+
+
+def prepare(spec: str, model: nn.Module, inputs: tuple[torch.Tensor, ...], threads: int,
+            device: torch.device) -> Callable[[], Any]:
+    """A zero-argument call running ``model(*inputs)`` on the backend, its one-off work done (the
+    backend has called it: lazy initialisation happens before any timing). A
+    backend's call may carry ``report`` (what its preparation saw, as row fields) and
+    ``input_pointers()`` (the addresses the runtime reads its inputs from)."""
+    module = _module(spec)
+    if module is None:
+        def call():
+            return model(*inputs)
+
+        call.input_pointers = lambda: [t.data_ptr() for t in inputs]
+        return call
+    require(spec)
+    option = parse(spec)[1]
+    return module.prepare(model, inputs, threads, device, option) if option else module.prepare(model, inputs, threads, device)
 
 
 def outputs_of(value) -> list[torch.Tensor]:

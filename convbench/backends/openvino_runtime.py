@@ -1,8 +1,10 @@
-"""OpenVINO: the module converted once (``openvino.convert_model`` from PyTorch) and compiled for
-its CPU plugin with ``INFERENCE_NUM_THREADS`` threads, one stream, the latency hint and the
-dtype's own precision (OpenVINO would otherwise compute float32 models in bfloat16 on CPUs that
-have it). Its GPU plugin is for Intel GPUs, so on a CUDA device it cannot take a module. Needs the
-``openvino`` extra."""
+"""OpenVINO: the module converted once (``openvino.convert_model`` from PyTorch) with its inputs'
+own static shapes, and compiled for its CPU plugin as ``benchmark_app`` runs it for latency:
+:data:`SETTINGS` (``threads`` inference threads, one stream, the latency hint, threads pinned to
+cores) and the dtype's own precision (OpenVINO would otherwise compute float32 models in bfloat16
+on CPUs that have it). The inputs are set on the request once, sharing the tensors' memory, so a
+call is one synchronous ``infer()``. Its GPU plugin is for Intel GPUs, so on a CUDA device it
+cannot take a module. Needs the ``openvino`` extra."""
 
 from __future__ import annotations
 
@@ -14,6 +16,13 @@ import torch
 from convbench.backends import BackendCannotTake, BackendUnavailable
 
 PRECISION = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
+SETTINGS = {"NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": True}
+
+
+def settings(threads: int) -> dict:
+    """What the CPU plugin is configured with (the precision hint follows the dtype)."""
+    return {"INFERENCE_NUM_THREADS": threads, **SETTINGS, "INFERENCE_PRECISION_HINT": "the dtype's (f32, f16)",
+            "input shapes": "static (the case's)", "call": "infer() on inputs set once, shared"}
 
 
 def require() -> None:
@@ -35,17 +44,24 @@ def prepare(model, inputs, threads, device):
     dtype = inputs[0].dtype
     if dtype == torch.bfloat16:
         raise BackendCannotTake("openvino cannot take it: bfloat16 inputs (numpy has no bfloat16)")
-    config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-              "INFERENCE_PRECISION_HINT": PRECISION.get(dtype, "f32")}
+    config = {"INFERENCE_NUM_THREADS": threads, **SETTINGS, "INFERENCE_PRECISION_HINT": PRECISION.get(dtype, "f32")}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            converted = ov.convert_model(model, example_input=tuple(inputs))
+            converted = ov.convert_model(model, example_input=tuple(inputs), input=[tuple(t.shape) for t in inputs])
         compiled = ov.Core().compile_model(converted, "CPU", config)
     except Exception as error:
         raise BackendCannotTake(f"openvino cannot take it: {type(error).__name__}: "
                                 f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
     request = compiled.create_infer_request()
-    arrays = [t.detach().contiguous().numpy() for t in inputs]
-    # Shared, not copied: OpenVINO reads the inputs and hands back its outputs in place, as eager does.
-    return lambda: request.infer(arrays, share_inputs=True, share_outputs=True)
+    kept = [t.detach().contiguous() for t in inputs]  # the shared memory must outlive the request's use
+    for i, t in enumerate(kept):
+        request.set_input_tensor(i, ov.Tensor(t.numpy(), shared_memory=True))
+
+    def call():
+        return request.infer(share_outputs=True)
+
+    call.input_pointers = lambda: [request.get_input_tensor(i).data.ctypes.data for i in range(len(kept))]
+    call.inputs, call.compiled = kept, compiled
+    call()  # lazy initialisation, before any timing
+    return call

@@ -10,6 +10,7 @@ import click
 import yaml
 from rich.console import Console
 
+from convbench import backends
 from convbench.registry import get_variant
 from convbench.suite.config import MAX_CASES, ConfigError, ModelWorkload, Shape, Suite, VariantRequest
 from convbench.suite.loading import load_config, parse_config
@@ -24,6 +25,18 @@ class InputError(click.ClickException):
     """Bad input: one line on stderr, exit code 2, no traceback."""
 
     exit_code = 2
+
+
+class BackendSpec(click.ParamType):
+    """A --backend value: a runtime, or compile:MODE."""
+
+    name = "backend"
+
+    def convert(self, value, param, ctx):
+        try:
+            return backends.canonical(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
 
 
 def new_console() -> Console:

@@ -16,7 +16,7 @@ from rich.console import Console
 from convbench import backends
 from convbench.backends import BACKENDS
 from convbench.cli.app import main
-from convbench.cli.common import (QUICK_TIMING, ContendedExit, InputError, draw_plots, echo_json, new_console,
+from convbench.cli.common import (QUICK_TIMING, BackendSpec, ContendedExit, InputError, draw_plots, echo_json, new_console,
                                   load_suite)
 from convbench.present.console import backend_table, console_tables
 from convbench.present.report import timing_summary
@@ -35,8 +35,9 @@ from convbench.timing.allocator import retain_freed_memory
 def run_options(function):
     for option in reversed([
         click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Override the devices."),
-        click.option("--backend", "backend_names", multiple=True, type=click.Choice(BACKENDS), metavar="NAME",
-                     help=f"Time on this runtime (repeat for several): {', '.join(BACKENDS)} [the config's, or eager]."),
+        click.option("--backend", "backend_names", multiple=True, type=BackendSpec(), metavar="NAME",
+                     help=f"Time on this runtime (repeat for several): {', '.join(BACKENDS)}, or compile:MODE "
+                          "(max-autotune, ...) [the config's, or eager]."),
         click.option("--quick", is_flag=True,
                      help="Short timing: a few seconds per shape, in this process, rounds back to back (one "
                           "moment of the machine, not a spread over timing.min_span)."),

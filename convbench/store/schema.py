@@ -23,6 +23,7 @@ COLUMNS = [
     "params_vs_baseline", "macs_vs_baseline", "latency_vs_baseline",
     "latency_ratio_low", "latency_ratio_high", "confidence", "p_value", "significant", "verdict", "margin",
     "latency_vs_eager", "eager_ratio_low", "eager_ratio_high", "backend_max_abs_diff", "backend_max_rel_diff",
+    "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles",
     "contention", "contended", "cpu_steal", "load_avg", "gpu_other_processes", "timing_attempts",
     "span_s", "state_probe_ms", "state_probe_spread", "unstable", "instability", "state_ratios",
     "convs_replaced", "convs_kept", "convs_kept_why",

@@ -16,6 +16,8 @@ import math
 from pathlib import Path
 
 from convbench.backends import BACKENDS
+from convbench.backends import canonical as canonical_backend
+from convbench.backends import parse as parse_backend
 from convbench.models import model_names
 from convbench.models.user import is_user_model, load_callable
 from convbench.registry import get_variant, variant_names
@@ -186,11 +188,15 @@ def _parse_backends(doc: _Located, value, timing: SuiteTiming) -> list[str]:
     if not isinstance(names, list) or not names:
         raise doc.error(("backends",), f"must be a list such as [eager, onnxruntime] (from: {', '.join(BACKENDS)})")
     for i, name in enumerate(names):
-        if name not in BACKENDS:
-            raise doc.error(("backends", i), f"unknown backend {name!r}{_suggest(name, BACKENDS)}")
+        if not isinstance(name, str) or name.partition(":")[0] not in BACKENDS:
+            raise doc.error(("backends", i), f"unknown backend {name!r}{_suggest(str(name), BACKENDS)}")
+        try:
+            parse_backend(name)
+        except ValueError as error:
+            raise doc.error(("backends", i), str(error)) from None
     if timing.training and names != ["eager"]:
         raise doc.error(("backends",), "runtimes other than eager time inference only; drop them or timing.training")
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(canonical_backend(name) for name in names))
 
 
 def _parse_models(doc: _Located, models) -> list[ModelWorkload]:

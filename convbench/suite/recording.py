@@ -22,6 +22,7 @@ from convbench.suite import roofline
 from convbench.suite.config import Suite, resolve_device
 from convbench.timing.contention import ContendedError
 from convbench.timing.state_probe import DESCRIPTION
+from convbench.timing.quiesce import IDLE_CORES, MAX_WAIT_S, WINDOW_S
 from convbench.suite.interrupts import GracefulStop
 from convbench.store.metadata import run_metadata
 from convbench.present.report import markdown_report
@@ -52,6 +53,11 @@ class Recording:
     unwritable: str | None = None
 
 
+QUIESCE = (f"waits until this process uses < {IDLE_CORES} cores over {WINDOW_S * 1e3:g} ms (at most "
+           f"{MAX_WAIT_S * 1e3:g} ms) before the state probe and before each reading, so thread pools still "
+           "spinning after one reading do not share the next one's cores")
+
+
 def suite_metadata(suite: Suite, shard: Shard | None = None) -> dict:
     """The metadata one suite's rows are described by: machine, versions, timing, baseline, config."""
     device = resolve_device(suite.devices[0])
@@ -60,7 +66,11 @@ def suite_metadata(suite: Suite, shard: Shard | None = None) -> dict:
     meta.update(config=suite.name, description=suite.description, baseline=suite.baseline.label,
                 timing=dataclasses.asdict(suite.timing),
                 roofline=roofline.cached_peaks(device, suite.dtype, suite.timing.threads),
-                settings=suite_settings(suite), backends={name: backends.version(name) for name in suite.backends})
+                settings=suite_settings(suite), backends={name: backends.version(name) for name in suite.backends},
+                backend_settings={name: {str(threads): backends.settings(name, threads)
+                                         for threads in suite.timing.thread_counts}
+                                  for name in suite.backends})
+    meta["between_readings"] = QUIESCE
     calibrated = (meta["roofline"] or {}).get("state_probe_ms")
     meta["state_probe"] = {"kernel": DESCRIPTION, "read": "before every reading, at the reading's threads",
                            "calibrated_ms": calibrated}

@@ -84,7 +84,9 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
             continue
         try:
             settings = settings_of(case)
-            output = check_runs(case.built.module, case.built.inputs, settings=settings)
+            report: dict = {}
+            output = check_runs(case.built.module, case.built.inputs, settings=settings, report=report)
+            case.row.update(report)
             if not t.training:
                 _check_output(case, output, references, settings)
         except backends.BackendCannotTake as error:  # e.g. an op the runtime lacks: a skipped row

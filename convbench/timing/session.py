@@ -22,6 +22,7 @@ from convbench.timing.settings import TimingSettings
 from convbench.timing.state_probe import StateProbe
 from convbench.timing.states import MachineStates, StateRatio, depends_on_state, machine_states, ratio_by_state
 from convbench.timing.stats import CONFIDENCE, MARGIN, RatioEstimate, geometric_mean, paired_ratio
+from convbench.timing.quiesce import settle
 from convbench.timing.timer import PreparedCall, Timing, summary
 
 __all__ = ["Comparison", "Session", "compare", "comparison", "time_session"]
@@ -203,7 +204,9 @@ def time_session(
 
     Rounds start at least ``min_span / rounds`` seconds apart (the session waits between rounds
     that finish sooner), so that the rounds sample the machine over ``min_span`` seconds rather
-    than one moment of it. Before every reading the state probe is read at the module's threads.
+    than one moment of it. Before every reading the state probe is read at the module's threads;
+    before both, the session waits for the last reading's thread pools to stop spinning
+    (:func:`convbench.timing.quiesce.settle`).
 
     With ``processes > 1`` the rounds are spread evenly over that many fresh worker processes, run
     one after another (never at once: they would contend), each of which prepares and warms up
@@ -257,7 +260,9 @@ def _session_here(entries, rounds: int, round_time: float, on_round, first_round
         starts.append(time.time())
         for i in _round_order(n, first_round + r):
             with runners[i].settings():
+                settle()
                 probe_ms[i].append(state_probe.read())
+                settle()
                 probe = Probe(runners[i].gpu_index)
                 times, calls[i] = runners[i].readings(round_time, round_time * 4, adaptive=False)
                 contention[i].append(probe.stop())

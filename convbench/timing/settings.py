@@ -52,8 +52,7 @@ class TimingSettings:
         threads = self.threads
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads={threads!r} must be a whole number >= 1 (or None for torch's current count)")
-        if self.backend not in backends.BACKENDS:
-            raise ValueError(f"backend={self.backend!r} must be one of {', '.join(backends.BACKENDS)}")
+        backends.parse(self.backend)
         if self.training and self.backend != "eager":
             raise ValueError(f"backend={self.backend!r} times inference only; training=True needs backend='eager'")
 

@@ -109,6 +109,7 @@ class PreparedCall:
         if layout is torch.channels_last:
             model = model.to(memory_format=layout)
         xs = tuple(_prepare_input(t, self.device, dtype, layout, self.training) for t in inputs)
+        self.model, self.inputs = model, xs  # what the call reads, prepared outside it
         if self.training:
             self.call = _training_step(model, xs)
         else:
@@ -278,12 +279,15 @@ def benchmark(
 
 
 def check_runs(module: nn.Module, inputs: tuple[torch.Tensor, ...], settings: TimingSettings | None = None,
-               **keywords):
+               report: dict | None = None, **keywords):
     """Prepare ``module`` as a session would and call it once: raises what timing it would raise
     (an op without a bfloat16 kernel, out of memory, a runtime that cannot take it), so one module
-    cannot fail a whole session. Returns that call's output. ``keywords`` are
+    cannot fail a whole session. Returns that call's output; ``report``, when given, receives what
+    the backend's preparation saw (e.g. torch.compile's graph breaks). ``keywords`` are
     :class:`TimingSettings`' when ``settings`` is not given."""
     call = PreparedCall(module, inputs, settings or TimingSettings(**keywords))
+    if report is not None:
+        report.update(getattr(call.call, "report", {}))
     with call.settings():
         output = call.call()
         call.sync()

@@ -103,6 +103,15 @@ def test_the_runtime_shows_in_every_row_and_the_metadata(tmp_path, runtime):
     rows = {(r["backend"], r["variant"]): r for r in data["rows"]}
     assert set(rows) == {(b, v) for b in ("eager", runtime) for v in ("conv", "depthwise")}
     assert data["metadata"]["backends"][runtime].startswith(runtime)
+    recorded = data["metadata"]["backend_settings"][runtime]["1"]
+    assert recorded == {"onnxruntime": {"graph_optimization_level": "ORT_ENABLE_ALL", "intra_op_num_threads": 1,
+                                        "inter_op_num_threads": 1, "execution_mode": "ORT_SEQUENTIAL",
+                                        "session.intra_op.allow_spinning": "1 (default)",
+                                        "call": "run_with_iobinding, inputs bound once"},
+                        "openvino": {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                                     "ENABLE_CPU_PINNING": True, "INFERENCE_PRECISION_HINT": "the dtype's (f32, f16)",
+                                     "input shapes": "static (the case's)",
+                                     "call": "infer() on inputs set once, shared"}}[runtime]
     assert all(r["status"] == "ok" for r in rows.values())
     for variant in ("conv", "depthwise"):
         row, eager = rows[(runtime, variant)], rows[("eager", variant)]

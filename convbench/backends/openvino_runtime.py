@@ -8,14 +8,18 @@ cannot take a module. Needs the ``openvino`` extra."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import time
 import warnings
 
+import psutil
 import torch
 
 from convbench.backends import BackendCannotTake, BackendUnavailable
 
 PRECISION = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
+QUIET_S = 0.3
 SETTINGS = {"NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": True}
 
 
@@ -36,6 +40,31 @@ def version() -> str:
     return f"openvino {openvino.__version__.split('-')[0]}"
 
 
+@contextlib.contextmanager
+def _children_finished(seconds: float = 10.0):
+    """Wait, up to ``seconds``, for the child processes started inside the block to end:
+    ``convert_model`` and ``compile_model`` send usage statistics (OpenVINO's telemetry) from child
+    processes, 4-6 of them, some started from a thread after the call returns, that run for about a
+    second and would take the CPU from the first readings. Done once no new child has been seen
+    for :data:`QUIET_S`."""
+    me = psutil.Process()
+    before = {child.pid for child in me.children(recursive=True)}
+    try:
+        yield
+    finally:
+        deadline, quiet_since = time.monotonic() + seconds, None
+        while time.monotonic() < deadline:
+            new = [child for child in me.children(recursive=True) if child.pid not in before]
+            if new:
+                quiet_since = None
+                psutil.wait_procs(new, timeout=max(min(deadline - time.monotonic(), 1.0), 0))
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= QUIET_S:
+                return
+            time.sleep(0.02)
+
+
 def prepare(model, inputs, threads, device):
     import openvino as ov
 
@@ -46,10 +75,10 @@ def prepare(model, inputs, threads, device):
         raise BackendCannotTake("openvino cannot take it: bfloat16 inputs (numpy has no bfloat16)")
     config = {"INFERENCE_NUM_THREADS": threads, **SETTINGS, "INFERENCE_PRECISION_HINT": PRECISION.get(dtype, "f32")}
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _children_finished():
             warnings.simplefilter("ignore")
             converted = ov.convert_model(model, example_input=tuple(inputs), input=[tuple(t.shape) for t in inputs])
-        compiled = ov.Core().compile_model(converted, "CPU", config)
+            compiled = ov.Core().compile_model(converted, "CPU", config)
     except Exception as error:
         raise BackendCannotTake(f"openvino cannot take it: {type(error).__name__}: "
                                 f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None

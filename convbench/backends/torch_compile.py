@@ -21,9 +21,9 @@ import shutil
 
 import torch
 
+from convbench.backends import COMPILE_MODES as MODES
 from convbench.backends import BackendCannotTake, BackendUnavailable
 
-MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduce-overhead")
 REPORT = ("dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles")
 RECOMPILE_LIMIT = 4096
 

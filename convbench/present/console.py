@@ -16,7 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from convbench.present.formatting import DIGITS, missing, percent, ratio, si, significant
-from convbench.present.report import calibration_text, counter_notes, row_warnings, short_conventions, swap_notes, truthy
+from convbench.present.report import calibration_text, row_notes, short_conventions, truthy
 
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
 VERDICT_STYLES = {"faster": "green", "slower": "red", "same": "dim", "undecided": "yellow"}
@@ -138,7 +138,7 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
             if row["status"] != "ok":
                 reasons = [f"{row['status']}: {row['error']}"]
             else:
-                reasons = row_warnings(row, calibration) + swap_notes(row) + counter_notes(row)
+                reasons = row_notes(row, calibration)
             cells.append(_cells(row, mark(reasons, row["label"]), digits))
         runtime = ("" if backend == "eager" else f" on {backend}") + (
             f" at {threads:g} threads" if several_threads and not missing(threads) else "")

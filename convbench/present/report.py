@@ -70,6 +70,20 @@ def counter_notes(row) -> list[str]:
     return [r for r in reasons if r not in NOT_A_DISAGREEMENT]
 
 
+def compile_notes(row) -> list[str]:
+    """For a torch.compile row whose module did not run as one compiled graph: what ran."""
+    breaks, eager, recompiles = (row.get(f"dynamo_{key}") for key in ("graph_breaks", "eager_frames", "recompiles"))
+    if all(missing(v) or not v for v in (breaks, eager, recompiles)):
+        return []
+    return [f"torch.compile ran {int(row['dynamo_graphs'])} graphs: {int(breaks or 0)} graph breaks, "
+            f"{int(eager or 0)} frames eager, {int(recompiles or 0)} recompiles"]
+
+
+def row_notes(row, calibration: str | None = None) -> list[str]:
+    """Everything a row's reader should know beside its numbers."""
+    return row_warnings(row, calibration) + swap_notes(row) + counter_notes(row) + compile_notes(row)
+
+
 def row_warnings(row, calibration: str | None = None) -> list[str]:
     """What makes a timed row less than a result: contention, a roofline share above 100 %."""
     warnings = []
@@ -177,6 +191,12 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = D
     return latex_tables(df, metadata, digits)
 
 
+def _settings_text(part: dict, name: str) -> str:
+    by_threads = (part.get("backend_settings") or {}).get(name) or {}
+    return " / ".join(f"{threads} threads: " + ", ".join(f"{k} {v}" for k, v in settings.items())
+                      for threads, settings in by_threads.items()) or "settings not recorded"
+
+
 def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, digits: int = DIGITS) -> str:
     """report.md: the command, each part's machine and settings, then a table per shape with its
     notes."""
@@ -203,6 +223,8 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, di
         if len(same) > 1:
             lines.append(f"- measured in {len(same)} parts: " + "; ".join(
                 f"{'shard ' + p['shard'] + ', ' if p.get('shard') else ''}{p.get('date', 'undated')}" for p in same))
+        lines += [f"- runtime {name}: {version}; {_settings_text(part, name)}" for name, version in
+                  (part.get("backends") or {}).items() if name != "eager"]
         lines += [f"- {line}" for line in timing_summary(rows, part)]
         lines.append("")
         ok = rows[rows["status"] == "ok"]
@@ -213,7 +235,7 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, di
             if row["status"] != "ok":
                 lines.append(f"- {row['shape']}: {row['label']}: {row['status']}: {row['error']}")
                 continue
-            checks = row_warnings(row, calibration) + swap_notes(row) + counter_notes(row)
+            checks = row_notes(row, calibration)
             if checks:
                 lines.append(f"- {row['shape']}: {row['label']}: " + "; ".join(checks))
         lines.append("")

@@ -73,7 +73,10 @@ def require(spec: str) -> None:
 def version(spec: str) -> str:
     """The runtime's name and version, as recorded with each run."""
     module = _module(spec)
-    return f"eager PyTorch {torch.__version__}" if module is None else module.version()
+    if module is None:
+        return f"eager PyTorch {torch.__version__}"
+    option = parse(spec)[1]
+    return module.version() + (f", mode {option}" if option else "")
 
 
 def settings(spec: str, threads: int | None) -> dict:

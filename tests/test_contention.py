@@ -81,24 +81,3 @@ def test_a_stray_clock_tick_in_a_short_window_is_not_contention():
     assert not stray.contended(0.05)
     busy = Contention(wall_s=0.1, others_cpu_s=0.1, steal_s=0.0, load_avg=None)  # a busy core
     assert busy.contended(0.2)
-
-
-def test_without_nvml_the_gpu_figure_is_unknown_not_zero(monkeypatch):
-    monkeypatch.setattr(contention, "_nvml", lambda: None)
-    assert contention.gpu_other_processes(0) is None
-    assert contention.gpu_other_processes(None) is None
-
-
-def test_other_gpu_processes_are_counted_without_this_one(monkeypatch):
-    import os
-    from types import SimpleNamespace
-
-    def processes(pids):
-        return [SimpleNamespace(pid=p) for p in pids]
-
-    for pids, expected in (([os.getpid()], 0), ([os.getpid(), 1234], 1), ([11, 12], 1)):  # host PIDs: one is us
-        fake = SimpleNamespace(nvmlDeviceGetHandleByIndex=lambda i: i,
-                               nvmlDeviceGetComputeRunningProcesses=lambda h, p=pids: processes(p),
-                               nvmlDeviceGetGraphicsRunningProcesses=lambda h: [])
-        monkeypatch.setattr(contention, "_nvml", lambda f=fake: f)
-        assert contention.gpu_other_processes(0) == expected

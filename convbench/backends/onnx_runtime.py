@@ -73,7 +73,8 @@ def prepare(model, inputs, threads, device):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    providers = ["CUDAExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
+    providers = ([("CUDAExecutionProvider", {"device_id": device.index or 0})] if device.type == "cuda"
+                 else ["CPUExecutionProvider"])
     if device.type == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
         raise BackendCannotTake("onnxruntime cannot take it: this onnxruntime has no CUDA execution provider "
                                 "(install onnxruntime-gpu)")

@@ -41,7 +41,7 @@ def git_commit() -> str | None:
 
 
 def run_metadata(device: str = "cpu", dtype: str = "float32", memory_format: str = "contiguous",
-                 threads: int | None = None) -> dict:
+                 threads: int | None = None, cudnn_benchmark: bool = True, tf32: bool | None = None) -> dict:
     is_cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
     meta = {
         "convbench_version": __version__,
@@ -59,7 +59,10 @@ def run_metadata(device: str = "cpu", dtype: str = "float32", memory_format: str
         "threads": threads or torch.get_num_threads(),
         "dtype": dtype,
         "memory_format": memory_format,
-        "cudnn_benchmark": torch.backends.cudnn.benchmark if is_cuda else None,
+        "cudnn_benchmark": cudnn_benchmark if is_cuda else None,
+        "tf32": ({"cudnn_allow_tf32": torch.backends.cudnn.allow_tf32 if tf32 is None else tf32,
+                  "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32 if tf32 is None else tf32}
+                 if is_cuda else None),
         "mkldnn": torch.backends.mkldnn.is_available(),
         "allocator": allocator_setting(),
     }

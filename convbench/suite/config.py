@@ -103,7 +103,9 @@ class SuiteTiming:
     ``on_contention`` is ``mark``, ``retry`` (up to ``retries`` times) or ``fail`` above
     ``contention_threshold`` cores, and ``on_instability`` the same for a session in which the
     state probe saw the machine change state (:mod:`convbench.timing.states`); ``confidence``
-    and ``margin`` are the statistics' (:mod:`convbench.timing.stats`).
+    and ``margin`` are the statistics' (:mod:`convbench.timing.stats`). On CUDA, ``cudnn_benchmark``
+    lets cuDNN pick its fastest algorithm, and ``tf32`` (None: torch's defaults) lets float32 convs
+    and matmuls run in TF32 on GPUs that have it.
     """
 
     min_time: float = 0.5
@@ -120,6 +122,8 @@ class SuiteTiming:
     margin: float = MARGIN
     min_span: float = MIN_SPAN
     on_instability: str = "mark"
+    cudnn_benchmark: bool = True
+    tf32: bool | None = None
 
     @property
     def thread_counts(self) -> list[int | None]:
@@ -131,7 +135,8 @@ class SuiteTiming:
         :attr:`thread_counts`; the only one by default)."""
         return TimingSettings(device=device, dtype=dtype, memory_format=memory_format, training=self.training,
                               threads=threads if threads is not None else self.thread_counts[0],
-                              warmup_time=self.warmup_time, cold=self.cold and device.startswith("cuda"))
+                              warmup_time=self.warmup_time, cold=self.cold and device.startswith("cuda"),
+                              cudnn_benchmark=self.cudnn_benchmark, tf32=self.tf32)
 
 
 @dataclass

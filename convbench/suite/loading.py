@@ -167,6 +167,8 @@ def _parse_timing(doc: _Located, timing) -> SuiteTiming:
             value = _expect_number(doc, path, value, 0, 3600, "a number of seconds")
         elif key == "threads":
             value = _parse_threads(doc, path, value)
+        elif key == "tf32" and value is None:
+            pass
         elif not isinstance(value, bool):
             raise doc.error(path, f"must be true or false, got {value!r}")
         result[key] = value

@@ -62,7 +62,8 @@ def suite_metadata(suite: Suite, shard: Shard | None = None) -> dict:
     """The metadata one suite's rows are described by: machine, versions, timing, baseline, config."""
     device = resolve_device(suite.devices[0])
     meta = run_metadata(device=device, dtype=suite.dtype, memory_format=suite.memory_format,
-                        threads=suite.timing.threads)
+                        threads=suite.timing.threads, cudnn_benchmark=suite.timing.cudnn_benchmark,
+                        tf32=suite.timing.tf32)
     meta.update(config=suite.name, description=suite.description, baseline=suite.baseline.label,
                 timing=dataclasses.asdict(suite.timing),
                 roofline=roofline.cached_peaks(device, suite.dtype, suite.timing.threads),

@@ -124,9 +124,14 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
         _fill_timing(case, session, i, bases.get(case.axis), contentions[i], threshold, attempts, suite,
                      unstable[i])
         if case.backend != "eager" and (id(case.built), case.threads) in eager:
-            estimate = session.ratio(i, eager[(id(case.built), case.threads)], t.confidence, t.margin)
-            case.row.update(latency_vs_eager=estimate.ratio, eager_ratio_low=estimate.low,
-                            eager_ratio_high=estimate.high)
+            j = eager[(id(case.built), case.threads)]
+            if session.timings[i].clock == session.timings[j].clock:
+                estimate = session.ratio(i, j, t.confidence, t.margin)
+                case.row.update(latency_vs_eager=estimate.ratio, eager_ratio_low=estimate.low,
+                                eager_ratio_high=estimate.high)
+            else:
+                case.row.update(eager_ratio_note=f"not compared with eager: read by {session.timings[i].clock}, "
+                                                 f"eager by {session.timings[j].clock}")
         case.row.update(roofline_fields(case.built.cost.macs, case.built.cost.bytes_moved, workload.batch,
                                         case.row["latency_ms"], peaks.get(case.threads)))
     if t.on_contention == "fail" and worst.contended(threshold):

@@ -34,11 +34,17 @@ def _workload(workload: Shape | ModelWorkload) -> dict[str, Any]:
 
 def session_key(suite: Suite, workload: Shape | ModelWorkload, device: str) -> str:
     """The id of the session that times every case of ``workload`` on ``device`` together."""
-    return _digest({
+    data = {
         "workload": _workload(workload), "device": resolve_device(device), "dtype": suite.dtype,
         "memory_format": suite.memory_format, "baseline": [suite.baseline.name, suite.baseline.params],
-        "timing": {key: getattr(suite.timing, key) for key in TIMING_KEYS},
-    })
+        "timing": {key: getattr(suite.timing, key) for key in TIMING_KEYS if key not in CUDA_FLAGS},
+    }
+    if resolve_device(device).startswith("cuda"):
+        data["cuda_flags"] = {key: getattr(suite.timing, key) for key in CUDA_FLAGS}
+    return _digest(data)
+
+
+CUDA_FLAGS = ("cudnn_benchmark", "tf32")  # in a session's id on CUDA only, where they change what runs
 
 
 def case_id(suite: Suite, workload: Shape | ModelWorkload, device: str, request: VariantRequest,

@@ -18,18 +18,20 @@ ticks (10 ms on most Linux systems), so one stray tick in a 0.1 s window reads a
 test allows :data:`TICK_SLACK` ticks before it calls a window contended, which matters only for
 windows under a second (``--quick``) and still flags a busy core in a 0.1 s window.
 
-On CUDA the probe also counts other processes holding the GPU, through NVML (``pynvml``) where it is
-installed; without it ``gpu_other_processes`` is None and the CPU figures are all there is.
+On CUDA the probe also counts processes outside the run holding the GPU, through NVML (``pynvml``)
+where it is installed (:mod:`convbench.timing.gpu_processes`); without it ``gpu_other_processes``
+is None and the CPU figures are all there is.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from dataclasses import asdict, dataclass
 
 import psutil
+
+from convbench.timing.gpu_processes import gpu_other_processes
 
 __all__ = ["THRESHOLD", "Contention", "Probe", "ContendedError", "UnstableError", "combine"]
 
@@ -135,33 +137,3 @@ class Probe:
             load = None
         return Contention(wall_s=wall, others_cpu_s=max(0.0, busy - own), steal_s=max(0.0, steal),
                           load_avg=load, gpu_other_processes=gpu_other_processes(self.gpu_index))
-
-
-@functools.lru_cache(maxsize=1)
-def _nvml():
-    """The initialised ``pynvml`` module, once per process; None without it or without a driver."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:  # not installed, no driver, no permission: the GPU figure stays unknown
-        return None
-    return pynvml
-
-
-def gpu_other_processes(index: int | None) -> int | None:
-    """Processes other than this one with memory on GPU ``index`` (NVML), or None if unknown."""
-    if index is None:
-        return None
-    pynvml = _nvml()
-    if pynvml is None:
-        return None
-    try:
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        processes = (pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
-                     + pynvml.nvmlDeviceGetGraphicsRunningProcesses(handle))
-        pids = {p.pid for p in processes}
-    except Exception:  # NVML unavailable in a container, a driver mismatch: unknown, not zero
-        return None
-    # In a container NVML reports host PIDs; this process, which holds a CUDA context, is one of them.
-    return len(pids - {os.getpid()}) if os.getpid() in pids else max(0, len(pids) - 1)

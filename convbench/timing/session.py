@@ -22,6 +22,7 @@ from convbench.timing.settings import TimingSettings
 from convbench.timing.state_probe import StateProbe
 from convbench.timing.states import MachineStates, StateRatio, depends_on_state, machine_states, ratio_by_state
 from convbench.timing.stats import CONFIDENCE, MARGIN, RatioEstimate, geometric_mean, paired_ratio
+from convbench.timing.gpu_processes import mark_run_root
 from convbench.timing.quiesce import settle
 from convbench.timing.timer import PreparedCall, Timing, summary
 
@@ -294,6 +295,7 @@ def _session_in_processes(entries, rounds: int, round_time: float, processes: in
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    mark_run_root()  # the workers and this process are one run to the GPU probe
     per_process = math.ceil(rounds / processes)
     parts: list[Session] = []
     context = multiprocessing.get_context("spawn")

@@ -26,7 +26,9 @@ class TimingSettings:
     ``threads`` None means torch's current thread count; ``warmup_time`` is seconds of calls
     before the first reading; ``cold`` flushes the CUDA L2 cache before every reading;
     ``cuda_timer`` is ``events`` (CUDA events) or ``sync`` (synchronised wall clock); ``backend``
-    the runtime (:mod:`convbench.backends`).
+    the runtime (:mod:`convbench.backends`); ``tf32`` on CUDA sets
+    ``torch.backends.cudnn.allow_tf32`` and ``torch.backends.cuda.matmul.allow_tf32`` while the
+    module is read (None leaves torch's settings as they are).
     """
 
     device: str = "cpu"
@@ -39,6 +41,7 @@ class TimingSettings:
     cuda_timer: str = "events"
     cudnn_benchmark: bool = True
     backend: str = "eager"
+    tf32: bool | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -53,6 +56,8 @@ class TimingSettings:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads={threads!r} must be a whole number >= 1 (or None for torch's current count)")
         backends.parse(self.backend)
+        if self.tf32 not in (None, True, False):
+            raise ValueError(f"tf32={self.tf32!r} must be true, false or None (torch's settings)")
         if self.training and self.backend != "eager":
             raise ValueError(f"backend={self.backend!r} times inference only; training=True needs backend='eager'")
 

@@ -63,6 +63,8 @@ class Timing:
     contention: Contention | None = None
     processes: int = 1
     backend: str = "eager"
+    clock: str = "cpu"  # what read it: cpu, or on CUDA events or sync (synchronised wall clock)
+    tf32: dict | None = None
 
     @property
     def noise(self) -> float:
@@ -99,27 +101,42 @@ class PreparedCall:
         self.dtype, self.memory_format, self.training = settings.dtype, settings.memory_format, settings.training
         self.threads = settings.threads or torch.get_num_threads()
         self.cuda_timer, self.cold, self.cudnn_benchmark = settings.cuda_timer, settings.cold, settings.cudnn_benchmark
+        self.tf32 = settings.tf32
         self.warmup_time = settings.warmup_time
         self.seconds_per_call: float | None = None
         self.allocator = "torch CUDA caching allocator" if self.is_cuda else retain_freed_memory()
 
+        if self.is_cuda and backends.parse(self.backend)[0] == "onnxruntime":
+            self.cuda_timer = "sync"  # it waits for its own stream every call: so is it read
+
         layout = MEMORY_FORMATS[self.memory_format]
         dtype = DTYPES[self.dtype]
-        model = copy.deepcopy(module).to(self.device, dtype).train(self.training)
-        if layout is torch.channels_last:
-            model = model.to(memory_format=layout)
-        xs = tuple(_prepare_input(t, self.device, dtype, layout, self.training) for t in inputs)
-        self.model, self.inputs = model, xs  # what the call reads, prepared outside it
-        if self.training:
-            self.call = _training_step(model, xs)
-        else:
-            saved = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
-            try:
-                with torch.no_grad():
-                    self.call = backends.prepare(self.backend, model, xs, self.threads, self.device)
-            finally:
-                torch.set_num_threads(saved)
+        with self.on_device():
+            model = copy.deepcopy(module).to(self.device, dtype).train(self.training)
+            if layout is torch.channels_last:
+                model = model.to(memory_format=layout)
+            xs = tuple(_prepare_input(t, self.device, dtype, layout, self.training) for t in inputs)
+            self.model, self.inputs = model, xs  # what the call reads, prepared outside it
+            if self.training:
+                self.call = _training_step(model, xs)
+            else:
+                saved = torch.get_num_threads()
+                torch.set_num_threads(self.threads)
+                try:
+                    with torch.no_grad():
+                        self.call = backends.prepare(self.backend, model, xs, self.threads, self.device)
+                finally:
+                    torch.set_num_threads(saved)
+
+    def on_device(self):
+        """The case's own CUDA device made current (events, streams and synchronisation follow
+        the current device); nothing on the CPU."""
+        return torch.cuda.device(self.device) if self.is_cuda else contextlib.nullcontext()
+
+    @property
+    def torch_allocates(self) -> bool:
+        """Whether torch's allocator sees the call's memory (not so for ONNX Runtime or OpenVINO)."""
+        return backends.parse(self.backend)[0] in ("eager", "compile")
 
     @property
     def gpu_index(self) -> int | None:
@@ -128,27 +145,47 @@ class PreparedCall:
 
     @property
     def method(self) -> str:
-        if self.backend != "eager":
+        if self.backend != "eager" and not self.is_cuda:
             return f"{backends.version(self.backend)}, timed as eager is"
+        if self.backend != "eager":
+            return f"{backends.version(self.backend)} on {self.device}, {self._cuda_method()}"
         if not self.is_cuda:
             return "torch.utils.benchmark"
+        return self._cuda_method()
+
+    def _cuda_method(self) -> str:
+        if self.cuda_timer == "sync" and not self.torch_allocates:
+            return "torch.utils.benchmark (synchronised); the runtime waits for its own stream every call"
         if self.cuda_timer == "sync":
             return "torch.utils.benchmark (synchronised)"
         return "CUDA events, L2 flushed" if self.cold else "CUDA events"
 
     @contextlib.contextmanager
     def settings(self):
-        """Grad mode, threads and cuDNN flags for the duration of a measurement."""
+        """The case's device, grad mode, threads and cuDNN flags for the duration of a measurement."""
         grad = contextlib.nullcontext() if self.training else torch.inference_mode()
         saved_threads, saved_cudnn = torch.get_num_threads(), torch.backends.cudnn.benchmark
+        saved_tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
         torch.set_num_threads(self.threads)
         torch.backends.cudnn.benchmark = self.cudnn_benchmark
+        if self.is_cuda and self.tf32 is not None:
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = self.tf32
         try:
-            with grad:
+            with self.on_device(), grad:
                 yield
         finally:
             torch.set_num_threads(saved_threads)
             torch.backends.cudnn.benchmark = saved_cudnn
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved_tf32
+
+    @property
+    def tf32_in_force(self) -> dict | None:
+        """The TF32 flags a CUDA reading runs under (None on the CPU)."""
+        if not self.is_cuda:
+            return None
+        cudnn = torch.backends.cudnn.allow_tf32 if self.tf32 is None else self.tf32
+        matmul = torch.backends.cuda.matmul.allow_tf32 if self.tf32 is None else self.tf32
+        return {"cudnn_allow_tf32": cudnn, "matmul_allow_tf32": matmul}
 
     def warm_up(self, seconds: float | None = None) -> float:
         """Call until ``seconds`` (the settings' ``warmup_time`` by default) have passed, and at
@@ -164,8 +201,9 @@ class PreparedCall:
         return self.seconds_per_call
 
     def peak_memory(self) -> int | None:
-        """CUDA memory one call needs on top of what is allocated before it (weights, inputs)."""
-        if not self.is_cuda:
+        """CUDA memory one call needs on top of what is allocated before it (weights, inputs), as
+        torch's allocator counts it; None on the CPU and for runtimes with their own allocator."""
+        if not self.is_cuda or not self.torch_allocates:
             return None
         self.sync()
         torch.cuda.reset_peak_memory_stats(self.device)
@@ -217,6 +255,7 @@ class PreparedCall:
             method=self.method, threads=self.threads,
             cudnn_benchmark=self.cudnn_benchmark if self.is_cuda else None,
             allocator=self.allocator, peak_memory_bytes=peak_memory, times_ms=list(times), backend=self.backend,
+            clock=self.cuda_timer if self.is_cuda else "cpu", tf32=self.tf32_in_force,
         )
 
     def sync(self) -> None:

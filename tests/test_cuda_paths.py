@@ -181,3 +181,32 @@ def test_the_gpu_check_without_cuda_is_one_line_and_exit_2():
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert done.stdout.count("\n") == 1 and "no CUDA device here" in done.stdout and not done.stderr
+
+
+def test_runtimes_read_by_different_clocks_are_not_compared():
+    from types import SimpleNamespace
+
+    from convbench.suite.runner import eager_fields
+
+    class Session:
+        def __init__(self, clocks):
+            self.timings = [SimpleNamespace(clock=c) for c in clocks]
+
+        def ratio(self, i, j, confidence, margin):
+            return SimpleNamespace(ratio=0.5, low=0.4, high=0.6)
+
+    assert eager_fields(Session(["sync", "events"]), 0, 1, 0.95, 0.05) == {
+        "eager_ratio_note": "not compared with eager: read by the sync clock, eager by events"}
+    assert eager_fields(Session(["events", "events"]), 0, 1, 0.95, 0.05) == {
+        "latency_vs_eager": 0.5, "eager_ratio_low": 0.4, "eager_ratio_high": 0.6}
+
+
+def test_the_metadata_of_a_cuda_run_records_the_cudnn_and_tf32_flags_it_runs_under(monkeypatch):
+    from convbench.store.metadata import run_metadata
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+    meta = run_metadata(device="cuda:0", cudnn_benchmark=False, tf32=False)
+    assert meta["cudnn_benchmark"] is False
+    assert meta["tf32"] == {"cudnn_allow_tf32": False, "matmul_allow_tf32": False}
+    assert run_metadata(device="cpu")["tf32"] is None

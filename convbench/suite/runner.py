@@ -124,14 +124,7 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
         _fill_timing(case, session, i, bases.get(case.axis), contentions[i], threshold, attempts, suite,
                      unstable[i])
         if case.backend != "eager" and (id(case.built), case.threads) in eager:
-            j = eager[(id(case.built), case.threads)]
-            if session.timings[i].clock == session.timings[j].clock:
-                estimate = session.ratio(i, j, t.confidence, t.margin)
-                case.row.update(latency_vs_eager=estimate.ratio, eager_ratio_low=estimate.low,
-                                eager_ratio_high=estimate.high)
-            else:
-                case.row.update(eager_ratio_note=f"not compared with eager: read by {session.timings[i].clock}, "
-                                                 f"eager by {session.timings[j].clock}")
+            case.row.update(eager_fields(session, i, eager[(id(case.built), case.threads)], t.confidence, t.margin))
         case.row.update(roofline_fields(case.built.cost.macs, case.built.cost.bytes_moved, workload.batch,
                                         case.row["latency_ms"], peaks.get(case.threads)))
     if t.on_contention == "fail" and worst.contended(threshold):
@@ -146,6 +139,17 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
 
 
 RETRY_PAUSE_S = 1.0
+
+
+def eager_fields(session: Session, i: int, eager: int, confidence: float, margin: float) -> dict:
+    """Row ``i``'s latency against the same module in eager PyTorch, where both were read by the
+    same clock; where not (ONNX Runtime on CUDA waits for its stream every call and is read by the
+    synchronised wall clock, eager by CUDA events), a note saying so instead of a ratio."""
+    mine, theirs = session.timings[i].clock, session.timings[eager].clock
+    if mine != theirs:
+        return {"eager_ratio_note": f"not compared with eager: read by the {mine} clock, eager by {theirs}"}
+    estimate = session.ratio(i, eager, confidence, margin)
+    return {"latency_vs_eager": estimate.ratio, "eager_ratio_low": estimate.low, "eager_ratio_high": estimate.high}
 
 
 def _unstable(session: Session, timed: list[Case], bases: dict, peaks: dict, confidence: float,

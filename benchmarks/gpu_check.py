@@ -125,7 +125,7 @@ def check_runtimes(device: str, lines: list[str]) -> None:
     available = [name for name in ("compile", "onnxruntime") if _available(name)]
     for name in ("compile", "onnxruntime"):
         if name not in available:
-            lines.append(f"| - | {name} | not run: not installed here | | |")
+            lines.append(f"| - | {name} | not run: not installed here (or, for onnxruntime, no CUDA provider) | | |")
     for label, module, x in cases():
         if "batch 32" in label:
             continue

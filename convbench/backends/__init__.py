@@ -39,11 +39,11 @@ def parse(spec: str) -> tuple[str, str | None]:
     "max-autotune")``; a ValueError in one line if it names no runtime or an option it lacks."""
     if not isinstance(spec, str):
         raise ValueError(f"backend {spec!r} must be a name, one of {', '.join(BACKENDS)}")
-    name, _, option = spec.partition(":")
+    name, colon, option = spec.partition(":")
     if name not in BACKENDS:
         raise ValueError(f"backend {spec!r} must be one of {', '.join(BACKENDS)} (compile:MODE for a "
                          f"torch.compile mode)")
-    if not _:
+    if not colon:
         return name, None
     if name != "compile":
         raise ValueError(f"backend {spec!r}: only compile takes an option (compile:MODE)")

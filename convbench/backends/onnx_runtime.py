@@ -26,10 +26,23 @@ def require() -> None:
 
 
 def settings(threads: int) -> dict:
-    """What each session is configured with."""
+    """What each session is configured with (:func:`_options` sets it)."""
     return {"graph_optimization_level": "ORT_ENABLE_ALL", "intra_op_num_threads": threads,
             "inter_op_num_threads": 1, "execution_mode": "ORT_SEQUENTIAL",
             "session.intra_op.allow_spinning": "1 (default)", "call": "run_with_iobinding, inputs bound once"}
+
+
+def _options(threads: int):
+    """The session options :func:`settings` describes."""
+    import onnxruntime as ort
+
+    described = settings(threads)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = described["intra_op_num_threads"]
+    options.inter_op_num_threads = described["inter_op_num_threads"]
+    options.execution_mode = getattr(ort.ExecutionMode, described["execution_mode"])
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, described["graph_optimization_level"])
+    return options
 
 
 def version() -> str:
@@ -68,11 +81,7 @@ def prepare(model, inputs, threads, device):
 
     if any(t.dtype == torch.bfloat16 for t in inputs):
         raise BackendCannotTake("onnxruntime cannot take it: bfloat16 inputs (numpy has no bfloat16)")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options = _options(threads)
     providers = ([("CUDAExecutionProvider", {"device_id": device.index or 0})] if device.type == "cuda"
                  else ["CPUExecutionProvider"])
     if device.type == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():

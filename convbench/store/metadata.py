@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from convbench.timing.settings import tf32_flags
 from convbench.timing.allocator import allocator_setting
 from convbench.version import __version__
 
@@ -60,9 +61,7 @@ def run_metadata(device: str = "cpu", dtype: str = "float32", memory_format: str
         "dtype": dtype,
         "memory_format": memory_format,
         "cudnn_benchmark": cudnn_benchmark if is_cuda else None,
-        "tf32": ({"cudnn_allow_tf32": torch.backends.cudnn.allow_tf32 if tf32 is None else tf32,
-                  "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32 if tf32 is None else tf32}
-                 if is_cuda else None),
+        "tf32": tf32_flags(tf32) if is_cuda else None,
         "mkldnn": torch.backends.mkldnn.is_available(),
         "allocator": allocator_setting(),
     }

@@ -64,3 +64,9 @@ class TimingSettings:
     def on(self, backend: str) -> TimingSettings:
         """The same settings on another runtime."""
         return dataclasses.replace(self, backend=backend)
+
+
+def tf32_flags(tf32: bool | None) -> dict:
+    """The TF32 flags a CUDA reading runs under: ``tf32`` for both, or torch's as they are (None)."""
+    return {"cudnn_allow_tf32": torch.backends.cudnn.allow_tf32 if tf32 is None else tf32,
+            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32 if tf32 is None else tf32}

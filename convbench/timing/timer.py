@@ -31,7 +31,7 @@ from torch.utils.benchmark import Timer
 from convbench import backends
 from convbench.timing.allocator import retain_freed_memory
 from convbench.timing.contention import Contention, Probe
-from convbench.timing.settings import DTYPES, MEMORY_FORMATS, TimingSettings
+from convbench.timing.settings import DTYPES, MEMORY_FORMATS, TimingSettings, tf32_flags
 
 __all__ = ["PreparedCall", "Timing", "benchmark", "check_runs"]
 
@@ -181,11 +181,7 @@ class PreparedCall:
     @property
     def tf32_in_force(self) -> dict | None:
         """The TF32 flags a CUDA reading runs under (None on the CPU)."""
-        if not self.is_cuda:
-            return None
-        cudnn = torch.backends.cudnn.allow_tf32 if self.tf32 is None else self.tf32
-        matmul = torch.backends.cuda.matmul.allow_tf32 if self.tf32 is None else self.tf32
-        return {"cudnn_allow_tf32": cudnn, "matmul_allow_tf32": matmul}
+        return tf32_flags(self.tf32) if self.is_cuda else None
 
     def warm_up(self, seconds: float | None = None) -> float:
         """Call until ``seconds`` (the settings' ``warmup_time`` by default) have passed, and at

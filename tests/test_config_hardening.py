@@ -144,7 +144,7 @@ def test_a_huge_sweep_is_refused_before_it_is_expanded():
     raw = (f"shapes: [{{in_channels: 8, size: 8}}]\nsweep: {{kernel_size: {values}, stride: {values}, "
            f"batch: {values}}}\nvariants: [conv]\n").encode()
     start = time.perf_counter()
-    with pytest.raises(ConfigError, match="expands to 1,000,000 shapes, more than the limit of 10,000"):
+    with pytest.raises(ConfigError, match="up to 1,000,000 cases .*more than the limit of 10,000"):
         parse_config(raw, "s.yaml")
     assert time.perf_counter() - start < 1.0
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import convbench
 from convbench.cli import main
-from convbench.models.user import build_user_model, load_callable
+from convbench.models.user import UserCodeError, build_user_model, load_callable
 from tests.cli_checks import assert_one_line_exit_2
 
 NET = str(Path(__file__).parent / "data" / "user_net.py")
@@ -38,9 +38,9 @@ def test_a_bad_entry_is_one_line_naming_it(entry, fragment):
 
 
 def test_a_failing_or_wrong_callable_names_the_entry():
-    with pytest.raises(ValueError, match="calling it failed .*no weights here"):
+    with pytest.raises(UserCodeError, match="calling it failed .*no weights here"):
         build_user_model(f"{NET}:broken")
-    with pytest.raises(ValueError, match="returned int, not a torch.nn.Module"):
+    with pytest.raises(UserCodeError, match="returned int, not a torch.nn.Module"):
         build_user_model("builtins:int")
 
 
@@ -53,7 +53,7 @@ def config(tmp_path, models: str, variants: str = "[conv, separable]") -> Path:
 
 def test_a_user_network_runs_end_to_end_with_a_swap(tmp_path):
     path = config(tmp_path, f"  - {{name: '{NET}:small_net', kwargs: {{width: 8}}, input: [3, 32, 32]}}")
-    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o"), "--json"])
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o"), "--json", "--trust-code"])
     assert result.exit_code == 0, result.output
     rows = {row["variant"]: row for row in json.loads(result.stdout)["rows"]}
     conv, separable = rows["conv"], rows["separable"]
@@ -65,20 +65,20 @@ def test_a_user_network_runs_end_to_end_with_a_swap(tmp_path):
     expected = (3 * 8 * 9 + 8 * 8 * 9) * 32 * 32 + 8 * 16 * 9 * 16 * 16 + 16 * 16 * 25 * 14 * 14 + 16 * 10
     assert conv["macs"] == expected
     assert separable["latency_vs_baseline"] > 0
-    table = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o2")], env={"COLUMNS": "250"})
+    table = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o2"), "--trust-code"], env={"COLUMNS": "250"})
     assert "small_net" in table.output and "replaced 3 convs, kept 1" in table.output
 
 
 def test_skip_unfit_false_makes_an_unfit_conv_a_skipped_row_naming_it(tmp_path):
     path = config(tmp_path, f"  - {{name: '{NET}:small_net', input: [3, 16, 16], skip_unfit: false}}")
-    result = CliRunner().invoke(main, ["run", str(path), "--no-timing", "--out", str(tmp_path / "o"), "--json"])
+    result = CliRunner().invoke(main, ["run", str(path), "--no-timing", "--out", str(tmp_path / "o"), "--json", "--trust-code"])
     rows = {row["variant"]: row for row in json.loads(result.stdout)["rows"]}
     assert rows["separable"]["status"] == "skipped" and "cannot replace conv '6'" in rows["separable"]["error"]
 
 
 def test_a_network_with_two_inputs(tmp_path):
     path = config(tmp_path, f"  - {{name: '{NET}:TwoInputs', input: [[3, 8, 8], [1, 8, 8]]}}", "[conv]")
-    result = CliRunner().invoke(main, ["run", str(path), "--no-timing", "--out", str(tmp_path / "o"), "--json"])
+    result = CliRunner().invoke(main, ["run", str(path), "--no-timing", "--out", str(tmp_path / "o"), "--json", "--trust-code"])
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)["rows"]
     assert row["macs"] == (3 + 1) * 4 * 9 * 64 and row["shape"].endswith("@ 1x3x8x8 + 1x1x8x8")
@@ -92,7 +92,7 @@ def test_a_network_with_two_inputs(tmp_path):
     ("  - {name: resnet51}", "unknown model 'resnet51'; did you mean 'resnet50'"),
 ])
 def test_bad_model_entries_are_one_line_exit_2(tmp_path, models, fragment):
-    assert_one_line_exit_2(CliRunner().invoke(main, ["run", str(config(tmp_path, models))]), fragment)
+    assert_one_line_exit_2(CliRunner().invoke(main, ["run", str(config(tmp_path, models)), "--trust-code"]), fragment)
 
 
 def test_compare_and_show_take_a_model():

@@ -10,7 +10,8 @@ import click
 
 from convbench.cli.app import main
 from convbench.cli.common import DEFAULT_SHAPE, load_suite, parse_model, parse_shape, variant_request
-from convbench.cli.run import apply_run_options, record_and_report, run_options
+from convbench.cli.outcome import record_and_report
+from convbench.cli.run import apply_run_options, run_options
 from convbench.suite.config import Suite, SuiteTiming
 
 # compare's rounds are spread over 12 s (a run's over 20 s), the shortest span that keeps them out
@@ -23,7 +24,8 @@ COMPARE_PROCESSES = 3
 @main.command()
 @click.argument("variants", nargs=-1, required=True)
 @click.option("--shape", "shapes", multiple=True, metavar="SPEC", help=f"Shape(s) to compare on [{DEFAULT_SHAPE}].")
-@click.option("--config", type=click.Path(dir_okay=False), help="Take shapes and timing from this config.")
+@click.option("--config", type=click.Path(dir_okay=False),
+              help="Take shapes and timing from this config (not its models or variants).")
 @click.option("--baseline", default=None, help="Baseline variant [conv, or the config's].")
 @click.option("--model", "models", multiple=True, metavar="NAME",
               help="A whole network instead of a shape: resnet18, resnet50, oct_resnet50, mobilenetv3_small, "
@@ -33,12 +35,12 @@ COMPARE_PROCESSES = 3
               help="Also save the rows as a run directory (results.csv, results.json, report.md).")
 @run_options
 def compare(variants, shapes, config, baseline, models, model_input, out, device, backend_names, quick, no_timing,
-            strict, processes, threads, max_cases, as_json):
+            strict, processes, threads, max_cases, as_json, trust_code, debug):
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
     faster here, by how much, and whether the difference is significant. A variant takes
     parameters as NAME:KEY=VALUE,KEY=VALUE, e.g. octave:alpha_in=0.25,alpha_out=0.25."""
     if config:
-        suite = load_suite(config, max_cases)
+        suite = load_suite(config, max_cases, trust_code, shapes_and_timing_only=True)
         suite.variants = [variant_request(name) for name in variants]
         if baseline:
             suite.baseline = variant_request(baseline)
@@ -61,4 +63,4 @@ def compare(variants, shapes, config, baseline, models, model_input, out, device
                *([f"--processes {processes}"] if processes else []),
                *([f"--threads {','.join(map(str, threads))}"] if threads else []), f"--out {out}"]
     command = " ".join(["convbench compare", *map(shlex.quote, [*variants, *" ".join(options).split()])])
-    record_and_report([suite], Path(out) if out else None, not no_timing, as_json, verdicts=True, command=command)
+    record_and_report([suite], Path(out) if out else None, not no_timing, as_json, verdicts=True, command=command, debug=debug)

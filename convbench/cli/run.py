@@ -6,30 +6,20 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import shlex
-import sys
 from pathlib import Path
 
 import click
 import torch
-from rich.console import Console
 
 from convbench import backends
 from convbench.backends import BACKENDS
 from convbench.cli.app import main
-from convbench.cli.common import (QUICK_TIMING, BackendSpec, ContendedExit, InputError, draw_plots, echo_json, new_console,
-                                  load_suite)
-from convbench.present.console import backend_table, console_tables
-from convbench.present.report import timing_summary
-from convbench.present.verdicts import verdict_lines
+from convbench.cli.common import QUICK_TIMING, BackendSpec, InputError, load_suite
+from convbench.cli.outcome import record_and_report
 from convbench.registry import get_variant
-from convbench.store.files import OutputError, run_directory_name
-from convbench.store.schema import frame
-from convbench.suite import roofline
+from convbench.store.files import run_directory_name
 from convbench.suite.config import MAX_CASES, Suite, VariantRequest
-from convbench.suite.interrupts import GracefulStop
-from convbench.suite.recording import Recording, record
-from convbench.suite.sharding import parse_shard, sessions
-from convbench.timing.allocator import retain_freed_memory
+from convbench.suite.sharding import parse_shard
 
 
 def run_options(function):
@@ -53,6 +43,10 @@ def run_options(function):
         click.option("--max-cases", type=click.IntRange(min=1), default=MAX_CASES, show_default=True, metavar="N",
                      help="Refuse a config that queues more cases than this."),
         click.option("--json", "as_json", is_flag=True, help="Print rows as JSON instead of tables."),
+        click.option("--debug", is_flag=True, help="Print the traceback of every case that failed or was skipped."),
+        click.option("--trust-code", is_flag=True,
+                     help="Let the config import the code its models and variants name (module:callable, "
+                          "file.py:callable); only for configs you trust."),
     ]):
         function = option(function)
     return function
@@ -65,12 +59,6 @@ def _thread_counts(context, parameter, text: str | None) -> tuple[int, ...] | No
     if not all(p.isdigit() and 0 < int(p) <= 4096 for p in parts):
         raise InputError(f"--threads {text!r}: expected whole numbers from 1 to 4096, comma-separated, e.g. 1,2")
     return tuple(dict.fromkeys(int(p) for p in parts))
-
-
-def warn_about_the_calibration_cache() -> None:
-    problem = roofline.cache_problem()
-    if problem:
-        click.echo(f"warning: {problem}", err=True)
 
 
 def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: bool = False,
@@ -114,10 +102,10 @@ def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: boo
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @run_options
 def run(configs, only, out, shard, resume, draw, device, backend_names, quick, no_timing, strict, processes, threads,
-        max_cases, as_json):
+        max_cases, as_json, trust_code, debug):
     """Run every variant in each CONFIG on its shapes; write results.csv, results.json and
     report.md into one directory, and print one table per shape."""
-    suites = [load_suite(path, max_cases) for path in configs]
+    suites = [load_suite(path, max_cases, trust_code) for path in configs]
     wanted = [name for item in only for name in item.split(",") if name]
     for suite in suites:
         apply_run_options(suite, device, quick, strict, processes, backend_names, threads)
@@ -137,14 +125,15 @@ def run(configs, only, out, shard, resume, draw, device, backend_names, quick, n
              *(["--strict"] if strict else []), *([f"--processes {processes}"] if processes else []),
              *([f"--threads {','.join(map(str, threads))}"] if threads else []),
              *([f"--shard {share.label}"] if share else []), *([f"--resume {shlex.quote(resume)}"] if resume else []),
-             *(["--plot"] if draw else []), *([f"--out {shlex.quote(out)}"] if out else [])]
+             *(["--plot"] if draw else []), *([f"--out {shlex.quote(out)}"] if out else []),
+             *(["--trust-code"] if trust_code else [])]
     command = " ".join(["convbench run", *map(shlex.quote, configs), *flags])
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     directory = Path(resume or out or Path("results") / run_directory_name(
         "+".join(dict.fromkeys(s.name for s in suites)) + (f"-shard{share.index}of{share.count}" if share else ""),
         stamp))
     record_and_report(suites, directory, not no_timing, as_json, draw=draw and not no_timing, shard=share,
-                       resume=bool(resume) and not starting, command=command)
+                       resume=bool(resume) and not starting, command=command, debug=debug)
 
 
 def parse_shard_option(text: str | None):
@@ -154,83 +143,6 @@ def parse_shard_option(text: str | None):
         return parse_shard(text)
     except ValueError as error:
         raise InputError(str(error)) from None
-
-
-def record_and_report(suites: list[Suite], directory: Path | None, measure_time: bool, as_json: bool,
-                       draw: bool = False, verdicts: bool = False, **options) -> None:
-    """Measure (see :func:`convbench.suite.recording.record`), then print; a stop signal while printing
-    is noted (exit code 130), not a traceback."""
-    if measure_time:
-        warn_about_the_calibration_cache()
-        retain_freed_memory()  # before the metadata, which records the allocator setting
-    with GracefulStop() as stop:
-        try:
-            recording = record(suites, directory, measure_time=measure_time, quiet=as_json, **options)
-        except OutputError as error:
-            raise InputError(str(error)) from None
-        stop.hold()
-        recording.interrupted = recording.interrupted or stop.requested
-        finish(recording, as_json, draw, verdicts)
-        if stop.requested:
-            sys.exit(130)
-
-
-def finish(recording: Recording, as_json: bool, draw: bool, verdicts: bool = False) -> None:
-    """Print what a run measured (tables or JSON) and where it went; exit as it ended."""
-    directory = recording.directory
-    if recording.unwritable:
-        raise InputError(f"{recording.unwritable}; {len(recording.all_rows)} rows were measured")
-    rows = [row for part in recording.parts for row in part.rows]
-    if as_json:
-        echo_json({"directory": str(directory) if directory else None,
-                    "metadata": recording.parts[0].metadata if recording.parts else {},
-                    "parts": [part.metadata for part in recording.parts], "rows": rows,
-                    **({"verdicts": [line for part in recording.parts for line in verdict_lines(part.rows, part.suite.baseline.label)]}
-                       if verdicts else {})})
-    console = None if as_json else new_console()
-    for part in recording.parts:
-        df = frame(part.rows)
-        if console and not df.empty:
-            console_tables(df, part.suite.baseline.label, console, part.metadata)
-            if verdicts:
-                backend_table(df, part.suite.baseline.label, console)
-                for line in verdict_lines(part.rows, part.suite.baseline.label):
-                    console.print(line, markup=False)
-        for line in part_lines(part) + timing_summary(df, part.metadata):
-            say(line, console)
-    if directory is not None:
-        held = (f"; it now holds {len(recording.all_rows)}" if len(recording.all_rows) != len(rows) else "")
-        say(f"{'interrupted: ' if recording.interrupted else ''}{len(rows)} rows written to {directory}/ "
-             f"(results.csv, results.json, report.md){held}", console)
-    if recording.contended:
-        raise ContendedExit(recording.contended)
-    if draw and directory is not None and not recording.interrupted:
-        df = frame(recording.all_rows)
-        metadata = {**recording.parts[-1].metadata, "parts": [p.metadata for p in recording.parts]}
-        if df["latency_ms"].notna().any():
-            for path in draw_plots(df, metadata, (directory / "latency_vs_macs.png", directory / "roofline.png")):
-                click.echo(f"plot: {path}", err=as_json)
-    if recording.interrupted:
-        sys.exit(130)
-
-
-def say(line: str, console: Console | None) -> None:
-    """A line wrapped to the console's width, or to stderr beside JSON output."""
-    if console:
-        console.print(line, markup=False, highlight=False)
-    else:
-        click.echo(line, err=True)
-
-
-def part_lines(part) -> list[str]:
-    """What a shard or a resumed run left out of a config, if anything."""
-    lines = []
-    if part.held:
-        lines.append(f"{part.suite.name}: {part.held} shape(s) already in the directory, not timed again")
-    if part.metadata.get("shard") and not part.sessions and not part.held:
-        lines.append(f"{part.suite.name}: shard {part.metadata['shard']} has no shapes of this config "
-                     f"(it has {len(sessions(part.suite))})")
-    return lines
 
 
 def select_variants(suite: Suite, wanted: list[str]) -> list[VariantRequest]:

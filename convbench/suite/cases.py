@@ -7,6 +7,7 @@ the reason; anything else that fails gives an ``error`` row.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from convbench.models import build_model
 from convbench.models.octave_resnet import oct_resnet50
 from convbench.models.user import build_user_model, is_user_model
 from convbench.registry import build, example_inputs, get_variant
+from convbench.suite.interrupts import StopRequested
 from convbench.suite.config import ModelWorkload, Shape, Suite, VariantRequest
 from convbench.suite.sharding import case_id, session_key
 from convbench.swap import conv_filter, swap_report
@@ -61,7 +63,7 @@ def _build_network(workload: ModelWorkload, request: VariantRequest):
     if request.name == "octave" and workload.name == "resnet50":
         return _octave_resnet50(workload, request)
     if is_user_model(workload.name):
-        model = build_user_model(workload.name, workload.kwargs)
+        model = build_user_model(workload.name, workload.kwargs, workload.root or None)
     else:
         model = build_model(workload.name, **workload.kwargs)
     replaced, kept = [], {}
@@ -178,7 +180,7 @@ def prepare(suite: Suite, workload: Workload, device: str, request: VariantReque
             module, inputs = build_case(workload, request, swaps := {})
             row.update(swaps)
         except ValueError as error:
-            row.update(status="skipped", error=str(error))
+            row.update(status="skipped", error=str(error), traceback=traceback.format_exc())
             return case
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
@@ -186,5 +188,10 @@ def prepare(suite: Suite, workload: Workload, device: str, request: VariantReque
         row.update(cost_fields(request, workload, cost))
         case.built = Built(module, inputs, cost)
     except Exception as error:  # a failed case is a row, not the end of the run
-        row.update(status="error", error=f"{type(error).__name__}: {error}")
+        row.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
+    except (SystemExit, KeyboardInterrupt) as error:  # raised by the user's code, not by a stop signal
+        if isinstance(error, StopRequested):
+            raise
+        row.update(status="error", error=f"{type(error).__name__}({error}) raised while building the case",
+                   traceback=traceback.format_exc())
     return case

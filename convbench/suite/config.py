@@ -56,6 +56,7 @@ class ModelWorkload:
     kwargs_json: str = "{}"  # the callable's keyword arguments, as JSON so the workload stays hashable
     inputs: tuple[tuple[int, ...], ...] = ()
     skip_unfit: bool = True
+    root: str = ""  # where a file.py entry's relative path starts (its config's directory); not in case ids
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -156,7 +157,9 @@ class Suite:
 
     def case_count(self) -> int:
         """Cases to measure: every (workload, device, variant) on every backend at every thread count."""
-        return len(self.cases()) * len(self.backends) * len(self.timing.thread_counts)
+        variants = len(dict.fromkeys([self.baseline, *self.variants]))
+        workloads = len(self.shapes) + len(self.models)
+        return workloads * len(self.devices) * variants * len(self.backends) * len(self.timing.thread_counts)
 
     def cases(self) -> list[tuple[Shape | ModelWorkload, str, VariantRequest]]:
         """Every (shape or model, device, variant), the baseline first within each of them."""

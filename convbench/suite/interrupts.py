@@ -11,9 +11,14 @@ from __future__ import annotations
 import signal
 import threading
 
-__all__ = ["GracefulStop"]
+__all__ = ["GracefulStop", "StopRequested"]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopRequested(KeyboardInterrupt):
+    """A stop signal (Ctrl-C, SIGTERM) that :class:`GracefulStop` turned into an exception; a bare
+    ``KeyboardInterrupt`` raised by the user's own code is not one."""
 
 
 class GracefulStop:
@@ -47,4 +52,4 @@ class GracefulStop:
             return
         self.stopped_by = signum
         self._held = True
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise StopRequested(f"signal {signum}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import traceback
 from typing import Any, Callable, Iterator
 
 from convbench import backends
@@ -90,10 +91,10 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
             if not t.training:
                 _check_output(case, output, references, settings)
         except backends.BackendCannotTake as error:  # e.g. an op the runtime lacks: a skipped row
-            case.row.update(status="skipped", error=str(error))
+            case.row.update(status="skipped", error=str(error), traceback=traceback.format_exc())
             case.built = None
         except Exception as error:  # this case cannot be timed with these settings; the others can
-            case.row.update(status="error", error=f"{type(error).__name__}: {error}")
+            case.row.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
             case.built = None
     timed = [c for c in prepared if c.built is not None]
     if not timed:
@@ -110,7 +111,7 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
                                    min_span=t.min_span, on_round=on_round)
         except Exception as error:  # e.g. out of memory: every case of the session gets the error
             for c in timed:
-                c.row.update(status="error", error=f"{type(error).__name__}: {error}")
+                c.row.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
             return None
         contentions = [session.contention_of(*{i, bases.get(c.axis, i)}) for i, c in enumerate(timed)]
         worst = max(contentions, key=lambda c: c.cores)

@@ -29,7 +29,9 @@ def _digest(data: dict[str, Any]) -> str:
 
 
 def _workload(workload: Shape | ModelWorkload) -> dict[str, Any]:
-    return {"kind": type(workload).__name__, **dataclasses.asdict(workload)}
+    data = {"kind": type(workload).__name__, **dataclasses.asdict(workload)}
+    data.pop("root", None)  # where the config was read from does not change what is measured
+    return data
 
 
 def session_key(suite: Suite, workload: Shape | ModelWorkload, device: str) -> str:

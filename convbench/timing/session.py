@@ -295,12 +295,15 @@ def _session_in_processes(entries, rounds: int, round_time: float, processes: in
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from convbench.models.user import import_files, imported_files
+
     mark_run_root()  # the workers and this process are one run to the GPU probe
     per_process = math.ceil(rounds / processes)
     parts: list[Session] = []
     context = multiprocessing.get_context("spawn")
     for p in range(processes):
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=import_files,
+                                 initargs=(imported_files(),)) as pool:  # the user's file.py networks and variants
             part = pool.submit(_session_here, entries, per_process, round_time, None, p * per_process,
                                spacing).result()
         parts.append(part)

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from convbench.present import escaping
+from convbench.present.escaping import markdown_text
 from convbench.present.formatting import DIGITS, missing, ratio, si, significant
 from convbench.store.schema import part_for
 
@@ -56,32 +58,39 @@ def _columns(rows: list[dict], baseline: str) -> list[tuple[str, str]]:
     return [(key, heading) for key, heading in columns if key == "label" or key in present]
 
 
-def _cells(row: dict, key: str, digits: int, plus_minus: str, marks: dict[str, str]) -> str:
+def _cells(row: dict, key: str, digits: int, plus_minus: str) -> tuple[str, list[str]]:
+    """A cell's text and the marks after it (verdict, contended, unstable: keys of the marks tables)."""
     if row.get("status") != "ok":
-        return row["status"] if key == "latency_ms" else ""
+        return (str(row["status"]) if key == "latency_ms" else ""), []
     value = row.get(key)
     if key in ("params", "macs"):
-        return si(value, digits)
+        return si(value, digits), []
     if key == "latency_ms":
         if missing(value):
-            return ""
+            return "", []
         iqr = row.get("latency_iqr_ms")
-        return significant(value, digits) + ("" if missing(iqr) else f"{plus_minus}{significant(iqr, 2)}")
+        return significant(value, digits) + ("" if missing(iqr) else f"{plus_minus}{significant(iqr, 2)}"), []
     if key == "latency_vs_baseline":
         text = ratio(value, digits)
+        if not text:
+            return "", []
         verdict = row.get("verdict")
-        mark = marks.get(verdict, "") if not missing(verdict) else ""
-        contended = marks["contended"] if _truthy(row.get("contended")) else ""
-        unstable = marks["unstable"] if _truthy(row.get("unstable")) else ""
-        return text + mark + contended + unstable if text else ""
+        marks = [verdict] if not missing(verdict) and verdict in VERDICT_MARKS else []
+        marks += [flag for flag in ("contended", "unstable") if _truthy(row.get(flag))]
+        return text, marks
     if key == "macs_vs_baseline":
-        return ratio(value, digits)
+        return ratio(value, digits), []
     if key == "interval":
         low, high = row.get("latency_ratio_low"), row.get("latency_ratio_high")
-        return "" if missing(low) or missing(high) else f"{significant(low, digits)}-{significant(high, digits)}"
+        return ("" if missing(low) or missing(high) else f"{significant(low, digits)}-{significant(high, digits)}"), []
     if key == "roofline_fraction":
-        return "" if missing(value) else significant(100 * float(value), digits)
-    return significant(value, digits)
+        return ("" if missing(value) else significant(100 * float(value), digits)), []
+    return significant(value, digits), []
+
+
+def _marked(cell: tuple[str, list[str]], marks: dict[str, str], render=str) -> str:
+    text, keys = cell
+    return render(text) + "".join(marks[key] for key in keys)
 
 
 def machine_line(part: dict[str, Any]) -> str:
@@ -123,15 +132,9 @@ def legend_text(margin: float, baseline: str, contended: bool, unstable: bool = 
     return text
 
 
-_LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-
-
-def latex_text(text: str) -> str:
-    """Plain text made safe for LaTeX, with ->, +- and 64x56x56 typeset."""
-    escaped = "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text))
-    escaped = escaped.replace("->", r"$\to$").replace("+-", r"$\pm$")
-    return re.sub(r"\b(\d+(?:x\d+)+)\b", lambda m: "$" + m[1].replace("x", r"\times ") + "$", escaped)
+def latex_text(text) -> str:
+    """Plain text made safe for LaTeX, with ->, +- and 64x56x56 typeset (see :mod:`.escaping`)."""
+    return escaping.latex_text(text)
 
 
 @dataclass
@@ -157,7 +160,7 @@ class _Table:
 
 
 LATEX_MARKS = {"same": r"$^{\sim}$", "undecided": r"$^{?}$", "contended": r"$^{!}$", "unstable": r"$^{\dagger}$"}
-MARKDOWN_MARKS = {"same": " ~", "undecided": " ?", "contended": " !", "unstable": " †"}
+MARKDOWN_MARKS = {"same": " \\~", "undecided": " ?", "contended": " !", "unstable": " †"}
 
 
 def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, shape: str | None = None) -> str:
@@ -178,8 +181,8 @@ def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGIT
                 " & ".join(latex_text(heading) for _, heading in columns)
                 + r" \\", r"\midrule"]
         for row in rows:
-            cells = [latex_text(row["label"]) if key == "label"
-                     else _latex_cell(_cells(row, key, digits, "+-", LATEX_MARKS))
+            cells = [escaping.latex_text(row["label"], typeset=False) if key == "label"
+                     else _marked(_cells(row, key, digits, "+-"), LATEX_MARKS, _latex_cell)
                      for key, _ in columns]
             out.append(" & ".join(cells) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
@@ -187,11 +190,15 @@ def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGIT
 
 
 def _latex_cell(text: str) -> str:
-    """A number cell: marks are already LaTeX; escape the rest, set x and +- as math."""
-    pieces = re.split(r"(\$\^\{[^}]*\}\$)", text)
-    body = "".join(p if p.startswith("$^") else latex_text(p) for p in pieces)
-    body = re.sub(r"(\d)-(\d)", r"\1--\2", body)  # an interval's en dash
-    return re.sub(r"(\d)x(?=\$|$)", r"\1$\\times$", body).replace("$$", "")
+    """A number cell: escaped, with an interval's en dash and a ratio's x set as math."""
+    number = r"[0-9.]+(?:e[+-]?[0-9]+)?"
+    interval = re.fullmatch(f"({number})-({number})", text)
+    if interval:
+        return f"{latex_text(interval[1])}--{latex_text(interval[2])}"
+    times = re.fullmatch(r"(.*\d)x", text)
+    if times:
+        return latex_text(times[1]) + r"$\times$"
+    return latex_text(text)
 
 
 def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, shape: str | None = None,
@@ -204,18 +211,19 @@ def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DI
         table = _Table.of(group, metadata, config, machine)
         part, baseline, rows, columns = table.part, table.baseline, table.rows, table.columns
         contended, margin = table.contended, table.margin
-        out += [f"{level} {shape_label} ({device}, {dtype})", ""]
-        out.append("| " + " | ".join(h for _, h in columns) + " |")
+        out += [f"{level} {markdown_text(shape_label)} ({markdown_text(device)}, {markdown_text(dtype)})", ""]
+        out.append("| " + " | ".join(markdown_text(h) for _, h in columns) + " |")
         out.append("|" + "|".join(":---" if k == "label" else "---:" for k, _ in columns) + "|")
         for row in rows:
-            cells = [str(row["label"]) if key == "label" else _cells(row, key, digits, " ± ", MARKDOWN_MARKS)
+            cells = [markdown_text(row["label"]) if key == "label"
+                     else _marked(_cells(row, key, digits, " ± "), MARKDOWN_MARKS, markdown_text)
                      for key, _ in columns]
-            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+            out.append("| " + " | ".join(cells) + " |")
         legend = legend_text(margin, baseline, contended, table.unstable).replace("+-", "±")
-        out += ["", f"Machine: {machine_line(part)}. {legend}", ""]
+        out += ["", f"Machine: {markdown_text(machine_line(part))}. {markdown_text(legend)}", ""]
         last_of_part = i + 1 == len(groups) or groups[i + 1][0][:2] != (config, machine)
         if last_of_part:
-            out += [method_text({**part, "batch": rows[0].get("batch"), "dtype": dtype}, baseline), ""]
+            out += [markdown_text(method_text({**part, "batch": rows[0].get("batch"), "dtype": dtype}, baseline)), ""]
     return "\n".join(out)
 
 
@@ -230,21 +238,21 @@ def runtime_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIG
         part = part_for(metadata, config, machine)
         baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
         names = list(dict.fromkeys(group["backend"]))
-        out += [f"{level} {shape_label}: latency (ms) and / {baseline} on each runtime", "",
-                "| Variant | " + " | ".join(names) + " |", "|:---|" + "---:|" * len(names)]
+        out += [f"{level} {markdown_text(shape_label)}: latency (ms) and / {markdown_text(baseline)} on each runtime",
+                "", "| Variant | " + " | ".join(map(markdown_text, names)) + " |", "|:---|" + "---:|" * len(names)]
         for label, rows in group.groupby("label", sort=False):
             cells = []
             for name in names:
                 row = next(iter(rows[rows["backend"] == name].to_dict("records")), None)
                 if row is None or row["status"] != "ok" or missing(row.get("latency_ms")):
-                    cells.append("" if row is None else row["status"])
+                    cells.append("" if row is None else markdown_text(row["status"]))
                     continue
-                text = _cells(row, "latency_vs_baseline", digits, "", MARKDOWN_MARKS)
-                cells.append(f"{significant(row['latency_ms'], digits)} ({text})")
-            out.append(f"| {label} | " + " | ".join(cells) + " |")
+                text = _marked(_cells(row, "latency_vs_baseline", digits, ""), MARKDOWN_MARKS, markdown_text)
+                cells.append(f"{significant(row['latency_ms'], digits)} \\({text}\\)")
+            out.append(f"| {markdown_text(label)} | " + " | ".join(cells) + " |")
         versions = part.get("backends") or {}
         margin = float((part.get("timing") or {}).get("margin", 0.05))
-        out += ["", f"Machine: {machine_line(part)}. Runtimes: "
-                + ", ".join(versions.get(name, name) for name in names) + ". "
-                + legend_text(margin, baseline, False).replace("+-", "±"), ""]
+        out += ["", markdown_text(f"Machine: {machine_line(part)}. Runtimes: "
+                                  + ", ".join(str(versions.get(name, name)) for name in names) + ". "
+                                  + legend_text(margin, baseline, False).replace("+-", "±")), ""]
     return "\n".join(out)

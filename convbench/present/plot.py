@@ -23,8 +23,10 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     # Text stays text: TrueType fonts embedded in PDFs, and SVG text as <text>, so a paper's
-    # typesetting and search see it.
-    matplotlib.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"})
+    # typesetting and search see it. Labels come from results files: a "$" in one is a dollar sign,
+    # never math text, and TeX is never run on them.
+    matplotlib.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none",
+                                "text.parse_math": False, "text.usetex": False})
     return plt
 
 

@@ -4,6 +4,7 @@ exports (CSV and JSON with every column; Markdown and LaTeX as paper tables, see
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from convbench.timing.contention import THRESHOLD
+from convbench.present.escaping import csv_cell, markdown_code, markdown_text
 from convbench.present.formatting import DIGITS, missing, ratio, si
 from convbench.store.schema import machine_of, part_for
 from convbench.timing.stats import CONFIDENCE, MARGIN
@@ -184,7 +186,8 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = D
         records = json.loads(df.to_json(orient="records"))
         return json.dumps({"metadata": metadata, "rows": records}, indent=1)
     if fmt == "csv":
-        return tidy_table(df, digits).to_csv(index=False)
+        # every text cell quoted: a carriage return inside one cannot end its record
+        return tidy_table(df, digits).map(csv_cell).to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC)
     if fmt == "markdown":
         pivot = runtime_tables(df, metadata, digits)
         return (pivot + "\n" if pivot else "") + markdown_tables(df, metadata, digits)
@@ -204,28 +207,29 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, di
 
     parts = metadata.get("parts") or [metadata]
     names = ", ".join(dict.fromkeys(str(p.get("config", "run")) for p in parts))
-    lines = [f"# convbench: {names}", ""]
+    text = markdown_text
+    lines = [f"# convbench: {text(names)}", ""]
     if command:
-        lines += [f"Command: `{command}`", ""]
+        lines += [f"Command: {markdown_code(command)}", ""]
     keys = ("date", "host", "device_name", "cpu_model", "threads", "torch", "cuda", "cudnn", "dtype",
             "memory_format", "allocator", "timing", "shard", "resumed", "convbench_version", "git_commit")
     for (config, machine), rows in df.groupby(["config", "machine"], sort=False, dropna=False):
         part = part_for(metadata, config, machine)
-        lines += [f"## {config} on {machine}", ""]
+        lines += [f"## {text(config)} on {text(machine)}", ""]
         if part.get("description"):
-            lines += [part["description"], ""]
-        lines += [f"- {key}: {part.get(key)}" for key in keys if key in part]
+            lines += [text(part["description"]), ""]
+        lines += [f"- {key}: {text(part.get(key))}" for key in keys if key in part]
         if part.get("interrupted"):
             lines.append("- **interrupted**: the rows below are those finished before the stop")
         if part.get("stopped"):
-            lines.append(f"- **stopped**: {part['stopped']}")
+            lines.append(f"- **stopped**: {text(part['stopped'])}")
         same = [p for p in parts if p.get("config") == config and machine_of(p) == machine]
         if len(same) > 1:
-            lines.append(f"- measured in {len(same)} parts: " + "; ".join(
-                f"{'shard ' + p['shard'] + ', ' if p.get('shard') else ''}{p.get('date', 'undated')}" for p in same))
-        lines += [f"- runtime {name}: {version}; {_settings_text(part, name)}" for name, version in
+            lines.append(f"- measured in {len(same)} parts: " + text("; ".join(
+                f"{'shard ' + str(p['shard']) + ', ' if p.get('shard') else ''}{p.get('date', 'undated')}" for p in same)))
+        lines += [f"- runtime {text(name)}: {text(f'{version}; {_settings_text(part, name)}')}" for name, version in
                   (part.get("backends") or {}).items() if name != "eager"]
-        lines += [f"- {line}" for line in timing_summary(rows, part)]
+        lines += [f"- {text(line)}" for line in timing_summary(rows, part)]
         lines.append("")
         ok = rows[rows["status"] == "ok"]
         if not ok.empty:
@@ -233,13 +237,13 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, di
         calibration = calibration_text(part)
         for row in rows.to_dict("records"):
             if row["status"] != "ok":
-                lines.append(f"- {row['shape']}: {row['label']}: {row['status']}: {row['error']}")
+                lines.append("- " + text(f"{row['shape']}: {row['label']}: {row['status']}: {row['error']}"))
                 continue
             checks = row_notes(row, calibration)
             if checks:
-                lines.append(f"- {row['shape']}: {row['label']}: " + "; ".join(checks))
+                lines.append("- " + text(f"{row['shape']}: {row['label']}: " + "; ".join(checks)))
         lines.append("")
     for part in parts:  # parts that ended before any row, e.g. a run stopped at once
         if part.get("stopped") and not (df["config"] == part.get("config")).any():
-            lines.append(f"- {part.get('config')}: **stopped**: {part['stopped']}")
+            lines.append("- " + text(f"{part.get('config')}: ") + f"**stopped**: {text(part['stopped'])}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 import convbench
 from convbench.cli import main
 from tests.cli_checks import assert_one_line_exit_2
+from tests.run_files import run_document
 
 WIDE = {"COLUMNS": "300"}
 TINY = """\
@@ -60,7 +61,7 @@ def test_run_writes_every_file_and_prints_a_table_per_shape(finished_run):
                    "latency_ms", "latency_iqr_ms", "runs", "macs_vs_baseline", "latency_vs_baseline",
                    "significant", "error"):
         assert column in df.columns
-    document = json.loads((finished_run / "results.json").read_text())
+    document = run_document(finished_run)
     assert document["metadata"]["torch"] and document["metadata"]["baseline"] == "conv"
     assert document["metadata"]["interrupted"] is False
     timed = [row for row in document["rows"] if row["status"] == "ok"]
@@ -129,7 +130,7 @@ def test_an_interrupted_run_keeps_its_finished_rows(tiny_config, tmp_path, monke
     assert result.exit_code == 130
     assert "interrupted: 3 rows" in result.output
     assert len(pd.read_csv(tmp_path / "o" / "results.csv")) == 3
-    document = json.loads((tmp_path / "o" / "results.json").read_text())
+    document = run_document(tmp_path / "o")
     assert len(document["rows"]) == 3 and document["metadata"]["interrupted"] is True
     assert "interrupted" in (tmp_path / "o" / "report.md").read_text()
 
@@ -190,7 +191,7 @@ def test_compare_prints_a_verdict():
 
 
 def test_every_latency_over_the_baseline_latency_is_its_ratio(finished_run):
-    document = json.loads((finished_run / "results.json").read_text())
+    document = run_document(finished_run)
     for shape in {row["shape"] for row in document["rows"]}:
         rows = [r for r in document["rows"] if r["shape"] == shape and r["status"] == "ok"]
         (base,) = [r for r in rows if r["variant"] == "conv"]
@@ -277,7 +278,7 @@ def test_export_formats(finished_run, tmp_path):
         <= set(table.columns)
     assert len(table) == 8
 
-    markdown = invoke("export", str(finished_run / "results.json"), "--format", "markdown").stdout
+    markdown = invoke("export", str(finished_run / "results.jsonl"), "--format", "markdown").stdout
     assert markdown.startswith("## ") and "| Variant" in markdown and "| conv" in markdown
 
     latex = invoke("export", str(finished_run / "results.csv"), "--format", "latex").stdout

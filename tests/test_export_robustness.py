@@ -39,8 +39,8 @@ def test_a_csv_cut_mid_row_drops_that_row_with_a_warning(run_dir, tmp_path):
 
 @pytest.mark.parametrize("content,fragment", [
     ("[1, 2, 3]", "not a convbench results.json"),
-    ('{"rows": [1]}', "not a convbench results.json"),
-    ('{"rows": [{"x": 1}]}', "not convbench results"),
+    ('{"rows": [1]}', "rows[0]: a row must be an object, got int"),
+    ('{"rows": [{"x": 1}]}', "rows[0].variant: must be text, got nothing"),
     ('{"rows": [', "not valid JSON"),
 ])
 def test_a_foreign_or_corrupt_json_is_one_line_naming_it(tmp_path, content, fragment):

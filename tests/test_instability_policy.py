@@ -17,6 +17,7 @@ from convbench.cli import main
 from convbench.timing import session as timing_session
 from convbench.timing import time_session
 from tests.probes import QuietProbe
+from tests.run_files import run_document
 
 CONFIG = """\
 name: phases
@@ -81,7 +82,7 @@ def test_a_state_change_marks_every_row_with_its_ratio_per_state(tmp_path, monke
     assert " †" in markdown and "†: the machine changed state" in markdown
     latex = CliRunner().invoke(main, ["export", str(out), "--format", "latex"]).output
     assert r"$^{\dagger}$" in latex
-    raw = json.loads((out / "results.json").read_text())["rows"][1]["raw"]
+    raw = run_document(out)["rows"][1]["raw"]
     assert raw["round_state"] == [0, 1, 0, 1, 0, 1] and raw["round_probe_ms"] == [0.05, 0.09] * 3
 
 

@@ -1,5 +1,5 @@
 """Where a run writes and what survives: a config's name cannot steer the path, a second run never
-truncates the first, output problems are one line (exit 2), and results.json is always JSON."""
+truncates the first, output problems are one line (exit 2), and results.jsonl is always JSON."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from convbench.cli import main
 from convbench.store.files import ResultWriter, run_directory_name
+from tests.run_files import run_document
 
 CONFIG = "name: {name}\nshapes: [{{in_channels: 8, size: 8}}]\nvariants: [conv, depthwise]\n"
 
@@ -60,7 +61,7 @@ def test_two_runs_started_together_never_lose_rows(tmp_path):
                                                   or "already holds" in outcomes[1][1])
     df = pd.read_csv(tmp_path / "o" / "results.csv")
     assert list(df["variant"]) == ["conv", "depthwise"]
-    assert len(json.loads((tmp_path / "o" / "results.json").read_text())["rows"]) == 2
+    assert len(run_document(tmp_path / "o")["rows"]) == 2
     assert not (tmp_path / "o" / ResultWriter.LOCK).exists()
     assert not [p for p in (tmp_path / "o").iterdir() if p.name.endswith(".tmp")]
 
@@ -109,19 +110,20 @@ def test_a_full_disk_mid_run_keeps_the_rows_written_and_says_the_run_was_cut_sho
     assert result.exit_code == 2 and "No space left on device" in result.output and "cut short" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert len(pd.read_csv(tmp_path / "o" / "results.csv")) == 1
-    document = json.loads((tmp_path / "o" / "results.json").read_text())
+    document = run_document(tmp_path / "o")
     assert len(document["rows"]) == 1 and "cut short" in document["metadata"]["stopped"]
     assert "cut short" in (tmp_path / "o" / "report.md").read_text()
 
 
-def test_results_json_never_holds_nan(tmp_path):
+def test_results_jsonl_never_holds_nan(tmp_path):
     writer = ResultWriter(tmp_path / "o")
     writer.begin({"x": float("nan")})
-    writer.add({"variant": "conv", "latency_ms": float("inf"), "macs": 5}, {"round_ms": [1.0, float("nan")]})
+    writer.add({"variant": "conv", "label": "conv", "shape": "s", "status": "ok", "latency_ms": float("inf"),
+                "macs": 5}, {"round_ms": [1.0, float("nan")]})
     writer.finish()
-    text = (tmp_path / "o" / "results.json").read_text()
+    text = (tmp_path / "o" / "results.jsonl").read_text()
     assert "NaN" not in text and "Infinity" not in text
-    row = json.loads(text)["rows"][0]
+    row = run_document(tmp_path / "o")["rows"][0]
     assert row["latency_ms"] is None and row["raw"]["round_ms"] == [1.0, None] and row["macs"] == 5
 
 
@@ -152,7 +154,7 @@ def test_a_stopped_run_leaves_whole_files_and_a_report(tmp_path, signals):
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 130, (stdout, stderr)
     assert "Traceback" not in stderr
-    document = json.loads((out / "results.json").read_text())
+    document = run_document(out)
     assert document["metadata"]["interrupted"] is True and 2 <= len(document["rows"]) < 6
     assert len(pd.read_csv(out / "results.csv")) == len(document["rows"])
     assert "interrupted" in (out / "report.md").read_text()

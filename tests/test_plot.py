@@ -30,7 +30,7 @@ def test_plot_writes_both_charts(tmp_path):
     assert result.exit_code == 0, result.output
     for name in ("latency_vs_macs.png", "roofline.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    result = CliRunner().invoke(main, ["plot", str(out / "results.json"), "--format", "svg", "-o", str(tmp_path / "svg")])
+    result = CliRunner().invoke(main, ["plot", str(out / "results.jsonl"), "--format", "svg", "-o", str(tmp_path / "svg")])
     assert result.exit_code == 0, result.output
     for name in ("latency_vs_macs.svg", "roofline.svg"):
         assert "<svg" in (tmp_path / "svg" / name).read_text()[:1000]

@@ -15,6 +15,8 @@ from convbench.cli import main
 from convbench.suite.loading import parse_config
 from convbench.suite.sharding import Shard, case_id, parse_shard, session_keys, sessions
 from tests.cli_checks import assert_one_line_exit_2
+from convbench.store.journal import write_journal
+from tests.run_files import run_document
 
 WIDE = {"COLUMNS": "300"}
 # Five shapes, so three shards get 2, 2 and 1 of them.
@@ -96,7 +98,7 @@ def test_three_shards_merged_are_the_unsharded_run_once_each(config, tmp_path):
     assert "15 rows from 3 runs on 1 machine" in result.output
     assert Counter(case_ids(merged)) == Counter(case_ids(whole)) and len(set(case_ids(merged))) == 15
     assert (merged / "report.md").exists()
-    assert_one_line_exit_2(invoke("merge", *shards, "-o", merged), "already holds")
+    assert_one_line_exit_2(invoke("merge", *shards, "-o", merged), "already exists and is not empty")
 
 
 def test_a_shard_with_no_sessions_says_so(config, tmp_path):
@@ -153,13 +155,13 @@ def test_resume_starts_a_directory_with_no_results_and_refuses_the_rest(config, 
     assert_one_line_exit_2(invoke("run", config, "--resume", tmp_path / "empty", "--out", tmp_path / "x"),
                            "drop --out")
     (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "results.json").write_text("{not json")
+    (tmp_path / "broken" / "results.jsonl").write_text("{not json\n")
     assert_one_line_exit_2(invoke("run", config, "--resume", tmp_path / "broken"), "cannot be resumed")
 
 
 def _as_other_machine(directory, factor: float) -> None:
     """Rewrite a run as if measured on another machine that is ``factor`` times slower."""
-    document = json.loads((directory / "results.json").read_text())
+    document = run_document(directory)
     for part in [document["metadata"], *document["parts"]]:
         part["host"] = "gpu-node"
         part["machine"] = {**part["machine"], "id": "gpu-node-abc123", "host": "gpu-node"}
@@ -169,7 +171,8 @@ def _as_other_machine(directory, factor: float) -> None:
             row["latency_ms"] *= factor * (2 if row["variant"] == "depthwise" else 1)
             if row.get("latency_vs_baseline") is not None and row["variant"] == "depthwise":
                 row["latency_vs_baseline"] *= 2
-    (directory / "results.json").write_text(json.dumps(document))
+    rows = [{k: v for k, v in row.items() if k != "raw"} for row in document["rows"]]
+    write_journal(directory / "results.jsonl", document["parts"], rows, [row["raw"] for row in document["rows"]])
     (directory / "results.csv").unlink()
 
 
@@ -188,7 +191,7 @@ def test_merging_two_machines_keeps_both_and_divides_within_each(config, tmp_pat
         base = rows[rows["variant"] == "conv"]["latency_ms"].item()
         for row in rows.itertuples():
             assert math.isclose(row.latency_vs_baseline, row.latency_ms / base, rel_tol=1e-9)
-    document = json.loads((merged / "results.json").read_text())
+    document = run_document(merged)
     assert {part["machine"]["id"] for part in document["parts"]} == set(df["machine"])
     assert all(row["raw"].get("round_ms") for row in document["rows"] if row["latency_ms"] is not None)
     latex = invoke("export", merged, "--format", "latex").output
@@ -218,7 +221,7 @@ def test_several_configs_go_into_one_out_directory(config, tmp_path):
     assert result.exit_code == 0, result.output
     df = pd.read_csv(out / "results.csv")
     assert list(dict.fromkeys(df["config"])) == ["sweep", "other"] and len(df) == 18
-    parts = json.loads((out / "results.json").read_text())["parts"]
+    parts = run_document(out)["parts"]
     assert [p["config"] for p in parts] == ["sweep", "other"]
     report = (out / "report.md").read_text()
     assert "## sweep on" in report and "## other on" in report

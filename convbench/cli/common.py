@@ -13,6 +13,7 @@ from rich.console import Console
 from convbench import backends
 from convbench.registry import get_variant
 from convbench.suite.config import MAX_CASES, ConfigError, ModelWorkload, Shape, Suite, VariantRequest
+from convbench.store.validation import MAX_BYTES
 from convbench.suite.loading import CodePolicy, load_config, parse_config
 
 QUICK_TIMING = {"min_time": 0.05, "rounds": 5, "warmup_time": 0.01, "processes": 1, "min_span": 0.0}
@@ -37,6 +38,13 @@ class BackendSpec(click.ParamType):
             return backends.canonical(value)
         except ValueError as error:
             self.fail(str(error), param, ctx)
+
+
+def max_size_option(function):
+    """``--max-size MIB``: the largest results file read (default 1024 MiB), as bytes."""
+    return click.option("--max-size", "max_bytes", type=click.IntRange(min=1), default=MAX_BYTES >> 20,
+                        show_default=True, metavar="MIB", callback=lambda ctx, param, value: value << 20,
+                        help="Refuse results files larger than this many MiB.")(function)
 
 
 def new_console() -> Console:

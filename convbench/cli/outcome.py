@@ -42,7 +42,8 @@ def record_and_report(suites: list[Suite], directory: Path | None, measure_time:
         retain_freed_memory()  # before the metadata, which records the allocator setting
     with GracefulStop() as stop:
         try:
-            recording = record(suites, directory, measure_time=measure_time, quiet=as_json, **options)
+            recording = record(suites, directory, measure_time=measure_time, quiet=as_json,
+                               warn=lambda message: click.echo(f"warning: {message}", err=True), **options)
         except OutputError as error:
             raise InputError(str(error)) from None
         stop.hold()

@@ -9,11 +9,12 @@ from pathlib import Path
 import click
 
 from convbench.cli.app import main
-from convbench.cli.common import InputError, draw_plots
+from convbench.cli.common import InputError, draw_plots, max_size_option
 from convbench.present.formatting import DIGITS
 from convbench.present.plot import FORMATS as PLOT_FORMATS
 from convbench.present.report import EXPORT_FORMATS, export, markdown_report
-from convbench.store.files import OutputError, ResultsError, write_atomically
+from convbench.store.files import RUN_FILES, OutputError, ResultsError, holds_run, write_atomically
+from convbench.store.validation import MAX_BYTES
 from convbench.store.merge import Merged, merge_runs, write_merged
 
 
@@ -23,11 +24,15 @@ from convbench.store.merge import Merged, merge_runs, write_merged
 @click.option("--digits", type=click.IntRange(1, 15), default=DIGITS, show_default=True,
               help="Significant figures of every number.")
 @click.option("--shape", metavar="TEXT", help="Only the shapes whose label contains TEXT, e.g. '64->64, k=3'.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-def export_command(results, fmt, digits, shape, output):
-    """One or more runs (directories, results.json or results.csv) as a table for a paper: LaTeX
-    and Markdown get one table per shape and machine; csv and json every row with its machine."""
-    merged = load_runs(results)
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write here instead of stdout (never over a run's own files).")
+@max_size_option
+def export_command(results, fmt, digits, shape, output, max_bytes):
+    """One or more runs (directories, results.jsonl / .json or results.csv) as a table for a paper:
+    LaTeX and Markdown get one table per shape and machine; csv and json every row with its machine."""
+    if output:
+        refuse_run_file(Path(output), results)
+    merged = load_runs(results, max_bytes)
     try:
         text = export(merged.df, merged.metadata, fmt, digits=digits, shape=shape)
     except ValueError as error:
@@ -43,10 +48,19 @@ def export_command(results, fmt, digits, shape, output):
         click.echo(text, nl=False)
 
 
-def load_runs(paths) -> Merged:
+def refuse_run_file(output: Path, inputs) -> None:
+    """``-o`` must not replace a run's own file, nor any file being read."""
+    target = output.resolve()
+    read = {Path(p).resolve() for p in inputs}
+    if target in read or (target.name in RUN_FILES and holds_run(target.parent)):
+        raise InputError(f"-o {output}: is a run's own {target.name}; write the export to another file")
+
+
+def load_runs(paths, max_bytes: int = MAX_BYTES) -> Merged:
     """Runs for export / plot / merge: a problem is one line (exit 2), a workaround a warning."""
     try:
-        merged = merge_runs(list(paths), warn=lambda message: click.echo(f"warning: {message}", err=True))
+        merged = merge_runs(list(paths), warn=lambda message: click.echo(f"warning: {message}", err=True),
+                            max_bytes=max_bytes)
     except ResultsError as error:
         raise InputError(str(error)) from None
     if merged.duplicates:
@@ -58,15 +72,16 @@ def load_runs(paths) -> Merged:
 @main.command("merge")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
-              help="The merged run's directory (must not hold results yet).")
-def merge_command(runs, out):
+              help="The merged run's directory (must not exist yet, or be empty).")
+@max_size_option
+def merge_command(runs, out, max_bytes):
     """Join RUNS (shards, resumed pieces, other machines) into one run directory. A case measured
     twice on the same machine keeps the first run's row; each row keeps its machine, and no ratio
     is ever taken across machines."""
-    merged = load_runs(runs)
+    merged = load_runs(runs, max_bytes)
     try:
         directory = write_merged(merged, list(runs), out, lambda df, meta: markdown_report(
-            df, meta, "convbench merge " + " ".join(map(shlex.quote, [*runs, "-o", out]))))
+            df, meta, "convbench merge " + " ".join(map(shlex.quote, [*runs, "-o", out]))), max_bytes)
     except OutputError as error:
         raise InputError(str(error)) from None
     machines = merged.machines
@@ -82,10 +97,11 @@ def merge_command(runs, out):
               help="A directory for both charts [the first run's own], or a .png / .svg / .pdf file: the latency "
                    "chart goes there and the roofline beside it as <stem>-roofline.<ext>.")
 @click.option("--format", "fmt", type=click.Choice(list(PLOT_FORMATS)), default="png", show_default=True)
-def plot(results, out, fmt):
+@max_size_option
+def plot(results, out, fmt, max_bytes):
     """Latency vs MACs (log-log, Pareto front, baseline ringed, IQR bars) and the roofline chart of
     one or more runs; one panel per shape and machine."""
-    merged = load_runs(results)
+    merged = load_runs(results, max_bytes)
     source = Path(results[0])
     target = Path(out) if out else (source if source.is_dir() else source.parent)
     if target.suffix.lower().lstrip(".") in PLOT_FORMATS:

@@ -14,10 +14,10 @@ import torch
 from convbench import backends
 from convbench.backends import BACKENDS
 from convbench.cli.app import main
-from convbench.cli.common import QUICK_TIMING, BackendSpec, InputError, load_suite
+from convbench.cli.common import QUICK_TIMING, BackendSpec, InputError, load_suite, max_size_option
 from convbench.cli.outcome import record_and_report
 from convbench.registry import get_variant
-from convbench.store.files import run_directory_name
+from convbench.store.files import holds_run, run_directory_name
 from convbench.suite.config import MAX_CASES, Suite, VariantRequest
 from convbench.suite.sharding import parse_shard
 
@@ -99,9 +99,10 @@ def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: boo
 @click.option("--resume", type=click.Path(), metavar="DIR",
               help="Add to DIR only the cases it lacks (after an interruption, or a config grown since); "
                    "starts DIR if it holds no results yet.")
+@max_size_option
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @run_options
-def run(configs, only, out, shard, resume, draw, device, backend_names, quick, no_timing, strict, processes, threads,
+def run(configs, only, out, shard, resume, max_bytes, draw, device, backend_names, quick, no_timing, strict, processes, threads,
         max_cases, as_json, trust_code, debug):
     """Run every variant in each CONFIG on its shapes; write results.csv, results.json and
     report.md into one directory, and print one table per shape."""
@@ -116,7 +117,7 @@ def run(configs, only, out, shard, resume, draw, device, backend_names, quick, n
         raise InputError(f"--resume {resume} writes into {resume}; drop --out {out}, or make it the same directory")
     if resume and Path(resume).exists() and not Path(resume).is_dir():
         raise InputError(f"--resume {resume}: is a file, not a run directory")
-    starting = bool(resume) and not any((Path(resume) / name).exists() for name in ("results.json", "results.csv"))
+    starting = bool(resume) and not holds_run(Path(resume))
     if starting:  # the first attempt of a job that may be requeued: nothing to resume yet
         click.echo(f"--resume {resume}: no results there yet; starting the run in it", err=True)
     flags = [*(f"--only {name}" for name in wanted), *([f"--device {device}"] if device else []),
@@ -133,7 +134,8 @@ def run(configs, only, out, shard, resume, draw, device, backend_names, quick, n
         "+".join(dict.fromkeys(s.name for s in suites)) + (f"-shard{share.index}of{share.count}" if share else ""),
         stamp))
     record_and_report(suites, directory, not no_timing, as_json, draw=draw and not no_timing, shard=share,
-                       resume=bool(resume) and not starting, command=command, debug=debug)
+                       resume=bool(resume) and not starting, command=command, debug=debug,
+                       max_bytes=max_bytes)
 
 
 def parse_shard_option(text: str | None):

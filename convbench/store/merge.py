@@ -8,13 +8,17 @@ taken within its own timing session.
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
-from convbench.store.files import ResultsError, ResultWriter, load_results, raw_timings, write_atomically
+from convbench.store.files import OutputError, ResultsError, load_results, raw_timings, write_atomically, write_run
+from convbench.store.validation import MAX_BYTES
 from convbench.store.schema import COLUMNS, machine_of, missing_value, parts_of
 from convbench.timing.states import STATE_GAP
 
@@ -30,13 +34,14 @@ class Merged:
         return [m for m in dict.fromkeys(self.df["machine"]) if not missing_value(m)]
 
 
-def merge_runs(paths: list[str | Path], warn: Callable[[str], None] | None = None) -> Merged:
+def merge_runs(paths: list[str | Path], warn: Callable[[str], None] | None = None,
+               max_bytes: int = MAX_BYTES) -> Merged:
     """The rows of every run in ``paths`` (directories, results.json or results.csv), deduplicated."""
     if not paths:
         raise ResultsError("no runs to merge")
     frames, parts, sources = [], [], []
     for path in paths:
-        df, metadata = load_results(path, warn)
+        df, metadata = load_results(path, warn, max_bytes)
         frames.append(df)
         sources.append(str(path))
         for part in parts_of(metadata):
@@ -83,17 +88,38 @@ def state_differences(frames: list[pd.DataFrame], sources: list[str]) -> list[st
 
 
 def write_merged(merged: Merged, paths: list[str | Path], directory: str | Path,
-                 report: Callable[[pd.DataFrame, dict], str]) -> Path:
+                 report: Callable[[pd.DataFrame, dict], str], max_bytes: int = MAX_BYTES) -> Path:
     """Save ``merged`` (of the runs in ``paths``) as a run directory with every row's raw timings
-    (results.csv, results.json, report.md); refuses one that already holds results."""
+    (results.jsonl, results.csv, report.md). It is written beside ``directory`` and moved into place
+    whole, so a merge that fails leaves nothing behind and can be run again; a ``directory`` that
+    already holds anything is refused."""
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise OutputError(f"{directory}: already exists and is not empty; choose a new -o for the merged run")
     raw: dict = {}
     for path in reversed(paths):  # the first run's raw timings win, as its rows do
-        raw.update(raw_timings(path))
-    writer = ResultWriter(directory)
+        raw.update(raw_timings(path, max_bytes))
     try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.merging-"))
+    except OSError as error:
+        raise OutputError(f"{directory}: cannot create the merged run ({error.strerror or error})") from None
+    try:
+        os.chmod(staging, 0o777 & ~_umask())
         rows = merged.df.astype(object).where(merged.df.notna(), None).to_dict("records")
-        writer.replace(merged.metadata["parts"], rows, [raw.get((r["case_id"], r["machine"]), {}) for r in rows])
-        write_atomically(writer.directory / "report.md", report(merged.df, merged.metadata))
+        write_run(staging, merged.metadata["parts"], rows, [raw.get((r["case_id"], r["machine"]), {}) for r in rows])
+        write_atomically(staging / "report.md", report(merged.df, merged.metadata))
+        if directory.exists():
+            directory.rmdir()
+        os.rename(staging, directory)
+    except OSError as error:
+        raise OutputError(f"{directory}: cannot write the merged run ({error.strerror or error})") from None
     finally:
-        writer.release()
-    return writer.directory
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -31,11 +31,15 @@ COLUMNS = [
     "status", "error",
 ]
 STATUSES = ("ok", "skipped", "error")
-
-
-
 REQUIRED = ("variant", "label", "shape", "status")
 
+# The kind of every column, checked when a results file is read (convbench.store.validation).
+TEXT_COLUMNS = frozenset({
+    "case_id", "session", "machine", "config", "shape", "variant", "label", "device", "backend", "dtype",
+    "memory_format", "mode", "formula_check", "count_check", "timing_method", "verdict", "eager_ratio_note",
+    "instability", "state_ratios", "convs_kept_why", "status", "error"})
+FLAG_COLUMNS = frozenset({"noisy", "significant", "contended", "unstable"})
+NUMBER_COLUMNS = frozenset(COLUMNS) - TEXT_COLUMNS - FLAG_COLUMNS
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

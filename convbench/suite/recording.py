@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,6 +28,7 @@ from convbench.suite.interrupts import GracefulStop
 from convbench.store.metadata import run_metadata
 from convbench.present.report import markdown_report
 from convbench.store.files import ResultWriter, write_atomically
+from convbench.store.validation import MAX_BYTES
 from convbench.store.schema import frame
 from convbench.suite.runner import run_suite
 from convbench.suite.sharding import Shard, case_id, session_key, sessions
@@ -106,10 +108,12 @@ def plan(suite: Suite, shard: Shard | None, held_cases: set[str]) -> tuple[set[s
 
 
 def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = True, shard: Shard | None = None,
-           resume: bool = False, command: str = "", quiet: bool = False) -> Recording:
+           resume: bool = False, command: str = "", quiet: bool = False, max_bytes: int = MAX_BYTES,
+           warn: Callable[[str], None] | None = None) -> Recording:
     """Measure ``suites`` into ``directory`` (or nowhere, when None); see the module's docstring.
-    Raises :class:`convbench.store.files.OutputError` when the directory cannot be used."""
-    writer = ResultWriter(directory, resume=resume) if directory is not None else None
+    Raises :class:`convbench.store.files.OutputError` when the directory cannot be used; ``warn``
+    hears what a resume worked around (a line cut short, CSV rows restored from the journal)."""
+    writer = ResultWriter(directory, resume=resume, max_bytes=max_bytes, warn=warn) if directory is not None else None
     recording = Recording(directory, [], writer.rows if writer else [])
     with GracefulStop() as stop:
         try:

@@ -22,7 +22,7 @@ from convbench.store import journal
 from convbench.store.atomic import write_atomically
 from convbench.store.journal import JournalWriter, read_journal, write_journal
 from convbench.store.schema import COLUMNS, NUMBER_COLUMNS, REQUIRED, frame, with_machine
-from convbench.store.validation import MAX_BYTES, ResultsError, check_part, check_row, parse_json, read_regular
+from convbench.store.validation import MAX_BYTES, ResultsError, TooLarge, check_part, check_row, parse_json, read_regular
 
 __all__ = ["OutputError", "ResultWriter", "ResultsError", "RUN_FILES", "load_results", "raw_timings",
            "run_directory_name", "write_atomically"]
@@ -273,6 +273,8 @@ def load_results(path: str | Path, warn: Callable[[str], None] | None = None,
             if (path / name).exists():
                 try:
                     return _load_records(path / name, max_bytes, warn)
+                except TooLarge:
+                    raise
                 except ResultsError as error:
                     if not csv_path.exists():
                         raise
@@ -363,6 +365,8 @@ def _load_csv(path: Path, warn: Callable[[str], None], max_bytes: int) -> tuple[
         if path.with_name(name).exists():
             try:
                 metadata = _load_records(path.with_name(name), max_bytes, lambda message: None)[1]
+            except TooLarge:
+                raise
             except ResultsError as error:
                 warn(f"{error}; the tables will lack the run's metadata")
             break

@@ -24,6 +24,10 @@ class ResultsError(ValueError):
     """A results file that cannot be read: one line naming the file and the problem."""
 
 
+class TooLarge(ResultsError):
+    """A results file over the size limit: refused, never worked around by reading another file."""
+
+
 def read_regular(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
     """The bytes of ``path``, which must be a regular file (not a device, FIFO or socket, which
     could hang or never end) of at most ``max_bytes``."""
@@ -36,7 +40,7 @@ def read_regular(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise ResultsError(f"{path}: not a regular file; a results file is read only from a plain file")
         if info.st_size > max_bytes:
-            raise ResultsError(f"{path}: {info.st_size:,} bytes, more than the limit of {max_bytes:,}; raise it "
+            raise TooLarge(f"{path}: {info.st_size:,} bytes, more than the limit of {max_bytes:,}; raise it "
                                f"with --max-size {math.ceil(info.st_size / 2**20)} (MiB) if the file is yours")
         with os.fdopen(handle, "rb", closefd=False) as f:
             data = f.read(max_bytes + 1)

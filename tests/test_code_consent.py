@@ -18,6 +18,7 @@ from convbench.cli import main
 from convbench.suite.config import ConfigError
 from convbench.suite.loading import parse_config
 from tests.cli_checks import assert_one_line_exit_2
+from tests.run_files import run_document
 
 TIMING = "timing: {min_span: 0, min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}\n"
 
@@ -143,7 +144,7 @@ def test_user_code_that_exits_is_an_error_row_and_the_run_fails_whole(tmp_path, 
     result = CliRunner().invoke(main, ["run", str(config), "--no-timing", "--trust-code", "--out", str(out)])
     assert result.exit_code == 1, result.output
     assert "every case failed" in result.output
-    rows = json.loads((out / "results.json").read_text())["rows"]
+    rows = run_document(out)["rows"]
     assert [row["status"] for row in rows] == ["error", "error"] and raised in rows[0]["error"]
     assert all(row["traceback"].startswith("Traceback") for row in rows)
     assert not (out / ".convbench.lock").exists() and (out / "report.md").exists()
@@ -188,3 +189,23 @@ def test_a_huge_sweep_is_refused_before_anything_is_built():
     finally:
         tracemalloc.stop()
     assert peak < 100 * 2**20, peak
+
+
+def test_the_shipped_example_of_own_code_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the file beside the config is found from anywhere
+    config = Path(__file__).resolve().parents[1] / "configs" / "own_code.yaml"
+    before = set(sys.modules)
+    try:
+        result = CliRunner().invoke(main, ["run", str(config), "--trust-code", "--no-timing", "--json", "--out", "o"])
+        assert result.exit_code == 0, result.output
+        rows = json.loads(result.stdout)["rows"]
+        shift = [row for row in rows if row["variant"] == "shift"]
+        assert shift[0]["macs"] == shift[0]["macs_formula"] == 32 * 32 * 28 * 28
+        assert shift[1]["convs_replaced"] == 2 and {row["status"] for row in rows} == {"ok"}
+    finally:
+        from convbench.registry import unregister_variant
+
+        unregister_variant("shift")
+        for name in set(sys.modules) - before:
+            if name.startswith("convbench_user_"):
+                del sys.modules[name]

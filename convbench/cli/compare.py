@@ -32,7 +32,7 @@ COMPARE_PROCESSES = 3
                    "or package.module:callable / file.py:callable.")
 @click.option("--input", "model_input", metavar="C,H,W", help="The network's input per image [3,224,224].")
 @click.option("--out", type=click.Path(), metavar="DIR",
-              help="Also save the rows as a run directory (results.csv, results.json, report.md).")
+              help="Also save the rows as a run directory (results.jsonl, results.csv, report.md).")
 @run_options
 def compare(variants, shapes, config, baseline, models, model_input, out, device, backend_names, quick, no_timing,
             strict, processes, threads, max_cases, as_json, trust_code, debug):

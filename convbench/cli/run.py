@@ -104,7 +104,7 @@ def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: boo
 @run_options
 def run(configs, only, out, shard, resume, max_bytes, draw, device, backend_names, quick, no_timing, strict, processes, threads,
         max_cases, as_json, trust_code, debug):
-    """Run every variant in each CONFIG on its shapes; write results.csv, results.json and
+    """Run every variant in each CONFIG on its shapes; write results.jsonl, results.csv and
     report.md into one directory, and print one table per shape."""
     suites = [load_suite(path, max_cases, trust_code) for path in configs]
     wanted = [name for item in only for name in item.split(",") if name]

@@ -13,6 +13,7 @@ import csv
 import io
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -186,10 +187,14 @@ class ResultWriter:
                 handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
             except FileExistsError:
                 pid = _lock_owner(lock)
-                if pid is not None and _alive(pid):
+                if pid is None:
+                    raise OutputError(f"{self.directory}: is locked by {lock}, which names no process; remove it "
+                                      "if no convbench run is writing here") from None
+                if pid and _alive(pid):
                     raise OutputError(f"{self.directory}: another convbench run (pid {pid}) is writing here; "
                                       "choose another --out") from None
-                lock.unlink(missing_ok=True)  # left by a run that died
+                if pid:
+                    lock.unlink(missing_ok=True)  # left by a run that died
                 continue
             except OSError as error:
                 raise OutputError(f"{self.directory}: cannot write here ({error.strerror})") from None
@@ -234,10 +239,15 @@ def _row_key(row: dict[str, Any]) -> tuple:
 
 
 def _lock_owner(lock: Path) -> int | None:
-    try:
-        return int(lock.read_text().strip())
-    except (OSError, ValueError):
-        return None
+    """The PID in a lock file; None while its writer has not written it yet (or cannot be read)."""
+    for _ in range(50):  # the owner writes its PID just after creating the file
+        try:
+            return int(lock.read_text().strip())
+        except FileNotFoundError:
+            return 0  # released meanwhile: no owner
+        except (OSError, ValueError):
+            time.sleep(0.01)
+    return None
 
 
 def _alive(pid: int) -> bool:

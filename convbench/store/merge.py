@@ -36,7 +36,7 @@ class Merged:
 
 def merge_runs(paths: list[str | Path], warn: Callable[[str], None] | None = None,
                max_bytes: int = MAX_BYTES) -> Merged:
-    """The rows of every run in ``paths`` (directories, results.json or results.csv), deduplicated."""
+    """The rows of every run in ``paths`` (directories, results.jsonl / results.json or results.csv), deduplicated."""
     if not paths:
         raise ResultsError("no runs to merge")
     frames, parts, sources = [], [], []

@@ -5,7 +5,6 @@ start in the config's directory; user code that exits or fails is a row, not the
 from __future__ import annotations
 
 import json
-import os
 import sys
 import textwrap
 import tracemalloc

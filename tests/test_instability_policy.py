@@ -5,7 +5,6 @@ in different states are told apart when merged; the rounds really are spread ove
 from __future__ import annotations
 
 import io
-import json
 
 import pandas as pd
 import pytest

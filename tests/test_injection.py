@@ -156,3 +156,17 @@ def test_a_plot_label_with_math_text_draws(tmp_path):
     rows = rows_for([r"$\frac{1", "$x$", "conv"], bytes_moved=100, arithmetic_intensity=0.2)
     paths = plot_files(frame(rows), {"baseline": "conv"}, tmp_path / "a.svg", tmp_path / "b.svg")
     assert r"$\frac{1" in paths[0].read_text()
+
+
+def test_console_markup_in_a_config_is_printed_as_text(tmp_path):
+    from click.testing import CliRunner
+
+    from convbench.cli import main
+
+    config = tmp_path / "m.yaml"
+    config.write_text('name: "[/] [bold]x"\ndescription: "[red]y[/"\nshapes: [{in_channels: 4, size: 6}]\n'
+                      "variants: [conv, depthwise]\n")
+    result = CliRunner().invoke(main, ["run", str(config), "--no-timing", "--out", str(tmp_path / "o")],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "[/] [bold]x" in (tmp_path / "o" / "report.md").read_text().replace("\\", "")

@@ -14,6 +14,7 @@ import pandas as pd
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from convbench.present.formatting import DIGITS, missing, percent, ratio, si, significant
 from convbench.present.report import calibration_text, row_notes, short_conventions, truthy
@@ -67,12 +68,12 @@ def _cells(row: dict, note: str, digits: int) -> dict[str, str]:
 
 
 def _table(title: str, columns: list[str], labels: list[str], cells: list[dict[str, str]]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")  # titles and labels are data: never markup
     for column in columns:
         table.add_column(column, justify="left" if column in ("variant", "verdict", "note") else "right",
                          no_wrap=column != "note")
     for label, row in zip(labels, cells):
-        table.add_row(label, *[row.get(column, "") for column in columns[1:]])
+        table.add_row(Text(label), *[row.get(column, "") for column in columns[1:]])
     return table
 
 
@@ -177,12 +178,13 @@ def backend_table(df: pd.DataFrame, baseline: str, console: Console, digits: int
 
         def table(shown: list[str], with_ms: bool) -> Table:
             what = "latency ms (x" if with_ms else "(x"
-            result = Table(title=f"{shape} | {what} {baseline} on the same runtime)", title_justify="left")
+            result = Table(title=Text(f"{shape} | {what} {baseline} on the same runtime)"), title_justify="left")
             result.add_column("variant", no_wrap=True)
             for name in names:
                 result.add_column(name, justify="right", no_wrap=True)
             for label, row_cells in zip(shown, cells):
-                result.add_row(label, *[f"{ms} ({ratio_})" if with_ms and ms else ratio_ for ms, ratio_ in row_cells])
+                result.add_row(Text(label), *[f"{ms} ({ratio_})" if with_ms and ms else ratio_
+                                              for ms, ratio_ in row_cells])
             return result
 
         def fits(candidate: Table) -> bool:

@@ -163,7 +163,7 @@ def _measure(part: Part, to_run: set[str], measure_time: bool, writer: ResultWri
     suite, machine = part.suite, part.metadata["machine"]["id"]
     total = len(suite.backends) * len(suite.timing.thread_counts) * sum(len(requests) for workload, device, requests in sessions(suite)
                                       if session_key(suite, workload, device) in to_run)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=quiet)
     with progress:
         task = progress.add_task(suite.name, total=total)

@@ -170,3 +170,21 @@ def test_console_markup_in_a_config_is_printed_as_text(tmp_path):
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 0, (result.output, result.exception)
     assert "[/] [bold]x" in (tmp_path / "o" / "report.md").read_text().replace("\\", "")
+
+
+def test_a_runs_own_csv_keeps_formulas_inert_and_reads_back_the_text(tmp_path):
+    from click.testing import CliRunner
+
+    from convbench.cli import main
+    from convbench.store.reading import load_results
+
+    name = '=HYPERLINK("http://evil.example","x")'
+    config = tmp_path / "m.yaml"
+    config.write_text(f"name: '{name}'\nshapes: [{{in_channels: 4, size: 6}}]\nvariants: [conv, depthwise]\n")
+    out = tmp_path / "o"
+    assert CliRunner().invoke(main, ["run", str(config), "--no-timing", "--out", str(out)]).exit_code == 0
+    records = list(csv.DictReader(io.StringIO((out / "results.csv").read_text(), newline="")))
+    assert {record["config"] for record in records} == {"'" + name}
+    assert set(load_results(out / "results.csv")[0]["config"]) == {name}
+    resumed = CliRunner().invoke(main, ["run", str(config), "--no-timing", "--resume", str(out)])
+    assert resumed.exit_code == 0, resumed.output

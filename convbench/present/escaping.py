@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from convbench.store.csv_text import inert as csv_cell
+
 __all__ = ["csv_cell", "latex_text", "markdown_code", "markdown_text"]
 
 # "[" and "*" are braced because a row's closing \\ would take them as its arguments.
@@ -81,14 +83,3 @@ def markdown_code(text) -> str:
     text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in str(text))
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") else f"{fence}{text}{fence}"
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value):
-    """A spreadsheet cell that cannot run as a formula: text starting with ``= + - @``, a tab or a
-    carriage return gets a leading ``'`` (OWASP's CSV injection advice). Numbers pass as they are."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from convbench.store import journal
 from convbench.store.atomic import write_atomically
+from convbench.store.csv_text import inert, restored
 from convbench.store.journal import JournalWriter, read_journal, write_journal
 from convbench.store.reading import CSV_NAME, LEGACY_JSON, csv_records, load_results, raw_timings, read_legacy
 from convbench.store.schema import COLUMNS
@@ -131,7 +132,7 @@ class ResultWriter:
             raise OutputError(f"{self.csv_path}: its columns are not this version's; it cannot be resumed: "
                               "start a new --out (export and merge still read it)")
         journal_keys = [_row_key(row) for row in self.rows]
-        csv_keys = [_row_key(dict(zip(header, record))) for record in records]
+        csv_keys = [_row_key(dict(zip(header, map(restored, record)))) for record in records]
         if csv_keys == journal_keys[:len(csv_keys)]:
             if len(csv_keys) < len(journal_keys):
                 warn(f"{self.csv_path}: lacked the last {len(journal_keys) - len(csv_keys)} row(s) of "
@@ -262,4 +263,4 @@ def _alive(pid: int) -> bool:
 def _csv_value(value):
     if value is None or (isinstance(value, float) and value != value):
         return ""
-    return value
+    return inert(value)

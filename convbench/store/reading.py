@@ -11,6 +11,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from convbench.store import journal
+from convbench.store.csv_text import restored
 from convbench.store.journal import read_journal
 from convbench.store.schema import COLUMNS, FLAG_COLUMNS, NUMBER_COLUMNS, REQUIRED, STATUSES, frame, with_machine
 from convbench.store.validation import (MAX_BYTES, ResultsError, TooLarge, check_part, check_row, parse_json,
@@ -110,7 +111,7 @@ def csv_records(path: Path, max_bytes: int, warn: Callable[[str], None]) -> tupl
 def _load_csv(path: Path, warn: Callable[[str], None], max_bytes: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     header, body = csv_records(path, max_bytes, warn)
     _check_columns(path, header)
-    df = pd.DataFrame(body, columns=header, dtype=object).replace("", None)
+    df = pd.DataFrame(body, columns=header, dtype=object).replace("", None).map(restored)
     for column in NUMBER_COLUMNS & set(header):
         values = pd.to_numeric(df[column], errors="coerce")
         bad = df[column].notna() & (values.isna() | ~values.abs().lt(2**63))

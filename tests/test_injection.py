@@ -60,9 +60,11 @@ needs_tex = pytest.mark.skipif(not (shutil.which("pdflatex") and shutil.which("p
 
 
 @needs_tex
-def test_a_status_cell_is_not_markup(tmp_path):
+def test_a_status_cell_and_the_metadata_are_not_markup(tmp_path):
     hostile = r"$^{\input /etc/hostname}$ $^{\immediate\write18{touch PWNED}}$"
-    tex = latex_tables(frame(rows_for(["conv", "x"], status=hostile)), {"baseline": "conv"})
+    metadata = {"baseline": hostile, "host": hostile, "device_name": hostile + "\n\n}", "torch": "%",
+                "timing": {"rounds": 5}}
+    tex = latex_tables(frame(rows_for(["conv", "x"], status=hostile)), metadata)
     assert r"\input" not in tex.replace(r"\textbackslash{}input", "")
     text = compile_latex(tmp_path, tex)
     assert comparable(hostile) in comparable(text) and not (tmp_path / "PWNED").exists()

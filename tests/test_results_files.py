@@ -86,15 +86,20 @@ def commands(directory: Path, config: Path, tmp_path: Path) -> list[list]:
         ["run", config, "--no-timing", "--resume", directory]]
 
 
+@pytest.mark.parametrize("file", ["results.jsonl", "results.json"])
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_a_malformed_row_or_part_is_one_line_everywhere(base_run, tmp_path, name):
+def test_a_malformed_row_or_part_is_one_line_everywhere(base_run, tmp_path, name, file):
     document = one_row_document(base_run, **HOSTILE[name])
     directory = tmp_path / "run"
     directory.mkdir()
-    (directory / "results.jsonl").write_text(journal_text(document))
+    if file == "results.jsonl":
+        (directory / file).write_text(journal_text(document))
+    else:  # as runs were saved before results.jsonl
+        legacy = {"metadata": document["part"], "parts": [document["part"]], "rows": [document["row"]]}
+        (directory / file).write_text(json.dumps(legacy))
     for command in commands(directory, base_run[1], tmp_path):
         result = invoke(*command)
-        assert_one_line_exit_2(result, str(directory / "results.jsonl"))
+        assert_one_line_exit_2(result, str(directory / file))
         assert not (tmp_path / "merged").exists()
 
 

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from convbench.present.escaping import csv_cell, markdown_text
-from convbench.present.paper import latex_tables, markdown_tables
+from convbench.present.latex import latex_tables
+from convbench.present.paper import markdown_tables
 from convbench.present.report import export, markdown_report
 from convbench.store.schema import frame
 

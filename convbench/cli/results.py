@@ -11,6 +11,7 @@ import click
 from convbench.cli.app import main
 from convbench.cli.common import InputError, draw_plots, max_size_option
 from convbench.present.formatting import DIGITS
+from convbench.present.latex import LAYOUTS
 from convbench.present.plot import FORMATS as PLOT_FORMATS
 from convbench.present.report import EXPORT_FORMATS, export, markdown_report
 from convbench.store.files import RUN_FILES, OutputError, ResultsError, holds_run, write_atomically
@@ -24,17 +25,19 @@ from convbench.store.merge import Merged, merge_runs, write_merged
 @click.option("--digits", type=click.IntRange(1, 15), default=DIGITS, show_default=True,
               help="Significant figures of every number.")
 @click.option("--shape", metavar="TEXT", help="Only the shapes whose label contains TEXT, e.g. '64->64, k=3'.")
+@click.option("--layout", type=click.Choice(LAYOUTS), default="onecolumn", show_default=True,
+              help="LaTeX: a table as wide as a one-column page, a table* across two columns, or one column wide.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write here instead of stdout (never over a run's own files).")
 @max_size_option
-def export_command(results, fmt, digits, shape, output, max_bytes):
+def export_command(results, fmt, digits, shape, layout, output, max_bytes):
     """One or more runs (directories, results.jsonl / .json or results.csv) as a table for a paper:
     LaTeX and Markdown get one table per shape and machine; csv and json every row with its machine."""
     if output:
         refuse_run_file(Path(output), results)
     merged = load_runs(results, max_bytes)
     try:
-        text = export(merged.df, merged.metadata, fmt, digits=digits, shape=shape)
+        text = export(merged.df, merged.metadata, fmt, digits=digits, shape=shape, layout=layout)
     except ValueError as error:
         raise InputError(str(error)) from None
     if output:

@@ -1,4 +1,5 @@
-"""Tables for a paper: one per shape (and machine), in LaTeX (booktabs) or Markdown.
+"""Tables for a paper: one per shape (and machine), in Markdown, and what the LaTeX tables
+(:mod:`convbench.present.latex`) share with them: the groups, the cells, the machine line, the method.
 
 Each table says in its caption (LaTeX) or the lines under it (Markdown) what was measured on which
 machine, in which units, by which counter and with which timing method; a value that does not apply
@@ -7,13 +8,11 @@ is an empty cell; every number has ``digits`` significant figures.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from convbench.present import escaping
 from convbench.present.escaping import markdown_text
 from convbench.present.formatting import DIGITS, missing, ratio, si, significant
 from convbench.store.schema import part_for
@@ -48,14 +47,23 @@ def table_groups(df: pd.DataFrame, shape: str | None = None) -> list[tuple[tuple
 
 def _columns(rows: list[dict], baseline: str) -> list[tuple[str, str]]:
     """(key, heading) of the columns these rows have values for."""
+    confidence = confidence_percent(rows)
     columns = [("label", "Variant"), ("params", "Params"), ("macs", "MACs"), ("kmac_per_pixel", "kMAC/px"),
                ("latency_ms", "Latency (ms)"), ("macs_vs_baseline", f"MACs / {baseline}"),
-               ("latency_vs_baseline", f"Latency / {baseline}"), ("interval", "95% CI"),
+               ("latency_vs_baseline", f"Latency / {baseline}"), ("interval", f"{confidence:.0f}% CI"),
                ("roofline_fraction", "Roofline (%)")]
     present = {key for key, _ in columns if any(not missing(r.get(key)) for r in rows)}
     if any(not missing(r.get("latency_ratio_low")) for r in rows):
         present.add("interval")
     return [(key, heading) for key, heading in columns if key == "label" or key in present]
+
+
+def confidence_percent(rows: list[dict], part: dict | None = None) -> float:
+    """The confidence level of the rows' latency intervals, in percent (the run's, else 95)."""
+    level = next((r["confidence"] for r in rows if not missing(r.get("confidence"))), None)
+    if level is None:
+        level = ((part or {}).get("timing") or {}).get("confidence", 0.95)
+    return 100 * float(level)
 
 
 def _cells(row: dict, key: str, digits: int, plus_minus: str) -> tuple[str, list[str]]:
@@ -132,11 +140,6 @@ def legend_text(margin: float, baseline: str, contended: bool, unstable: bool = 
     return text
 
 
-def latex_text(text) -> str:
-    """Plain text made safe for LaTeX, with ->, +- and 64x56x56 typeset (see :mod:`.escaping`)."""
-    return escaping.latex_text(text)
-
-
 @dataclass
 class _Table:
     """What one paper table needs: its part's metadata, baseline, rows and columns, and whether
@@ -159,46 +162,7 @@ class _Table:
                    float((part.get("timing") or {}).get("margin", 0.05)), any(_truthy(r.get("unstable")) for r in rows))
 
 
-LATEX_MARKS = {"same": r"$^{\sim}$", "undecided": r"$^{?}$", "contended": r"$^{!}$", "unstable": r"$^{\dagger}$"}
 MARKDOWN_MARKS = {"same": " \\~", "undecided": " ?", "contended": " !", "unstable": " †"}
-
-
-def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, shape: str | None = None) -> str:
-    """One booktabs table per shape, each with a caption that says how its numbers were obtained."""
-    out = []
-    for n, ((config, machine, shape_label, device, dtype), group) in enumerate(table_groups(df, shape), 1):
-        table = _Table.of(group, metadata, config, machine)
-        part, baseline, rows, columns = table.part, table.baseline, table.rows, table.columns
-        contended, margin = table.contended, table.margin
-        caption = (f"{shape_label} on {machine_line(part)} ({device}, {dtype}). "
-                   f"{method_text({**part, 'batch': rows[0].get('batch'), 'dtype': dtype}, baseline)} "
-                   f"{legend_text(margin, baseline, contended, table.unstable)}")
-        out += [r"\begin{table}[t]", r"\centering", r"\small",
-                r"\caption{" + latex_text(caption).replace(r"\textasciitilde{}:", r"$^{\sim}$:")
-                .replace("?:", r"$^{?}$:").replace("!:", r"$^{!}$:").replace("†:", r"$^{\dagger}$:") + "}",
-                r"\label{tab:" + re.sub(r"[^A-Za-z0-9]+", "-", str(config)).strip("-") + f"-{n}" + "}",
-                r"\begin{tabular}{l" + "r" * (len(columns) - 1) + "}", r"\toprule",
-                " & ".join(latex_text(heading) for _, heading in columns)
-                + r" \\", r"\midrule"]
-        for row in rows:
-            cells = [escaping.latex_text(row["label"], typeset=False) if key == "label"
-                     else _marked(_cells(row, key, digits, "+-"), LATEX_MARKS, _latex_cell)
-                     for key, _ in columns]
-            out.append(" & ".join(cells) + r" \\")
-        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
-    return "\n".join(out)
-
-
-def _latex_cell(text: str) -> str:
-    """A number cell: escaped, with an interval's en dash and a ratio's x set as math."""
-    number = r"[0-9.]+(?:e[+-]?[0-9]+)?"
-    interval = re.fullmatch(f"({number})-({number})", text)
-    if interval:
-        return f"{latex_text(interval[1])}--{latex_text(interval[2])}"
-    times = re.fullmatch(r"(.*\d)x", text)
-    if times:
-        return latex_text(times[1]) + r"$\times$"
-    return latex_text(text)
 
 
 def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, shape: str | None = None,

@@ -172,10 +172,11 @@ def _round(value, digits: int):
 
 
 def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = DIGITS,
-           shape: str | None = None) -> str:
+           shape: str | None = None, layout: str = "onecolumn") -> str:
     """``df`` (the rows of one or more runs) as ``fmt``: csv (every row, tidy), markdown or latex
     (one paper table per shape; ``shape`` picks those whose label contains it) or json (everything)."""
-    from convbench.present.paper import latex_tables, markdown_tables, runtime_tables, table_groups
+    from convbench.present.latex import latex_runtime_tables, latex_tables
+    from convbench.present.paper import markdown_tables, runtime_tables, table_groups
 
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format {fmt!r} must be one of {', '.join(EXPORT_FORMATS)}")
@@ -191,7 +192,8 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = D
     if fmt == "markdown":
         pivot = runtime_tables(df, metadata, digits)
         return (pivot + "\n" if pivot else "") + markdown_tables(df, metadata, digits)
-    return latex_tables(df, metadata, digits)
+    pivot = latex_runtime_tables(df, metadata, digits, layout)
+    return (pivot + "\n" if pivot else "") + latex_tables(df, metadata, digits, layout=layout)
 
 
 def _settings_text(part: dict, name: str) -> str:

@@ -23,7 +23,7 @@ from convbench.store.merge import Merged, merge_runs, write_merged
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True)
 @click.option("--digits", type=click.IntRange(1, 15), default=DIGITS, show_default=True,
-              help="Significant figures of every number.")
+              help="Significant figures of every number in LaTeX and Markdown (CSV and JSON keep full precision).")
 @click.option("--shape", metavar="TEXT", help="Only the shapes whose label contains TEXT, e.g. '64->64, k=3'.")
 @click.option("--layout", type=click.Choice(LAYOUTS), default="onecolumn", show_default=True,
               help="LaTeX: a table as wide as a one-column page, a table* across two columns, or one column wide.")

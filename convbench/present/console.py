@@ -16,7 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from convbench.present.formatting import DIGITS, missing, percent, ratio, si, significant
+from convbench.present.formatting import DIGITS, missing, percent, ratio, si, significant, with_spread
 from convbench.present.report import calibration_text, row_notes, short_conventions, truthy
 
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
@@ -47,7 +47,7 @@ def _cells(row: dict, note: str, digits: int) -> dict[str, str]:
         return {"note": f"[yellow]{row['status']} {note}[/]"}
     latency = ""
     if not missing(row.get("latency_ms")):
-        latency = f"{significant(row['latency_ms'], digits)}±{significant(row['latency_iqr_ms'], 2)}"
+        latency = with_spread(row["latency_ms"], row.get("latency_iqr_ms"), digits)
         latency += " noisy" if truthy(row.get("noisy")) else ""
     text, style = latency_ratio_text(row, digits)
     low, high = row.get("latency_ratio_low"), row.get("latency_ratio_high")

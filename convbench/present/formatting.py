@@ -33,6 +33,19 @@ def significant(value, digits: int = DIGITS) -> str:
     return f"{rounded:,.{decimals}f}"
 
 
+def with_spread(value, spread, digits: int = DIGITS, between: str = "±") -> str:
+    """``value`` to ``digits`` significant figures and ``spread`` to the same last decimal place
+    (1.31±0.25, 1.3±0.2), at least one significant figure of it; the value alone if it has none."""
+    shown = significant(value, digits)
+    if missing(spread) or not shown or "e" in shown:
+        return shown
+    decimals = len(shown.split(".")[1]) if "." in shown else 0
+    spread_shown = f"{round(float(spread), decimals):,.{decimals}f}"
+    if float(spread) > 0 and float(spread_shown.replace(",", "")) == 0:
+        spread_shown = significant(spread, 1)
+    return f"{shown}{between}{spread_shown}"
+
+
 def si(value, digits: int = DIGITS) -> str:
     """A count with a K / M / G suffix to ``digits`` significant figures: 7225344 -> 7.23M."""
     if missing(value):

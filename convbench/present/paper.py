@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from convbench.present.escaping import markdown_text
-from convbench.present.formatting import DIGITS, missing, ratio, si, significant
+from convbench.present.formatting import DIGITS, missing, ratio, si, significant, with_spread
 from convbench.store.schema import part_for
 
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
@@ -76,8 +76,7 @@ def _cells(row: dict, key: str, digits: int, plus_minus: str) -> tuple[str, list
     if key == "latency_ms":
         if missing(value):
             return "", []
-        iqr = row.get("latency_iqr_ms")
-        return significant(value, digits) + ("" if missing(iqr) else f"{plus_minus}{significant(iqr, 2)}"), []
+        return with_spread(value, row.get("latency_iqr_ms"), digits, plus_minus), []
     if key == "latency_vs_baseline":
         text = ratio(value, digits)
         if not text:

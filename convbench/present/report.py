@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from typing import Any
 
 import pandas as pd
@@ -141,40 +140,40 @@ def timing_summary(df: pd.DataFrame, metadata: dict[str, Any] | None = None) -> 
     return lines
 
 
-def tidy_table(df: pd.DataFrame, digits: int = DIGITS) -> pd.DataFrame:
+def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
     """Every row with the columns a reader of a CSV wants, units in their names, the machine kept;
-    numbers rounded to ``digits`` significant figures."""
-    out = pd.DataFrame({
+    numbers at full precision, counts as integers, flags as booleans."""
+    return pd.DataFrame({
         "Machine": df["machine"], "Config": df["config"], "Case": df["case_id"],
         "Variant": df["label"], "Shape": df["shape"], "Device": df["device"], "Dtype": df["dtype"],
-        "Params": df["params"], "MACs": df["macs"], "kMAC/px": df["kmac_per_pixel"],
+        "Params": _integers(df["params"]), "MACs": _integers(df["macs"]), "kMAC/px": df["kmac_per_pixel"],
         "MACs/byte": df["arithmetic_intensity"], "Latency (ms)": df["latency_ms"], "IQR (ms)": df["latency_iqr_ms"],
         "Roofline (%)": 100 * df["roofline_fraction"], "Params / baseline": df["params_vs_baseline"],
         "MACs / baseline": df["macs_vs_baseline"], "Latency / baseline": df["latency_vs_baseline"],
         "Ratio CI low": df["latency_ratio_low"], "Ratio CI high": df["latency_ratio_high"],
         "Runtime": df["backend"], "Latency / eager": df["latency_vs_eager"],
         "Verdict": ["" if missing(v) else v for v in df["verdict"]],
-        "Contention (cores)": df["contention"],
-        "Contended": [("yes" if truthy(v) else "no") if not missing(v) else "" for v in df["contended"]],
-        "Threads": df["threads"], "Rounds span (s)": df["span_s"], "State probe (ms)": df["state_probe_ms"],
-        "Unstable": [("yes" if truthy(v) else "no") if not missing(v) else "" for v in df["unstable"]],
+        "Contention (cores)": df["contention"], "Contended": _flags(df["contended"]),
+        "Threads": _integers(df["threads"]), "Rounds span (s)": df["span_s"], "State probe (ms)": df["state_probe_ms"],
+        "Unstable": _flags(df["unstable"]),
         "Ratio per state": ["" if missing(v) else v for v in df["state_ratios"]],
         "Status": df["status"],
     })
-    return out.apply(lambda column: column.map(lambda v: _round(v, digits)) if column.dtype.kind == "f" else column)
 
 
-def _round(value, digits: int):
-    """``value`` rounded to ``digits`` significant figures (not decimals: 0.0156 stays 0.0156)."""
-    if missing(value) or value == 0 or not math.isfinite(value):
-        return value
-    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+def _integers(column: pd.Series) -> pd.Series:
+    return pd.to_numeric(column, errors="coerce").round().astype("Int64")
+
+
+def _flags(column: pd.Series) -> pd.Series:
+    return pd.Series([None if missing(v) else truthy(v) for v in column], index=column.index, dtype="boolean")
 
 
 def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = DIGITS,
            shape: str | None = None, layout: str = "onecolumn") -> str:
-    """``df`` (the rows of one or more runs) as ``fmt``: csv (every row, tidy), markdown or latex
-    (one paper table per shape; ``shape`` picks those whose label contains it) or json (everything)."""
+    """``df`` (the rows of one or more runs) as ``fmt``: csv (every row, tidy, at full precision),
+    markdown or latex (one paper table per shape, numbers to ``digits`` significant figures;
+    ``shape`` picks those whose label contains it) or json (everything)."""
     from convbench.present.latex import latex_runtime_tables, latex_tables
     from convbench.present.paper import markdown_tables, runtime_tables, table_groups
 
@@ -188,7 +187,7 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = D
         return json.dumps({"metadata": metadata, "rows": records}, indent=1)
     if fmt == "csv":
         # every text cell quoted: a carriage return inside one cannot end its record
-        return tidy_table(df, digits).map(csv_cell).to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC)
+        return tidy_table(df).map(csv_cell).to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC)
     if fmt == "markdown":
         pivot = runtime_tables(df, metadata, digits)
         return (pivot + "\n" if pivot else "") + markdown_tables(df, metadata, digits)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from convbench.store.files import OutputError, ResultsError, load_results, raw_timings, write_atomically, write_run
 from convbench.store.validation import MAX_BYTES
-from convbench.store.schema import COLUMNS, machine_of, missing_value, parts_of
+from convbench.store.schema import COLUMNS, machine_of, missing_value, parts_of, plain_row
 from convbench.timing.states import STATE_GAP
 
 
@@ -106,7 +106,7 @@ def write_merged(merged: Merged, paths: list[str | Path], directory: str | Path,
         raise OutputError(f"{directory}: cannot create the merged run ({error.strerror or error})") from None
     try:
         os.chmod(staging, 0o777 & ~_umask())
-        rows = merged.df.astype(object).where(merged.df.notna(), None).to_dict("records")
+        rows = [plain_row(row) for row in merged.df.astype(object).to_dict("records")]
         write_run(staging, merged.metadata["parts"], rows, [raw.get((r["case_id"], r["machine"]), {}) for r in rows])
         write_atomically(staging / "report.md", report(merged.df, merged.metadata))
         if directory.exists():

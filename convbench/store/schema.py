@@ -40,11 +40,30 @@ TEXT_COLUMNS = frozenset({
     "instability", "state_ratios", "convs_kept_why", "status", "error"})
 FLAG_COLUMNS = frozenset({"noisy", "significant", "contended", "unstable"})
 NUMBER_COLUMNS = frozenset(COLUMNS) - TEXT_COLUMNS - FLAG_COLUMNS
+INTEGER_COLUMNS = frozenset({
+    "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width", "threads", "params",
+    "fixed_weights", "macs", "flops", "elem_ops", "activation_bytes", "bytes_moved", "params_formula", "macs_formula",
+    "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "runs", "rounds", "processes", "peak_memory_bytes",
+    "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles", "gpu_other_processes",
+    "timing_attempts", "convs_replaced", "convs_kept"})
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows as a DataFrame with the schema's columns in order (missing ones empty)."""
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
+
+
+def plain_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row out of a DataFrame as it was measured: missing values None, counts integers again
+    (a column with a gap turns 36864 into 36864.0)."""
+    plain = {}
+    for key, value in row.items():
+        if isinstance(value, float) and math.isnan(value):
+            value = None
+        elif key in INTEGER_COLUMNS and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        plain[key] = value
+    return plain
 
 
 def parts_of(metadata: dict[str, Any]) -> list[dict[str, Any]]:

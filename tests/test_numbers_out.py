@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pandas as pd
 import pytest
@@ -63,3 +64,12 @@ def test_a_merged_csv_has_the_counts_of_the_unsharded_run(tmp_path):
     assert sorted(merged.index) == sorted(whole.index)
     assert merged.loc[whole.index, counts].fillna("").equals(whole[counts].fillna(""))
     assert not merged[counts].fillna("").apply(lambda column: column.str.contains(".", regex=False)).any().any()
+
+
+def test_a_network_row_has_no_formula_to_check(tmp_path):
+    config = tmp_path / "m.yaml"
+    config.write_text("models: [{name: resnet18, size: 64}]\nvariants: [conv, separable]\n")
+    result = CliRunner().invoke(main, ["run", str(config), "--no-timing", "--json", "--out", str(tmp_path / "o")])
+    rows = json.loads(result.stdout)["rows"]
+    assert {row["formula_check"] for row in rows} == {"n/a"} and all(row["macs_formula"] is None for row in rows)
+    assert "n/a" not in (tmp_path / "o" / "report.md").read_text()

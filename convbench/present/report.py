@@ -67,7 +67,7 @@ NOT_A_DISAGREEMENT = ("torchsummary: crashed, no submodule has a .weight or .bia
 def counter_notes(row) -> list[str]:
     """Where the formula or the reference counters disagree with the exact count, and why."""
     reasons = [part for check in (row.get("formula_check"), row.get("count_check"))
-               if isinstance(check, str) and check and check != "ok" for part in check.split("; ")]
+               if isinstance(check, str) and check not in ("", "ok", "n/a") for part in check.split("; ")]
     return [r for r in reasons if r not in NOT_A_DISAGREEMENT]
 
 

@@ -122,7 +122,7 @@ def cost_fields(request: VariantRequest, workload: Workload, cost: Cost) -> dict
         workload.height, workload.width, **request.kwargs)
     if formula is None:
         params_formula = macs_formula = None
-        formula_check = "no formula" if not isinstance(workload, ModelWorkload) else "ok"
+        formula_check = "no formula" if not isinstance(workload, ModelWorkload) else "n/a"  # a network has none
     else:
         params_formula, macs_formula = formula.params, formula.macs
         mismatches = [f"{what}: counted {counted:,} vs formula {expected:,}"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import re
+
+import pytest
 
 from click.testing import CliRunner
 from rich.console import Console
@@ -78,3 +81,17 @@ def test_piped_output_follows_columns(tmp_path):
     widths = [len(line) for line in wide.output.splitlines()]
     assert 80 < max(widths) <= 130
     assert "xsep(pointwise=False, padding=tl)" in wide.output and "xsep#1" not in wide.output
+
+
+@pytest.mark.parametrize("width", [80, 100, 170])
+def test_show_never_cuts_a_number(width):
+    result = CliRunner().invoke(main, ["show", "--model", "oct_resnet50"], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("│")]
+    assert rows and all(len(line) <= width for line in result.output.splitlines())
+    for line in rows:
+        for cell in line.split("│")[3:-1]:
+            assert re.fullmatch(r"\d{1,3}(,\d{3})*|\d+(\.\d+)?[KMG]|", cell.strip()), (cell, line)
+    total = next(line for line in rows if "total" in line)
+    assert ("25,557,032" in total) == ("shortened" not in result.output)
+    assert ("25,557,032" in total) or "25.6M" in total

@@ -8,11 +8,13 @@ import dataclasses
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from convbench.cli.app import main
 from convbench.cli.common import (DEFAULT_SHAPE, InputError, echo_json, new_console, parse_model, parse_params,
                                   parse_shape, variant_request)
 from convbench.counting import Cost, count
+from convbench.present.formatting import si
 from convbench.registry import build, example_inputs, get_variant, variant_names
 from convbench.suite.cases import build_case
 from convbench.suite.config import VariantRequest
@@ -96,15 +98,43 @@ def show(variant, shape, params, model, model_input, as_json):
 
 
 def _layer_table(cost: Cost, title: str, console: Console) -> None:
-    layers = Table(title=title, title_justify="left")
-    for column in ("layer", "type", "calls", "params", "fixed weights", "MACs", "element ops", "bytes written"):
-        layers.add_column(column, justify="left" if column in ("layer", "type") else "right")
-    for row in cost.layers:
-        layers.add_row(row.name, row.type, str(row.calls), f"{row.params:,}", f"{row.fixed_weights:,}",
-                       f"{row.macs:,}", f"{row.elem_ops:,}", f"{row.activation_bytes:,}")
-    layers.add_row("total", "", "", f"{cost.params:,}", f"{cost.fixed_weights:,}", f"{cost.macs:,}",
-                   f"{cost.elem_ops:,}", f"{cost.activation_bytes:,}", style="bold")
-    console.print(layers)
+    """Per layer, its counts whole; where they cannot all be whole at the console's width, as 118M,
+    3.21K and so on, and a line says so. Layer names give way first (cut with an ellipsis)."""
+    names = ("calls", "params", "fixed weights", "MACs", "element ops", "bytes written")
+    rows = [(row.name, row.type, (row.calls, row.params, row.fixed_weights, row.macs, row.elem_ops,
+                                  row.activation_bytes)) for row in cost.layers]
+    rows.append(("total", "", (None, cost.params, cost.fixed_weights, cost.macs, cost.elem_ops, cost.activation_bytes)))
+
+    def table(number) -> Table | None:
+        """The table with ``number`` formatting, or None if its numbers cannot all fit."""
+        cells = [[("" if v is None else number(v)) for v in values] for _, _, values in rows]
+        widths = [max(max(map(len, name.split())), *(len(c[i]) for c in cells)) for i, name in enumerate(names)]
+        room = console.width - sum(widths) - 3 * (len(names) + 2) - 1  # what the layer and type columns may have
+        if room < 10:
+            return None
+        text_widths = [max(len(str(row[i])) for row in rows) for i in (0, 1)]
+        layer = min(text_widths[0], max(6, room - min(text_widths[1], room // 3)))
+        layers = Table(title=Text(title), title_justify="left")
+        layers.add_column("layer", overflow="ellipsis", no_wrap=True, width=layer)
+        layers.add_column("type", overflow="ellipsis", no_wrap=True, width=min(text_widths[1], room - layer) or 4)
+        for name, width in zip(names, widths):
+            layers.add_column(name, justify="right", width=width)  # the heading may wrap, a number never
+        for i, ((name, kind, _), cell) in enumerate(zip(rows, cells)):
+            layers.add_row(Text(name), Text(kind), *cell, style="bold" if i == len(rows) - 1 else None)
+        return layers
+
+    whole = table(lambda value: f"{value:,}")
+    if whole is not None:
+        console.print(whole)
+        return
+    short = table(si)
+    if short is None:
+        console.print(f"(the per-layer table needs more than {console.width} columns: widen the terminal, set "
+                      "COLUMNS, or use --json)", markup=False, highlight=False)
+        return
+    console.print(short)
+    console.print(f"(counts shortened to K / M / G to fit {console.width} columns; a wider terminal, COLUMNS, or "
+                  "--json gives them whole)", markup=False, highlight=False)
 
 
 def _show_model(name: str, model_input: str | None, variant: str | None, params: dict, as_json: bool) -> None:

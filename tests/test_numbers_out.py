@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -73,3 +74,13 @@ def test_a_network_row_has_no_formula_to_check(tmp_path):
     rows = json.loads(result.stdout)["rows"]
     assert {row["formula_check"] for row in rows} == {"n/a"} and all(row["macs_formula"] is None for row in rows)
     assert "n/a" not in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_ops_without_a_cost_entry_are_named_in_the_notes_the_report_and_the_csv(tmp_path):
+    net = Path(__file__).parent / "data" / "user_net.py"
+    result = CliRunner().invoke(main, ["compare", "conv", "--model", f"{net}:with_layer_norm", "--input", "3,8,8",
+                                       "--no-timing", "--out", str(tmp_path / "o")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    said = "no element-op count for aten.native_layer_norm"
+    assert said in result.output and said in (tmp_path / "o" / "report.md").read_text().replace("\\_", "_")
+    assert said in pd.read_csv(tmp_path / "o" / "results.csv")["count_check"].iloc[0]

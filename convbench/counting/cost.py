@@ -350,6 +350,9 @@ def _check(macs, params, functional_conv_macs, tally, ptflops_macs, ptflops_erro
     gaps = sorted(op for op in tally.uncounted if multiplies_weights(op))
     if gaps:
         reasons.append(f"convbench: no MAC formula for {', '.join(gaps)} (counted as 0 MACs here)")
+    others = sorted(op for op in tally.uncounted if not multiplies_weights(op))
+    if others:
+        reasons.append(f"convbench: no element-op count for {', '.join(others)} (0 element ops here; bytes counted)")
     if ptflops_macs is None:
         reasons.append(f"ptflops: failed ({ptflops_error})")
     elif ptflops_macs != macs and not gaps:  # with a gap of ours, the difference is not ptflops' to explain

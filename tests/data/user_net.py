@@ -28,3 +28,8 @@ def broken(**kwargs):
 
 
 NOT_CALLABLE = 3
+
+
+def with_layer_norm(width: int = 4) -> nn.Module:
+    """A conv and a LayerNorm: an op convbench has no element-op count for."""
+    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.LayerNorm([width, 8, 8]))

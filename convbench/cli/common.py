@@ -127,11 +127,11 @@ def parse_params(items) -> dict:
     return params
 
 
-def draw_plots(df, metadata, paths: tuple[Path, Path]) -> list[Path]:
-    from convbench.present.plot import plot_files
+def draw_plots(df, metadata, paths: tuple[Path, Path], style=None, shape: str | None = None) -> list[Path]:
+    from convbench.present.plot import PlotStyle, plot_files
 
     try:
-        return plot_files(df, metadata, *paths)
+        return plot_files(df, metadata, *paths, style=style or PlotStyle(), shape=shape)
     except (ImportError, ValueError) as error:
         raise InputError(str(error)) from None
     except OSError as error:

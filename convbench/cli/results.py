@@ -13,6 +13,7 @@ from convbench.cli.common import InputError, draw_plots, max_size_option
 from convbench.present.formatting import DIGITS
 from convbench.present.latex import LAYOUTS
 from convbench.present.plot import FORMATS as PLOT_FORMATS
+from convbench.present.plot import PlotStyle
 from convbench.present.report import EXPORT_FORMATS, export, markdown_report
 from convbench.store.files import RUN_FILES, OutputError, ResultsError, holds_run, write_atomically
 from convbench.store.validation import MAX_BYTES
@@ -100,8 +101,13 @@ def merge_command(runs, out, max_bytes):
               help="A directory for both charts [the first run's own], or a .png / .svg / .pdf file: the latency "
                    "chart goes there and the roofline beside it as <stem>-roofline.<ext>.")
 @click.option("--format", "fmt", type=click.Choice(list(PLOT_FORMATS)), default="png", show_default=True)
+@click.option("--shape", metavar="TEXT", help="Only the shapes whose label contains TEXT (one panel: one figure).")
+@click.option("--size", metavar="WxH", callback=lambda ctx, param, value: _inches(value),
+              help="Figure size in inches, e.g. 3.3x2.6 for a paper's column [sized to the panels].")
+@click.option("--font-size", type=click.FloatRange(4, 30), metavar="PT",
+              help="Every text of the figures in points, e.g. 8 [9 pt titles, 8 pt legends].")
 @max_size_option
-def plot(results, out, fmt, max_bytes):
+def plot(results, out, fmt, shape, size, font_size, max_bytes):
     """Latency vs MACs (log-log, Pareto front, baseline ringed, IQR bars) and the roofline chart of
     one or more runs; one panel per shape and machine."""
     merged = load_runs(results, max_bytes)
@@ -112,5 +118,18 @@ def plot(results, out, fmt, max_bytes):
         paths = (target, target.with_name(f"{target.stem}-roofline{target.suffix}"))
     else:
         paths = (target / f"latency_vs_macs.{fmt}", target / f"roofline.{fmt}")
-    for path in draw_plots(merged.df, merged.metadata, paths):
+    for path in draw_plots(merged.df, merged.metadata, paths, PlotStyle(size, font_size), shape):
         click.echo(str(path))
+
+
+def _inches(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    width, _, height = text.lower().partition("x")
+    try:
+        size = (float(width), float(height))
+    except ValueError:
+        raise InputError(f"--size {text!r}: expected WIDTHxHEIGHT in inches, e.g. 3.3x2.6") from None
+    if not all(0.5 <= v <= 50 for v in size):
+        raise InputError(f"--size {text!r}: each side must be from 0.5 to 50 inches")
+    return size

@@ -113,6 +113,8 @@ def run(configs, only, out, shard, resume, max_bytes, draw, device, backend_name
         if wanted:
             suite.variants = select_variants(suite, wanted)
     share = parse_shard_option(shard)
+    if draw and no_timing:
+        click.echo("warning: --plot draws latencies and --no-timing measures none, so no plots are drawn", err=True)
     if resume and out and Path(out).resolve() != Path(resume).resolve():
         raise InputError(f"--resume {resume} writes into {resume}; drop --out {out}, or make it the same directory")
     if resume and Path(resume).exists() and not Path(resume).is_dir():

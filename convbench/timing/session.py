@@ -298,17 +298,18 @@ def _session_in_processes(entries, rounds: int, round_time: float, processes: in
     from convbench.models.user import import_files, imported_files
 
     mark_run_root()  # the workers and this process are one run to the GPU probe
-    per_process = math.ceil(rounds / processes)
+    shares = [rounds // processes + (p < rounds % processes) for p in range(processes)]  # exactly ``rounds`` in all
     parts: list[Session] = []
     context = multiprocessing.get_context("spawn")
-    for p in range(processes):
+    for p, share in enumerate(shares):
+        if not share:
+            continue
         with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=import_files,
                                  initargs=(imported_files(),)) as pool:  # the user's file.py networks and variants
-            part = pool.submit(_session_here, entries, per_process, round_time, None, p * per_process,
-                               spacing).result()
+            part = pool.submit(_session_here, entries, share, round_time, None, sum(shares[:p]), spacing).result()
         parts.append(part)
         if on_round:
-            on_round((p + 1) * per_process, processes * per_process)
+            on_round(sum(shares[:p + 1]), rounds)
     n = len(entries)
     timings = []
     for i in range(n):

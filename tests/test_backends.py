@@ -19,6 +19,8 @@ from convbench.suite.loading import parse_config
 from convbench.present.formatting import significant
 from convbench.timing import check_runs
 from tests.cli_checks import assert_one_line_exit_2
+from convbench.timing.stats import paired_ratio
+from tests.run_files import run_document
 
 BLOCKS = {"stft_block1", "stft_block2", "xsep_block"}
 LAYERS = [name for name in convbench.variant_names() if name not in BLOCKS]
@@ -116,7 +118,11 @@ def test_the_runtime_shows_in_every_row_and_the_metadata(tmp_path, runtime):
     for variant in ("conv", "depthwise"):
         row, eager = rows[(runtime, variant)], rows[("eager", variant)]
         assert row["backend_max_rel_diff"] <= 1e-4 and row["case_id"] != eager["case_id"]
-        assert row["eager_ratio_low"] <= row["latency_vs_eager"] <= row["eager_ratio_high"]
+        raw = {(r["backend"], r["variant"]): r["raw"] for r in run_document(tmp_path / "o")["rows"]}
+        mine, theirs = raw[(runtime, variant)], raw[("eager", variant)]
+        expected = paired_ratio(mine["round_ms"], theirs["round_ms"], groups=mine["round_process"])
+        assert (row["latency_vs_eager"], row["eager_ratio_low"], row["eager_ratio_high"]) == (
+            pytest.approx(expected.ratio), pytest.approx(expected.low), pytest.approx(expected.high))
         assert row["macs"] == eager["macs"] and row["params"] == eager["params"]  # counts do not change
     assert rows[(runtime, "conv")]["latency_vs_baseline"] == 1.0
     eager_only = parse_config(CONFIG.format(runtime=runtime).replace(f", {runtime}]", "]"))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convbench.timing.stats import VERDICTS, geometric_mean, paired_ratio, verdict
+from convbench.timing.stats import geometric_mean, paired_ratio, verdict
 
 
 def _rounds(n, centre, spread, seed):
@@ -137,13 +137,26 @@ times = st.floats(min_value=1e-4, max_value=1e4, allow_nan=False, allow_infinity
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(times, times), min_size=2, max_size=40),
        st.floats(min_value=0.5, max_value=0.999), st.floats(min_value=0.0, max_value=0.5))
-def test_the_estimate_is_always_inside_its_interval_and_has_one_verdict(pairs, confidence, margin):
+def test_the_interval_is_students_on_the_log_ratios_and_the_verdict_follows_it(pairs, confidence, margin):
+    """Checked against scipy's own t interval and t-test, computed here from the log ratios."""
+    from scipy import stats
+
     variant, baseline = zip(*pairs)
     result = paired_ratio(variant, baseline, confidence=confidence, margin=margin)
-    assert result.low <= result.ratio <= result.high
-    assert result.verdict in VERDICTS
+    logs = [math.log(v) - math.log(b) for v, b in zip(variant, baseline)]
+    mean, sem = sum(logs) / len(logs), stats.sem(logs)
     assert result.ratio == pytest.approx(geometric_mean(variant) / geometric_mean(baseline), rel=1e-9)
-    assert 0.0 <= result.p_value <= 1.0
+    if sem > 1e-9 * max(1.0, abs(mean)) and math.isfinite(sem):
+        low, high = stats.t.interval(confidence, len(logs) - 1, loc=mean, scale=sem)
+        if high < 700:  # exp() of more overflows
+            assert (result.low, result.high) == (pytest.approx(math.exp(low), rel=1e-6),
+                                                 pytest.approx(math.exp(high), rel=1e-6))
+            assert result.p_value == pytest.approx(stats.ttest_1samp(logs, 0.0).pvalue, rel=1e-6, abs=1e-12)
+            lower, upper = 1 / (1 + margin), 1 + margin
+            expected = ("faster" if math.exp(high) < 1 and result.ratio < lower
+                        else "slower" if math.exp(low) > 1 and result.ratio > upper
+                        else "same" if lower <= math.exp(low) and math.exp(high) <= upper else "undecided")
+            assert result.verdict == expected
 
 
 @settings(max_examples=200, deadline=None)

@@ -64,7 +64,7 @@ def test_contended_rows_are_marked_in_the_table_the_files_and_the_last_line(busy
     assert "contention: 3 of 3 timed rows contended" in result.output
     assert "CONTENDED" in (tmp_path / "o" / "report.md").read_text()
     exported = CliRunner().invoke(main, ["export", str(tmp_path / "o"), "--format", "csv"])
-    assert (pd.read_csv(__import__("io").StringIO(exported.output))["Contended"] == "yes").all()
+    assert (pd.read_csv(__import__("io").StringIO(exported.output))["Contended"] == True).all()  # noqa: E712  (a column of booleans)
 
 
 def test_a_quiet_run_marks_nothing(tmp_path, monkeypatch):

@@ -257,7 +257,7 @@ def _session_here(entries, rounds: int, round_time: float, on_round, first_round
     starts: list[float] = []
     for r in range(rounds):
         if starts:
-            _wait_until(starts[0] + r * spacing)
+            _wait_until(starts[-1] + spacing)  # a late round does not shorten the next gap
         starts.append(time.time())
         for i in _round_order(n, first_round + r):
             with runners[i].settings():

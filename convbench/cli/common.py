@@ -47,6 +47,13 @@ def max_size_option(function):
                         help="Refuse results files larger than this many MiB.")(function)
 
 
+def pool_option(function):
+    return click.option("--pool", is_flag=True,
+                        help="Pool a case measured in several runs on one machine into one row: the geometric "
+                             "mean, and the interval and verdict across the runs (the spread a machine with "
+                             "phases really has) [keep the first run's row].")(function)
+
+
 def new_console() -> Console:
     """The terminal's width; piped, $COLUMNS (80 when unset)."""
     return Console(highlight=False)

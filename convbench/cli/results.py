@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from convbench.cli.app import main
-from convbench.cli.common import InputError, draw_plots, max_size_option
+from convbench.cli.common import InputError, draw_plots, max_size_option, pool_option
 from convbench.present.formatting import DIGITS
 from convbench.present.latex import LAYOUTS
 from convbench.present.plot import FORMATS as PLOT_FORMATS
@@ -30,13 +30,14 @@ from convbench.store.merge import Merged, merge_runs, write_merged
               help="LaTeX: a table as wide as a one-column page, a table* across two columns, or one column wide.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write here instead of stdout (never over a run's own files).")
+@pool_option
 @max_size_option
-def export_command(results, fmt, digits, shape, layout, output, max_bytes):
+def export_command(results, fmt, digits, shape, layout, output, pool, max_bytes):
     """One or more runs (directories, results.jsonl / .json or results.csv) as a table for a paper:
     LaTeX and Markdown get one table per shape and machine; csv and json every row with its machine."""
     if output:
         refuse_run_file(Path(output), results)
-    merged = load_runs(results, max_bytes)
+    merged = load_runs(results, max_bytes, pool)
     try:
         text = export(merged.df, merged.metadata, fmt, digits=digits, shape=shape, layout=layout)
     except ValueError as error:
@@ -60,16 +61,18 @@ def refuse_run_file(output: Path, inputs) -> None:
         raise InputError(f"-o {output}: is a run's own {target.name}; write the export to another file")
 
 
-def load_runs(paths, max_bytes: int = MAX_BYTES) -> Merged:
+def load_runs(paths, max_bytes: int = MAX_BYTES, pool: bool = False) -> Merged:
     """Runs for export / plot / merge: a problem is one line (exit 2), a workaround a warning."""
     try:
         merged = merge_runs(list(paths), warn=lambda message: click.echo(f"warning: {message}", err=True),
-                            max_bytes=max_bytes)
+                            max_bytes=max_bytes, pool=pool)
     except ResultsError as error:
         raise InputError(str(error)) from None
     if merged.duplicates:
         click.echo(f"warning: {merged.duplicates} rows measured twice on the same machine; kept the first "
-                   "run's", err=True)
+                   "run's (--pool pools them)", err=True)
+    if merged.pooled:
+        click.echo(f"{merged.pooled} rows of cases measured in several runs pooled into the others", err=True)
     return merged
 
 
@@ -77,15 +80,17 @@ def load_runs(paths, max_bytes: int = MAX_BYTES) -> Merged:
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
               help="The merged run's directory (must not exist yet, or be empty).")
+@pool_option
 @max_size_option
-def merge_command(runs, out, max_bytes):
+def merge_command(runs, out, pool, max_bytes):
     """Join RUNS (shards, resumed pieces, other machines) into one run directory. A case measured
     twice on the same machine keeps the first run's row; each row keeps its machine, and no ratio
     is ever taken across machines."""
-    merged = load_runs(runs, max_bytes)
+    merged = load_runs(runs, max_bytes, pool)
+    command = ["convbench merge", *map(shlex.quote, [*runs, "-o", out]), *(["--pool"] if pool else [])]
     try:
-        directory = write_merged(merged, list(runs), out, lambda df, meta: markdown_report(
-            df, meta, "convbench merge " + " ".join(map(shlex.quote, [*runs, "-o", out]))), max_bytes)
+        directory = write_merged(merged, list(runs), out, lambda df, meta: markdown_report(df, meta, " ".join(command)),
+                                 max_bytes)
     except OutputError as error:
         raise InputError(str(error)) from None
     machines = merged.machines

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from convbench.present.formatting import DIGITS, missing, percent, ratio, si, significant, with_spread
+from convbench.present.paper import hidden_text, latest_per_label
 from convbench.present.report import calibration_text, row_notes, short_conventions, truthy
 
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
@@ -133,6 +134,7 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
             numbers = ",".join(str(list(notes).index(r) + 1) for r in dict.fromkeys(reasons))
             return f"[{numbers}]" if numbers else ""
 
+        group = latest_per_label(group)
         rows = group.to_dict("records")
         cells = []
         for row in rows:
@@ -153,6 +155,8 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
                           "or see report.md)", style="dim", markup=False)
         for i, (reason, labels) in enumerate(notes.items(), 1):
             console.print(f"  [{i}] {reason} ({', '.join(labels)})", style="dim", markup=False)
+        if group.attrs.get("hidden"):
+            console.print(" " + hidden_text(group.attrs["hidden"]), style="dim", markup=False)
     console.print(short_conventions(metadata.get("timing")), style="dim", markup=False)
 
 

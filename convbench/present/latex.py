@@ -18,8 +18,8 @@ import pandas as pd
 
 from convbench.present.escaping import latex_text
 from convbench.present.formatting import DIGITS, missing, significant
-from convbench.present.paper import (_Table, _cells, confidence_percent, legend_text, machine_line, method_text,
-                                     table_groups)
+from convbench.present.paper import (_Table, _cells, confidence_percent, hidden_text, legend_text, machine_line,
+                                     method_text, table_groups)
 from convbench.store.schema import part_for
 
 LAYOUTS = ("onecolumn", "twocolumn", "narrow")
@@ -112,7 +112,8 @@ def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGIT
                 cells.append(_number(text) + _marks(keys) if row.get("status") == "ok" else latex_text(text))
             out.append(" & ".join(cells) + r" \\")
         note = (f"{method_text({**table.part, 'batch': table.rows[0].get('batch'), 'dtype': dtype}, table.baseline)} "
-                f"{legend_text(table.margin, table.baseline, table.contended, table.unstable)}")
+                f"{legend_text(table.margin, table.baseline, table.contended, table.unstable, table.pooled)}"
+                f"{hidden_text(group.attrs.get('hidden', 0))}")
         out += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"{\footnotesize\raggedright " + _legend_marks(latex_text(note))
                 + r"\par}", rf"\end{{{environment}}}", ""]
     return "\n".join(out)

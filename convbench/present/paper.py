@@ -24,9 +24,23 @@ def _truthy(value) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def table_groups(df: pd.DataFrame, shape: str | None = None) -> list[tuple[tuple, pd.DataFrame]]:
-    """The rows of each table: one per (config, machine, shape, device, dtype and runtime), in run order; only
-    shapes whose label contains ``shape`` when given (a ValueError listing them if none does)."""
+def latest_per_label(group: pd.DataFrame) -> pd.DataFrame:
+    """A table's rows, each variant once: where a label appears more than once (a case measured again
+    under other settings, or in another run), the last row; ``attrs["hidden"]`` counts the others."""
+    latest = group[~group["label"].duplicated(keep="last")]
+    latest.attrs["hidden"] = len(group) - len(latest)
+    return latest
+
+
+def hidden_text(hidden: int) -> str:
+    return (f" {hidden} earlier row(s) of the same variants (measured again, or in another run) are not shown: "
+            "the CSV has them, and --pool pools repeated runs.") if hidden else ""
+
+
+def table_groups(df: pd.DataFrame, shape: str | None = None, latest: bool = True) -> list[tuple[tuple, pd.DataFrame]]:
+    """The rows of each table: one per (config, machine, shape, device, dtype and runtime), in run order, each
+    variant once unless not ``latest`` (:func:`latest_per_label`); only shapes whose label contains
+    ``shape`` when given (a ValueError listing them if none does)."""
     df = df.assign(backend=df["backend"].astype(object).fillna("eager"))
     several_threads = df["threads"].nunique() > 1
     df = df.assign(thread_axis=df["threads"] if several_threads else 0)
@@ -36,6 +50,8 @@ def table_groups(df: pd.DataFrame, shape: str | None = None) -> list[tuple[tuple
               for (config, machine, shape_, device, dtype, backend, threads), group
               in df.groupby(["config", "machine", "shape", "device", "dtype", "backend", "thread_axis"], sort=False,
                             dropna=False)]
+    if latest:
+        groups = [(key, latest_per_label(group)) for key, group in groups]
     if shape is not None:
         chosen = [g for g in groups if shape.lower() in str(g[0][2]).lower()]
         if not chosen:
@@ -128,7 +144,7 @@ def method_text(part: dict[str, Any], baseline: str) -> str:
             f"ratios with its {confidence:.0f}% Student-t interval (below 1 is faster).")
 
 
-def legend_text(margin: float, baseline: str, contended: bool, unstable: bool = False) -> str:
+def legend_text(margin: float, baseline: str, contended: bool, unstable: bool = False, pooled: int = 0) -> str:
     text = (f"~: the same speed as {baseline} within +-{100 * margin:.0f}% (interval inside the margin); "
             "?: undecided (the interval is too wide to say); unmarked ratios differ from 1 beyond the margin.")
     if contended:
@@ -136,6 +152,9 @@ def legend_text(margin: float, baseline: str, contended: bool, unstable: bool = 
     if unstable:
         text += (" †: the machine changed state while this row was timed (a fixed probe kernel read at two "
                  "levels); the ratio blends both states, and the results files give it per state.")
+    if pooled:
+        text += (f" Rows measured in several runs are pooled (up to {pooled} runs): the latency is the geometric mean "
+                 "across runs and the interval is Student's t over the runs' ratios, the spread between runs.")
     return text
 
 
@@ -151,14 +170,17 @@ class _Table:
     contended: bool
     margin: float
     unstable: bool = False
+    pooled: int = 0  # the most runs a row was pooled over
 
     @classmethod
     def of(cls, group: pd.DataFrame, metadata: dict[str, Any], config, machine) -> "_Table":
         part = part_for(metadata, config, machine)
         baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
         rows = group.to_dict("records")
+        pooled = max((int(r["pooled_runs"]) for r in rows if not missing(r.get("pooled_runs"))), default=0)
         return cls(part, baseline, rows, _columns(rows, baseline), any(_truthy(r.get("contended")) for r in rows),
-                   float((part.get("timing") or {}).get("margin", 0.05)), any(_truthy(r.get("unstable")) for r in rows))
+                   float((part.get("timing") or {}).get("margin", 0.05)), any(_truthy(r.get("unstable")) for r in rows),
+                   pooled if pooled > 1 else 0)
 
 
 MARKDOWN_MARKS = {"same": " \\~", "undecided": " ?", "contended": " !", "unstable": " †"}
@@ -182,7 +204,8 @@ def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DI
                      else _marked(_cells(row, key, digits, " ± "), MARKDOWN_MARKS, markdown_text)
                      for key, _ in columns]
             out.append("| " + " | ".join(cells) + " |")
-        legend = legend_text(margin, baseline, contended, table.unstable).replace("+-", "±")
+        legend = (legend_text(margin, baseline, contended, table.unstable, table.pooled).replace("+-", "±")
+                  + hidden_text(group.attrs.get("hidden", 0)))
         out += ["", f"Machine: {markdown_text(machine_line(part))}. {markdown_text(legend)}", ""]
         last_of_part = i + 1 == len(groups) or groups[i + 1][0][:2] != (config, machine)
         if last_of_part:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from convbench.timing.contention import THRESHOLD
 from convbench.present.escaping import csv_cell, markdown_code, markdown_text
-from convbench.present.formatting import DIGITS, missing, ratio, si
+from convbench.present.formatting import DIGITS, missing, ratio, si, significant
 from convbench.store.schema import machine_of, part_for
 from convbench.timing.stats import CONFIDENCE, MARGIN
 
@@ -82,7 +82,18 @@ def compile_notes(row) -> list[str]:
 
 def row_notes(row, calibration: str | None = None) -> list[str]:
     """Everything a row's reader should know beside its numbers."""
-    return row_warnings(row, calibration) + swap_notes(row) + counter_notes(row) + compile_notes(row)
+    return (row_warnings(row, calibration) + pooled_notes(row) + swap_notes(row) + counter_notes(row)
+            + compile_notes(row))
+
+
+def pooled_notes(row) -> list[str]:
+    """For a row pooled over several runs: the runs, their spread and their ratios."""
+    runs = row.get("pooled_runs")
+    if missing(runs) or int(runs) < 2:
+        return []
+    spread = f"latency {significant(row['latency_min_ms'])}-{significant(row['latency_max_ms'])} ms across runs"
+    ratios = f"; ratios {row['run_ratios']}" if isinstance(row.get("run_ratios"), str) else ""
+    return [f"pooled over {int(runs)} runs: {spread}{ratios}; its interval is the runs' spread"]
 
 
 def row_warnings(row, calibration: str | None = None) -> list[str]:
@@ -144,7 +155,7 @@ def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
     """Every row with the columns a reader of a CSV wants, units in their names, the machine kept;
     numbers at full precision, counts as integers, flags as booleans."""
     return pd.DataFrame({
-        "Machine": df["machine"], "Config": df["config"], "Case": df["case_id"],
+        "Machine": df["machine"], "Run": df["run"], "Config": df["config"], "Case": df["case_id"],
         "Variant": df["label"], "Shape": df["shape"], "Device": df["device"], "Dtype": df["dtype"],
         "Params": _integers(df["params"]), "MACs": _integers(df["macs"]), "kMAC/px": df["kmac_per_pixel"],
         "MACs/byte": df["arithmetic_intensity"], "Latency (ms)": df["latency_ms"], "IQR (ms)": df["latency_iqr_ms"],
@@ -180,7 +191,7 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = D
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format {fmt!r} must be one of {', '.join(EXPORT_FORMATS)}")
     if shape is not None:
-        chosen = pd.concat([group for _, group in table_groups(df, shape)])
+        chosen = pd.concat([group for _, group in table_groups(df, shape, latest=False)])
         df = df.loc[chosen.index]
     if fmt == "json":
         records = json.loads(df.to_json(orient="records"))

@@ -128,13 +128,13 @@ class ResultWriter:
             self._write_csv()
             return
         header, records = csv_records(self.csv_path, max_bytes, warn)
-        if header != COLUMNS:
-            raise OutputError(f"{self.csv_path}: its columns are not this version's; it cannot be resumed: "
-                              "start a new --out (export and merge still read it)")
         journal_keys = [_row_key(row) for row in self.rows]
         csv_keys = [_row_key(dict(zip(header, map(restored, record)))) for record in records]
         if csv_keys == journal_keys[:len(csv_keys)]:
-            if len(csv_keys) < len(journal_keys):
+            if header != COLUMNS:
+                warn(f"{self.csv_path}: written again with this version's columns (its rows are the journal's)")
+                self._write_csv()
+            elif len(csv_keys) < len(journal_keys):
                 warn(f"{self.csv_path}: lacked the last {len(journal_keys) - len(csv_keys)} row(s) of "
                      f"{journal.NAME}; added them")
                 self._write_csv()

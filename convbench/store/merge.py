@@ -19,6 +19,7 @@ import pandas as pd
 
 from convbench.store.files import OutputError, ResultsError, load_results, raw_timings, write_atomically, write_run
 from convbench.store.validation import MAX_BYTES
+from convbench.store.pooling import pool_repeats
 from convbench.store.schema import COLUMNS, machine_of, missing_value, parts_of, plain_row
 from convbench.timing.states import STATE_GAP
 
@@ -28,6 +29,7 @@ class Merged:
     df: pd.DataFrame
     metadata: dict[str, Any]
     duplicates: int  # rows dropped because an earlier run had the same case on the same machine
+    pooled: int = 0  # rows folded into another run's row of the same case (pool)
 
     @property
     def machines(self) -> list[str]:
@@ -35,8 +37,10 @@ class Merged:
 
 
 def merge_runs(paths: list[str | Path], warn: Callable[[str], None] | None = None,
-               max_bytes: int = MAX_BYTES) -> Merged:
-    """The rows of every run in ``paths`` (directories, results.jsonl / results.json or results.csv), deduplicated."""
+               max_bytes: int = MAX_BYTES, pool: bool = False) -> Merged:
+    """The rows of every run in ``paths`` (directories, results.jsonl / results.json or results.csv),
+    deduplicated (the first run's row of a case wins) or, with ``pool``, a case's timed rows from
+    several runs pooled into one (:mod:`convbench.store.pooling`)."""
     if not paths:
         raise ResultsError("no runs to merge")
     frames, parts, sources = [], [], []
@@ -51,14 +55,18 @@ def merge_runs(paths: list[str | Path], warn: Callable[[str], None] | None = Non
     for note in state_differences(frames, sources):
         (warn or (lambda message: None))(note)
     combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    has_id = combined["case_id"].notna()
-    keyed = combined[has_id]
-    duplicated = keyed.duplicated(subset=["case_id", "machine"], keep="first")
-    kept = pd.concat([keyed[~duplicated], combined[~has_id]]).sort_index()
     metadata = dict(parts[0]) if parts else {}
     metadata["parts"] = parts
     if len(paths) > 1:
         metadata["merged_from"] = sources
+    if pool:
+        pooled_df, pooled = pool_repeats(combined)
+        metadata["pooled"] = pooled
+        return Merged(pooled_df, metadata, 0, pooled)
+    has_id = combined["case_id"].notna()
+    keyed = combined[has_id]
+    duplicated = keyed.duplicated(subset=["case_id", "machine"], keep="first")
+    kept = pd.concat([keyed[~duplicated], combined[~has_id]]).sort_index()
     return Merged(kept.reset_index(drop=True).reindex(columns=COLUMNS), metadata, int(duplicated.sum()))
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from convbench.store.metadata import machine_fingerprint
 
 COLUMNS = [
-    "case_id", "session", "machine", "config", "shape", "variant", "label",
+    "case_id", "session", "machine", "run", "config", "shape", "variant", "label",
     "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width",
     "device", "backend", "dtype", "memory_format", "mode", "threads",
     "params", "fixed_weights", "macs", "flops", "kmac_per_pixel", "elem_ops", "activation_bytes",
@@ -19,6 +19,7 @@ COLUMNS = [
     "params_formula", "macs_formula", "formula_check",
     "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "count_check",
     "latency_ms", "latency_iqr_ms", "runs", "rounds", "processes", "noisy", "timing_method",
+    "pooled_runs", "latency_min_ms", "latency_max_ms", "run_ratios",
     "peak_memory_bytes", "gmacs_per_s", "gbytes_per_s", "roofline_bound_ms", "roofline_fraction",
     "params_vs_baseline", "macs_vs_baseline", "latency_vs_baseline",
     "latency_ratio_low", "latency_ratio_high", "confidence", "p_value", "significant", "verdict", "margin",
@@ -35,9 +36,9 @@ REQUIRED = ("variant", "label", "shape", "status")
 
 # The kind of every column, checked when a results file is read (convbench.store.validation).
 TEXT_COLUMNS = frozenset({
-    "case_id", "session", "machine", "config", "shape", "variant", "label", "device", "backend", "dtype",
+    "case_id", "session", "machine", "run", "config", "shape", "variant", "label", "device", "backend", "dtype",
     "memory_format", "mode", "formula_check", "count_check", "timing_method", "verdict", "eager_ratio_note",
-    "instability", "state_ratios", "convs_kept_why", "status", "error"})
+    "instability", "state_ratios", "convs_kept_why", "status", "error", "run_ratios"})
 FLAG_COLUMNS = frozenset({"noisy", "significant", "contended", "unstable"})
 NUMBER_COLUMNS = frozenset(COLUMNS) - TEXT_COLUMNS - FLAG_COLUMNS
 INTEGER_COLUMNS = frozenset({
@@ -45,7 +46,7 @@ INTEGER_COLUMNS = frozenset({
     "fixed_weights", "macs", "flops", "elem_ops", "activation_bytes", "bytes_moved", "params_formula", "macs_formula",
     "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "runs", "rounds", "processes", "peak_memory_bytes",
     "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles", "gpu_other_processes",
-    "timing_attempts", "convs_replaced", "convs_kept"})
+    "timing_attempts", "convs_replaced", "convs_kept", "pooled_runs"})
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -133,7 +133,7 @@ def _check_number(value: Any, where: str) -> None:
 
 PART_TEXT = ("config", "baseline", "description", "date", "host", "device", "device_name", "cpu_model", "torch",
              "cuda", "cudnn", "dtype", "memory_format", "allocator", "shard", "stopped", "convbench_version",
-             "git_commit", "between_readings")
+             "git_commit", "between_readings", "run")
 PART_FLAGS = ("interrupted", "resumed")
 PART_MAPPINGS = ("timing", "roofline", "machine", "backends", "backend_settings", "settings", "state_probe")
 ROOFLINE_NUMBERS = ("peak_gmacs_per_s", "bandwidth_gb_per_s")

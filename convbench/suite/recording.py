@@ -11,6 +11,8 @@ the report are written whole.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -115,10 +117,11 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
     hears what a resume worked around (a line cut short, CSV rows restored from the journal)."""
     writer = ResultWriter(directory, resume=resume, max_bytes=max_bytes, warn=warn) if directory is not None else None
     recording = Recording(directory, [], writer.rows if writer else [])
+    run = f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"  # this invocation, on its rows and parts
     with GracefulStop() as stop:
         try:
             for suite in suites:
-                part = Part(suite, suite_metadata(suite, shard))
+                part = Part(suite, {**suite_metadata(suite, shard), "run": run})
                 recording.parts.append(part)
                 machine = part.metadata["machine"]["id"]
                 held = {str(row.get("case_id")) for row in recording.all_rows
@@ -173,6 +176,7 @@ def _measure(part: Part, to_run: set[str], measure_time: bool, writer: ResultWri
 
         for row, raw in run_suite(suite, measure_time=measure_time, on_case=on_case, keep=to_run.__contains__):
             row["machine"] = machine
+            row["run"] = part.metadata["run"]
             part.rows.append(row)
             if writer:
                 writer.add(row, raw)

@@ -111,11 +111,12 @@ def merge_command(runs, out, pool, max_bytes):
               help="Figure size in inches, e.g. 3.3x2.6 for a paper's column [sized to the panels].")
 @click.option("--font-size", type=click.FloatRange(4, 30), metavar="PT",
               help="Every text of the figures in points, e.g. 8 [9 pt titles, 8 pt legends].")
+@pool_option
 @max_size_option
-def plot(results, out, fmt, shape, size, font_size, max_bytes):
+def plot(results, out, fmt, shape, size, font_size, pool, max_bytes):
     """Latency vs MACs (log-log, Pareto front, baseline ringed, IQR bars) and the roofline chart of
     one or more runs; one panel per shape and machine."""
-    merged = load_runs(results, max_bytes)
+    merged = load_runs(results, max_bytes, pool)
     source = Path(results[0])
     target = Path(out) if out else (source if source.is_dir() else source.parent)
     if target.suffix.lower().lstrip(".") in PLOT_FORMATS:

@@ -19,8 +19,7 @@ import pandas as pd
 from convbench.present.escaping import latex_text
 from convbench.present.formatting import DIGITS, missing, significant
 from convbench.present.paper import (_Table, _cells, confidence_percent, hidden_text, legend_text, machine_line,
-                                     method_text, table_groups)
-from convbench.store.schema import part_for
+                                     method_text, runtime_groups, table_groups)
 
 LAYOUTS = ("onecolumn", "twocolumn", "narrow")
 MARKS = {"same": r"\sim", "undecided": "?", "contended": "!", "unstable": r"\dagger"}
@@ -136,14 +135,8 @@ def latex_runtime_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int
     Empty otherwise."""
     environment = "table*" if layout == "twocolumn" else "table"
     narrow = layout == "narrow"
-    df = df.assign(backend=df["backend"].astype(object).fillna("eager"))
-    if df["backend"].nunique() < 2:
-        return ""
     out = []
-    for (config, machine, shape_label), group in df.groupby(["config", "machine", "shape"], sort=False, dropna=False):
-        part = part_for(metadata, config, machine)
-        baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
-        names = list(dict.fromkeys(group["backend"]))
+    for shape_label, part, baseline, names, group in runtime_groups(df, metadata):
         versions = part.get("backends") or {}
         what = "" if narrow else "latency (ms) and, in brackets, "
         caption = (f"{latex_text(shape_label)} on {latex_text(machine_line(part))}: {what}"

@@ -213,17 +213,25 @@ def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DI
     return "\n".join(out)
 
 
-def runtime_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, level: str = "##") -> str:
-    """Per shape (and machine), when the rows span several runtimes: variants x runtimes, each cell
-    the latency in ms and its ratio to the baseline on the same runtime. Empty otherwise."""
+def runtime_groups(df: pd.DataFrame, metadata: dict[str, Any]) -> list[tuple[str, dict, str, list[str], pd.DataFrame]]:
+    """For the runtimes tables: per shape and machine, (shape, part, baseline, runtimes, rows); none
+    when the rows span fewer than two runtimes."""
     df = df.assign(backend=df["backend"].astype(object).fillna("eager"))
     if df["backend"].nunique() < 2:
-        return ""
-    out = []
+        return []
+    groups = []
     for (config, machine, shape_label), group in df.groupby(["config", "machine", "shape"], sort=False, dropna=False):
         part = part_for(metadata, config, machine)
         baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
-        names = list(dict.fromkeys(group["backend"]))
+        groups.append((shape_label, part, baseline, list(dict.fromkeys(group["backend"])), group))
+    return groups
+
+
+def runtime_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGITS, level: str = "##") -> str:
+    """Per shape (and machine), when the rows span several runtimes: variants x runtimes, each cell
+    the latency in ms and its ratio to the baseline on the same runtime. Empty otherwise."""
+    out = []
+    for shape_label, part, baseline, names, group in runtime_groups(df, metadata):
         out += [f"{level} {markdown_text(shape_label)}: latency (ms) and / {markdown_text(baseline)} on each runtime",
                 "", "| Variant | " + " | ".join(map(markdown_text, names)) + " |", "|:---|" + "---:|" * len(names)]
         for label, rows in group.groupby("label", sort=False):

@@ -1,6 +1,6 @@
 """A fuzzer of results files: a real run's results.jsonl and results.csv, mutated (a value replaced by
 any JSON value, a key removed or added, a record duplicated, its kind changed, the file cut short or
-given garbage), through export (every format), merge, plot and --resume. Every outcome must be
+given garbage), through export (every format, and pooled), merge, plot and --resume. Every outcome must be
 success or one line naming the problem with exit code 2: never a traceback.
 
 CI runs 150 mutated runs; ``CONVBENCH_FUZZ_EXAMPLES=2000`` runs more."""
@@ -143,6 +143,7 @@ def test_mutated_results_files_are_refused_in_one_line_or_read(base, tmp_path_fa
         check(merged, "merge", what)
         if merged.exit_code == 0:
             check(runner.invoke(main, ["export", str(root / "merged")]), "export merged", what)
+        check(runner.invoke(main, ["export", str(directory), "--pool", "--format", "markdown"]), "export --pool", what)
         check(runner.invoke(main, ["plot", str(directory), "-o", str(root / "p.png")]), "plot", what)
         check(runner.invoke(main, ["run", str(config), "--no-timing", "--resume", str(directory)]), "resume", what)
         shutil.rmtree(root, ignore_errors=True)

@@ -84,3 +84,13 @@ def test_ops_without_a_cost_entry_are_named_in_the_notes_the_report_and_the_csv(
     said = "no element-op count for aten.native_layer_norm"
     assert said in result.output and said in (tmp_path / "o" / "report.md").read_text().replace("\\_", "_")
     assert said in pd.read_csv(tmp_path / "o" / "results.csv")["count_check"].iloc[0]
+
+
+def test_compare_says_a_long_time_in_plain_milliseconds():
+    from convbench.present.verdicts import verdict_lines
+
+    rows = [{"shape": "s", "backend": "eager", "device": "cpu", "label": label, "variant": label, "status": "ok",
+             "latency_ms": ms, "macs": macs, "params": 1, "verdict": None} for label, ms, macs in
+            (("conv", 2345.6, 100), ("separable", 1152.3, 10))]
+    text = "\n".join(verdict_lines(rows, "conv"))
+    assert "separable at 1,150 ms" in text and "e+" not in text

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from convbench.cli.app import main
 from convbench.cli.common import ContendedExit, echo_json, new_console
+from convbench.present.formatting import significant
 from convbench.store.metadata import library_versions, run_metadata
 from convbench.suite import roofline
 from convbench.timing import DTYPES
@@ -56,7 +57,7 @@ def _calibration_line(entry: dict) -> str:
                   else "contention not recorded")
     return (f"{entry['device']} {entry['dtype']} {entry['threads']} threads (torch {entry['torch']}): "
             f"{entry['peak_gmacs_per_s']:.1f} GMAC/s, {entry['bandwidth_gb_per_s']:.1f} GB/s"
-            + (f", state probe {entry['state_probe_ms']:.3g} ms" if entry.get("state_probe_ms") else "") + "; "
+            + (f", state probe {significant(entry['state_probe_ms'])} ms" if entry.get("state_probe_ms") else "") + "; "
             f"{entry.get('date', 'undated')} ({roofline.age_text(entry.get('date'))}), {conditions}")
 
 
@@ -64,10 +65,10 @@ def _state_probe_line(threads: int | None) -> str:
     """The state probe's level now, against the level cached by the last calibration."""
     threads = threads or torch.get_num_threads()
     now = roofline.state_probe_level("cpu", threads, seconds=1.0)
-    text = f"{now['state_probe_ms']:.3g} ms now at {threads} threads ({now['state_probe']}, over 1 s)"
+    text = f"{significant(now['state_probe_ms'])} ms now at {threads} threads ({now['state_probe']}, over 1 s)"
     calibrated = (roofline.cached_peaks("cpu", "float32", threads) or {}).get("state_probe_ms")
     if calibrated:
-        text += (f"; calibrated {calibrated:.3g} ms ({now['state_probe_ms'] / calibrated:.2f}x): "
+        text += (f"; calibrated {significant(calibrated)} ms ({now['state_probe_ms'] / calibrated:.2f}x): "
                  + ("the same state" if abs(math.log(now["state_probe_ms"] / calibrated)) < STATE_GAP
                     else "ANOTHER STATE than when calibrated; ratios measured now may differ"))
     else:

@@ -138,9 +138,9 @@ def timing_summary(df: pd.DataFrame, metadata: dict[str, Any] | None = None) -> 
         spans = timed["span_s"].dropna() if "span_s" in timed else pd.Series(dtype=float)
         span = f"rounds spread over {spans.min():.0f}-{spans.max():.0f} s; " if len(spans) else ""
         probe = timed["state_probe_ms"].dropna() if "state_probe_ms" in timed else pd.Series(dtype=float)
-        level = f"state probe {probe.min():.3g}-{probe.max():.3g} ms; " if len(probe) else ""
+        level = f"state probe {significant(probe.min())}-{significant(probe.max())} ms; " if len(probe) else ""
         calibrated = ((metadata or {}).get("state_probe") or {}).get("calibrated_ms")
-        level += (f"calibrated {calibrated:.3g} ms; " if calibrated else
+        level += (f"calibrated {significant(calibrated)} ms; " if calibrated else
                   "no calibrated level to tell another state by (`convbench env --calibrate`); ")
         lines.append(f"machine state: {span}{level}{len(unstable)} of {len(timed)} timed rows unstable"
                      + (" (see their notes)" if len(unstable) else ""))

@@ -3,7 +3,7 @@ and each variant's time against the baseline, from a run's rows."""
 
 from __future__ import annotations
 
-from convbench.present.formatting import missing
+from convbench.present.formatting import missing, significant
 from convbench.present.report import format_ratio, si_count
 from convbench.timing.stats import RatioEstimate
 
@@ -27,7 +27,7 @@ def verdict_lines(rows: list[dict], baseline: str) -> list[str]:
         if len(timed) < len(ok):
             continue
         fastest = min(timed, key=lambda r: r["latency_ms"])
-        lines.append(f"  fastest here ({fastest['device']}): {fastest['label']} at {fastest['latency_ms']:.3g} ms")
+        lines.append(f"  fastest here ({fastest['device']}): {fastest['label']} at {significant(fastest['latency_ms'])} ms")
         for r in variants:
             if missing(r.get("verdict")):
                 continue

@@ -75,3 +75,29 @@ def test_runs_on_several_runtimes_get_a_runtimes_table(tmp_path):
     names = list(dict.fromkeys(merged.df["backend"]))
     assert len(names) >= 3 and latex.count("Variant & " + " & ".join(names).replace("_", r"\_")) >= 1
     assert overfull(compile_tables(tmp_path, latex, twocolumn=False)) == []
+
+
+def test_a_fresh_contended_run_fits_the_page(tmp_path, monkeypatch):
+    """A run of every variant on two shapes in which every reading saw other processes busy (a probe
+    reporting 1.5 cores, as tests/test_contention_policy.py does), exported at every layout."""
+    from click.testing import CliRunner
+
+    from convbench.cli import main
+    from convbench.timing import session as timing_session
+    from tests.test_contention_policy import BusyProbe
+
+    monkeypatch.setattr(timing_session, "Probe", BusyProbe)
+    config = tmp_path / "busy.yaml"
+    config.write_text("name: busy\ntiming: {min_span: 0, min_time: 0.01, rounds: 5, threads: 1, warmup_time: 0.0}\n"
+                      "shapes: [{in_channels: 16, size: 8}, {in_channels: 8, out_channels: 16, kernel_size: 5, "
+                      "size: 12}]\nvariants: [conv, group, dilated, depthwise, separable, octave, stft, ac, "
+                      "{name: ac, deploy: true}, xsep, transposed]\n")
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    merged = merge_runs([tmp_path / "o"])
+    assert merged.df["contended"].fillna(False).astype(bool).sum() >= 10
+    for layout in LAYOUTS:
+        latex = export(merged.df, merged.metadata, "latex", layout=layout)
+        assert "!" in latex and r"$^{" in latex
+        (tmp_path / layout).mkdir()
+        assert overfull(compile_tables(tmp_path / layout, latex, layout != "onecolumn")) == []

@@ -82,3 +82,35 @@ def test_a_variant_measured_again_prints_once_and_says_so(tmp_path):
         lines = [line for line in text.splitlines() if line.startswith(("| depthwise", "depthwise &"))]
         assert len(lines) == 1 and "2 earlier row(s) of the same variants" in text, text
     assert again.output.count("│ depthwise") == 1  # the resume prints what it measured
+
+
+def test_rows_saved_before_case_ids_get_the_ids_a_run_gives_them(tmp_path):
+    from convbench.store.journal import write_journal
+    from convbench.store.merge import merge_runs
+    from convbench.suite.legacy_ids import with_case_ids
+
+    config = tmp_path / "r.yaml"
+    config.write_text(CONFIG.replace("[conv, depthwise]", "[conv, depthwise, {name: octave, alpha_in: 0.25}, "
+                                                          "{name: ac, deploy: true}]").replace("min_span: 0, ", ""))
+    assert invoke("run", config, "--no-timing", "--out", tmp_path / "new").exit_code == 0
+    document = run_document(tmp_path / "new")
+    old = tmp_path / "old"
+    old.mkdir()
+    rows = [{k: v for k, v in r.items() if k not in ("raw", "case_id", "session", "run")} for r in document["rows"]]
+    parts = [{k: v for k, v in p.items() if k != "run"} for p in document["parts"]]
+    for part in parts:
+        part["timing"] = {k: v for k, v in part["timing"].items() if k != "min_span"}  # as before min_span existed
+    write_journal(old / "results.jsonl", parts, rows)
+    merged = merge_runs([old])
+    assert merged.df["case_id"].isna().all()
+    recomputed = with_case_ids(merged.df, merged.metadata)
+    assert recomputed["case_id"].notna().all()
+    # the new run spread its rounds over 20 s (the default); the old one predates that, so its cases differ
+    assert set(recomputed["case_id"]).isdisjoint(r["case_id"] for r in document["rows"])
+    for part in parts:
+        part["timing"]["min_span"] = 20.0  # the same settings: the same cases
+    write_journal(old / "results.jsonl", parts, rows)
+    merged = merge_runs([old])
+    assert list(with_case_ids(merged.df, merged.metadata)["case_id"]) == [r["case_id"] for r in document["rows"]]
+    together = invoke("merge", old, tmp_path / "new", "-o", tmp_path / "m")
+    assert together.exit_code == 0 and "4 duplicate rows dropped" in together.output

@@ -17,6 +17,7 @@ from convbench.present.plot import PlotStyle
 from convbench.present.report import EXPORT_FORMATS, export, markdown_report
 from convbench.store.files import RUN_FILES, OutputError, ResultsError, holds_run, write_atomically
 from convbench.store.validation import MAX_BYTES
+from convbench.suite.legacy_ids import with_case_ids
 from convbench.store.merge import Merged, merge_runs, write_merged
 
 
@@ -65,7 +66,7 @@ def load_runs(paths, max_bytes: int = MAX_BYTES, pool: bool = False) -> Merged:
     """Runs for export / plot / merge: a problem is one line (exit 2), a workaround a warning."""
     try:
         merged = merge_runs(list(paths), warn=lambda message: click.echo(f"warning: {message}", err=True),
-                            max_bytes=max_bytes, pool=pool)
+                            max_bytes=max_bytes, pool=pool, identify=with_case_ids)
     except ResultsError as error:
         raise InputError(str(error)) from None
     if merged.duplicates:

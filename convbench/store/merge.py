@@ -37,16 +37,18 @@ class Merged:
 
 
 def merge_runs(paths: list[str | Path], warn: Callable[[str], None] | None = None,
-               max_bytes: int = MAX_BYTES, pool: bool = False) -> Merged:
+               max_bytes: int = MAX_BYTES, pool: bool = False,
+               identify: Callable[[pd.DataFrame, dict[str, Any]], pd.DataFrame] | None = None) -> Merged:
     """The rows of every run in ``paths`` (directories, results.jsonl / results.json or results.csv),
     deduplicated (the first run's row of a case wins) or, with ``pool``, a case's timed rows from
-    several runs pooled into one (:mod:`convbench.store.pooling`)."""
+    several runs pooled into one (:mod:`convbench.store.pooling`). ``identify`` fills in the case ids
+    a run saved before them lacks (:func:`convbench.suite.legacy_ids.with_case_ids`)."""
     if not paths:
         raise ResultsError("no runs to merge")
     frames, parts, sources = [], [], []
     for path in paths:
         df, metadata = load_results(path, warn, max_bytes)
-        frames.append(df)
+        frames.append(identify(df, metadata) if identify else df)
         sources.append(str(path))
         for part in parts_of(metadata):
             key = (part.get("config"), machine_of(part), part.get("date"))

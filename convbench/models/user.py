@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-__all__ = ["UserCodeError", "build_user_model", "file_path", "import_files", "imported_files", "is_user_code", "is_user_model",
+__all__ = ["UserCodeError", "build_user_model", "file_path", "import_files", "imported_files", "is_user_code",
            "load_callable", "load_module", "split_entry"]
 
 class UserCodeError(RuntimeError):
@@ -36,8 +36,6 @@ def is_user_code(name: Any) -> bool:
     built-in network or variant."""
     return isinstance(name, str) and ":" in name
 
-
-is_user_model = is_user_code
 
 
 def split_entry(entry: str) -> tuple[str, str]:

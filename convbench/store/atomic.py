@@ -21,8 +21,17 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def new_file_mode() -> int:
-    """0666 less the process's umask: what ``open(path, "w")`` would give a new file."""
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def new_file_mode() -> int:
+    """0666 less the process's umask: what ``open(path, "w")`` would give a new file."""
+    return 0o666 & ~current_umask()
+
+
+def new_directory_mode() -> int:
+    """0777 less the process's umask: what ``mkdir`` would give a new directory."""
+    return 0o777 & ~current_umask()

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from convbench.store.atomic import new_directory_mode
 from convbench.store.files import OutputError, ResultsError, load_results, raw_timings, write_atomically, write_run
 from convbench.store.validation import MAX_BYTES
 from convbench.store.pooling import pool_repeats
@@ -115,7 +116,7 @@ def write_merged(merged: Merged, paths: list[str | Path], directory: str | Path,
     except OSError as error:
         raise OutputError(f"{directory}: cannot create the merged run ({error.strerror or error})") from None
     try:
-        os.chmod(staging, 0o777 & ~_umask())
+        os.chmod(staging, new_directory_mode())  # mkdtemp makes it 0700 whatever the umask
         rows = [plain_row(row) for row in merged.df.astype(object).to_dict("records")]
         write_run(staging, merged.metadata["parts"], rows, [raw.get((r["case_id"], r["machine"]), {}) for r in rows])
         write_atomically(staging / "report.md", report(merged.df, merged.metadata))
@@ -127,9 +128,3 @@ def write_merged(merged: Merged, paths: list[str | Path], directory: str | Path,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return directory
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -17,7 +17,7 @@ from torch import nn
 from convbench.counting import Cost, count
 from convbench.models import build_model
 from convbench.models.octave_resnet import oct_resnet50
-from convbench.models.user import build_user_model, is_user_model
+from convbench.models.user import build_user_model, is_user_code
 from convbench.registry import build, example_inputs, get_variant
 from convbench.suite.interrupts import StopRequested
 from convbench.suite.config import ModelWorkload, Shape, Suite, VariantRequest
@@ -62,7 +62,7 @@ def _build_network(workload: ModelWorkload, request: VariantRequest):
     replaced, and those left as they were with why."""
     if request.name == "octave" and workload.name == "resnet50":
         return _octave_resnet50(workload, request)
-    if is_user_model(workload.name):
+    if is_user_code(workload.name):
         model = build_user_model(workload.name, workload.kwargs, workload.root or None)
     else:
         model = build_model(workload.name, **workload.kwargs)

@@ -13,7 +13,7 @@ from rich.text import Text
 from convbench.cli.app import main
 from convbench.cli.common import (DEFAULT_SHAPE, InputError, echo_json, new_console, parse_model, parse_params,
                                   parse_shape, variant_request)
-from convbench.counting import Cost, count
+from convbench.counting import ALL_REFERENCES, Cost, count
 from convbench.present.formatting import si
 from convbench.registry import build, example_inputs, get_variant, variant_names
 from convbench.suite.cases import build_case
@@ -66,7 +66,7 @@ def show(variant, shape, params, model, model_input, as_json):
                                  shape_.stride, **kwargs)
         inputs = example_inputs(spec.name, shape_.batch, shape_.in_channels, shape_.height,
                                           shape_.width, stride=shape_.stride, **kwargs)
-        cost = count(module, *inputs)
+        cost = count(module, *inputs, reference_counters=ALL_REFERENCES)
     except ValueError as error:
         raise InputError(str(error)) from None
     formula = spec.cost(shape_.in_channels, shape_.out_channels, shape_.kernel_size, shape_.stride,
@@ -145,7 +145,7 @@ def _show_model(name: str, model_input: str | None, variant: str | None, params:
     swaps: dict = {}
     try:
         module, inputs = build_case(workload, request, swaps)
-        cost = count(module, *inputs)
+        cost = count(module, *inputs, reference_counters=ALL_REFERENCES)
     except ValueError as error:
         raise InputError(str(error)) from None
     if as_json:

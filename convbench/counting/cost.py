@@ -1,39 +1,38 @@
-"""Counting: params, MACs, element-wise work and activation bytes, exactly, per image; and the
-numbers JVET-style scripts report (ptflops, torchsummary), each cross-checked against the exact one.
+"""Counting: params, MACs, element-wise work and activation bytes, exactly, per sample of the
+batch (image, sequence or sample, from the dimension the model takes its batch at: see
+:mod:`convbench.counting.layout`); and the numbers JVET-style scripts report (ptflops,
+torchsummary), each cross-checked against the exact one (:mod:`convbench.counting.references`).
 
-The exact count runs the module once under a ``TorchDispatchMode`` that sees every aten op, so
-functional convs (``F.conv2d`` in ``forward``) are counted like ``nn.Conv2d``; what each op costs is
-the table in :mod:`convbench.counting.ops`. Every pass runs on a deep copy of the module, so counting never
-changes it (training flag, hooks, buffers, parameters).
+The exact count runs the module once under a ``TorchDispatchMode`` that sees every aten op
+(:mod:`convbench.counting.tally`), so functional convs (``F.conv2d`` in ``forward``), TorchScript
+modules and quantized kernels are counted like ``nn.Conv2d``; what each op costs is the table in
+:mod:`convbench.counting.ops`. The module runs itself, not a copy, and is put back as it was
+(training flag, hooks, buffers, parameters).
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import inspect
-import io
-import re
-import warnings
-from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from convbench.counting.ops import DATA_MOVEMENT, ELEMENTWISE_COST, is_conv, mac_count, multiplies_weights
+from convbench.counting.layout import BatchLayout, LayoutWatch, one_sample
+from convbench.counting.references import Reference, TorchsummaryRider, blame, ptflops_macs
+from convbench.counting.tally import Tally, restored, tally_pass
 
-__all__ = ["Cost", "LayerCost", "count", "fixed_weight_count", "param_count"]
+__all__ = ["ALL_REFERENCES", "Cost", "LayerCost", "count", "fixed_weight_count", "param_count"]
 
 ROOT = "(root)"
-_CONV_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+REFERENCES = ("ptflops", "torchsummary")  # run by default: each costs about one forward at most
+ALL_REFERENCES = (*REFERENCES, "ptflops_aten")
 
 
 @dataclass
 class LayerCost:
     """One module's own share (its direct parameters and the ops its ``forward`` runs itself,
-    not those of its submodules), per image."""
+    not those of its submodules), per sample."""
 
     name: str
     type: str
@@ -48,17 +47,23 @@ class LayerCost:
 
 @dataclass
 class Cost:
-    """What a module costs per image (totals divided by the inputs' batch size).
+    """What a module costs per sample of the batch (totals divided by the batch size).
 
+    ``per`` is what a sample is (``image`` for an N x C x H x W input, ``sequence`` when a
+    recurrent or attention layer takes the input, else ``sample``), ``batch`` how many the input
+    holds at ``batch_dim`` (None: one unbatched sample), and ``batch_source`` what said so.
     ``macs`` are multiply-accumulates of weights with inputs, bias excluded (``flops = 2 x macs``);
-    ``kmac_per_pixel`` is ``macs / 1000 / pixels`` with ``pixels`` the H x W of the first,
-    full-resolution input (the JVET NNVC convention); ``elem_ops`` is element-wise work as costed in
-    :mod:`convbench.counting.ops`; ``activation_bytes`` is the bytes every op writes (views excluded);
-    ``bytes_moved`` is every op's tensor inputs (weights included) plus outputs, the traffic an
-    op-by-op execution makes (views move nothing), and ``arithmetic_intensity`` is MACs per byte moved.
+    ``macs_int8`` the part of them that quantized int8 kernels do. ``kmac_per_pixel`` is
+    ``macs / 1000 / pixels`` with ``pixels`` the H x W of an image input (the JVET NNVC convention;
+    None for other inputs); ``elem_ops`` is element-wise work as costed in
+    :mod:`convbench.counting.ops`; ``activation_bytes`` is the bytes every op writes (views
+    excluded); ``bytes_moved`` is every op's tensor inputs (weights included) plus outputs, the
+    traffic an op-by-op execution makes (views move nothing), and ``arithmetic_intensity`` is MACs
+    per byte moved. ``data_dependent_ops`` names the ops that make the count hold for this input
+    only (``aten.nonzero x 3``); empty when any input of these shapes costs the same.
     ``macs_ptflops`` / ``macs_ptflops_aten`` are ptflops' ``get_model_complexity_info`` with its
     ``pytorch`` (default) and ``aten`` backends; ``params_torchsummary`` is torchsummary's
-    "Total params". ``check`` is ``"ok"`` when both agree with the exact counts, else the reasons.
+    "Total params". ``check`` is ``"ok"`` when those run agree with the exact counts, else the reasons.
     """
 
     params: int
@@ -69,8 +74,8 @@ class Cost:
     activation_bytes: float
     bytes_moved: float
     arithmetic_intensity: float
-    kmac_per_pixel: float
-    pixels: int
+    kmac_per_pixel: float | None
+    pixels: int | None
     batch: int
     macs_ptflops: int | None
     macs_ptflops_aten: int | None
@@ -79,6 +84,11 @@ class Cost:
     layers: list[LayerCost] = field(default_factory=list)
     uncounted_ops: tuple[str, ...] = ()
     counter: str = "exact: aten dispatch with torch.utils.flop_counter formulas, MACs = FLOPs / 2"
+    per: str = "image"
+    batch_dim: int | None = 0
+    batch_source: str = ""
+    macs_int8: float = 0
+    data_dependent_ops: tuple[str, ...] = ()
 
     def layer_table(self):
         """The per-layer breakdown as a pandas DataFrame; its numeric columns sum to the totals."""
@@ -89,12 +99,22 @@ class Cost:
     def as_dict(self) -> dict:
         data = asdict(self)
         data["uncounted_ops"] = list(self.uncounted_ops)
+        data["data_dependent_ops"] = list(self.data_dependent_ops)
         return data
 
 
 def param_count(module: nn.Module) -> int:
-    """Learnable parameters, each counted once however often it is used; frozen ones included."""
-    return sum(p.numel() for p in module.parameters())
+    """Learnable parameters, each counted once however often it is used; frozen ones included; and
+    the weights and biases quantized modules keep packed (``torch.ao.nn.quantized``), which are
+    not ``nn.Parameter`` s."""
+    return sum(p.numel() for p in module.parameters()) + sum(_packed_size(m) for m in module.modules())
+
+
+def _packed_size(module: nn.Module) -> int:
+    if not type(module).__module__.startswith("torch.ao.nn.quantized") or not callable(getattr(module, "weight", None)):
+        return 0
+    tensors = [module.weight(), module.bias() if callable(getattr(module, "bias", None)) else None]
+    return sum(t.numel() for t in tensors if isinstance(t, torch.Tensor))
 
 
 def _fixed_buffers(module: nn.Module) -> list[torch.Tensor]:
@@ -113,160 +133,115 @@ def fixed_weight_count(module: nn.Module) -> int:
     return sum(b.numel() for m in module.modules() for b in _fixed_buffers(m))
 
 
-def count(module: nn.Module, *inputs: torch.Tensor, training: bool = False,
-          reference_counters: bool = True) -> Cost:
-    """Count ``module`` on ``inputs`` (as ``module(*inputs)`` would run), per image.
+def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool = False,
+          reference_counters: bool | Iterable[str] = True, batch_dim: int | None = None) -> Cost:
+    """Count ``module`` on its inputs (as ``module(*inputs, **kwargs)`` would run), per sample.
 
-    The exact pass runs the forward in eval mode (inference: BN uses its running statistics), or in
-    training mode with ``training=True``; either way on a copy, so ``module`` keeps its own mode.
-    ``reference_counters=False`` skips ptflops and torchsummary (their fields are then None).
+    Inputs may be tensors of any rank (token ids, sequences, images, volumes) and keyword
+    tensors such as attention masks. The batch is where the model takes it (``batch_dim`` to say so
+    where no layer does; a layer that does must agree). The exact pass runs the forward in eval
+    mode (inference: BN uses its running statistics), or in training mode with ``training=True``;
+    either way ``module`` keeps its own mode. ``reference_counters``: True runs ptflops and
+    torchsummary, False none, or name them (``"ptflops"``, ``"torchsummary"``,
+    ``"ptflops_aten"``); a field of one not run is None.
     """
-    if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
+    kwargs = dict(kwargs or {})
+    tensors = [t for t in (*inputs, *kwargs.values()) if isinstance(t, torch.Tensor)]
+    if not tensors:
         raise ValueError("count() needs the module's input tensors, e.g. count(module, x)")
-    if inputs[0].dim() < 3:
-        raise ValueError(f"the first input must be N x C x H x W, got shape {tuple(inputs[0].shape)}")
-    if inputs[0].numel() == 0:
-        raise ValueError(f"the first input is empty (shape {tuple(inputs[0].shape)}): batch, channels and "
-                         "sizes must be >= 1")
-    batch = inputs[0].shape[0]
-    pixels = inputs[0].shape[-2] * inputs[0].shape[-1]
-
-    with torch.random.fork_rng():  # counting (torchsummary draws random inputs) leaves the caller's RNG alone
-        return _count(module, inputs, training, reference_counters, batch, pixels)
+    if any(t.numel() == 0 for t in tensors if not t.is_nested):
+        shape = next(tuple(t.shape) for t in tensors if not t.is_nested and t.numel() == 0)
+        raise ValueError(f"an input is empty (shape {shape}): batch, channels and sizes must be >= 1")
+    references = _references(reference_counters)
+    with torch.random.fork_rng():  # counting leaves the caller's RNG alone
+        return _count(module, tuple(inputs), kwargs, tensors[0], training, references, batch_dim)
 
 
-def _count(module: nn.Module, inputs: tuple[torch.Tensor, ...], training: bool, reference_counters: bool,
-           batch: int, pixels: int) -> Cost:
-    tally = _tally(module, inputs, training)
+def _references(choice: bool | Iterable[str]) -> tuple[str, ...]:
+    if choice is True:
+        return REFERENCES
+    if choice is False or choice is None:
+        return ()
+    names = tuple(choice)
+    unknown = [name for name in names if name not in ALL_REFERENCES]
+    if unknown:
+        raise ValueError(f"unknown reference counter {unknown[0]!r}: choose from {', '.join(ALL_REFERENCES)}")
+    return names
+
+
+def _count(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, training: bool,
+           references: tuple[str, ...], batch_dim: int | None) -> Cost:
+    tally, summary, layout = _exact_pass(module, args, kwargs, first, training, "torchsummary" in references,
+                                         batch_dim)
+    batch = layout.size
     layers = _layer_rows(module, tally, batch)
     params = param_count(module)
-    fixed = fixed_weight_count(module)
-    macs = _per_image(sum(r["macs"] for r in tally.rows.values()), batch)
-    bytes_moved = _per_image(sum(r["bytes_moved"] for r in tally.rows.values()), batch)
+    macs = _per_sample(sum(r["macs"] for r in tally.rows.values()), batch)
+    bytes_moved = _per_sample(sum(r["bytes_moved"] for r in tally.rows.values()), batch)
+    pixels = int(first.shape[-2] * first.shape[-1]) if layout.unit == "image" else None
 
-    if reference_counters:
-        ptflops_macs, ptflops_error = _ptflops_macs(module, inputs, "pytorch")
-        aten_macs, _ = _ptflops_macs(module, inputs, "aten")
-        summary_params, summary_error = _torchsummary_params(module, inputs)
-        check = _check(macs, params, _per_image(tally.functional_conv_macs, batch), tally,
-                       ptflops_macs, ptflops_error, summary_params, summary_error)
-    else:
-        ptflops_macs = aten_macs = summary_params = None
-        check = "not checked"
+    sample = one_sample(layout, args, kwargs)
+    not_run = Reference(error="not run")
+    ptflops = ptflops_macs(module, *sample, "pytorch") if "ptflops" in references else not_run
+    aten = ptflops_macs(module, *sample, "aten") if "ptflops_aten" in references else not_run
+    check = (blame(module, tally, macs, params, layout, sample[0], ptflops, summary)
+             if {"ptflops", "torchsummary"} <= set(references) else "not checked")
 
     return Cost(
         params=params,
-        fixed_weights=fixed,
+        fixed_weights=fixed_weight_count(module),
         macs=macs,
         flops=2 * macs,
-        elem_ops=_per_image(sum(r["elem_ops"] for r in tally.rows.values()), batch),
-        activation_bytes=_per_image(sum(r["activation_bytes"] for r in tally.rows.values()), batch),
+        elem_ops=_per_sample(sum(r["elem_ops"] for r in tally.rows.values()), batch),
+        activation_bytes=_per_sample(sum(r["activation_bytes"] for r in tally.rows.values()), batch),
         bytes_moved=bytes_moved,
         arithmetic_intensity=macs / bytes_moved if bytes_moved else 0.0,
-        kmac_per_pixel=macs / 1000 / pixels,
+        kmac_per_pixel=macs / 1000 / pixels if pixels else None,
         pixels=pixels,
         batch=batch,
-        macs_ptflops=ptflops_macs,
-        macs_ptflops_aten=aten_macs,
-        params_torchsummary=summary_params,
+        macs_ptflops=ptflops.value,
+        macs_ptflops_aten=aten.value,
+        params_torchsummary=summary.value,
         check=check,
         layers=layers,
         uncounted_ops=tuple(sorted(tally.uncounted)),
+        per=layout.unit,
+        batch_dim=layout.dim,
+        batch_source=layout.source,
+        macs_int8=_per_sample(tally.int8_macs, batch),
+        data_dependent_ops=tuple(f"{op} x {n}" for op, n in sorted(tally.data_dependent.items())),
     )
 
 
-def _per_image(total: int, batch: int) -> float:
+def _exact_pass(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, training: bool,
+                with_summary: bool, batch_dim: int | None) -> tuple[Tally, Reference, BatchLayout]:
+    """The tally of one forward, with torchsummary's hooks watching it when asked; if they break
+    the pass, it is run again without them."""
+    scripted = isinstance(module, torch.jit.ScriptModule)
+    rider = TorchsummaryRider(module, "cuda" if first.is_cuda else "cpu") if with_summary and not scripted else None
+    with torch.inference_mode(False), restored(module):
+        module.train(training)
+        watch = LayoutWatch(first)
+        tally = tally_pass(module, args, kwargs, watch, rider.ride if rider else None)
+    if rider is not None and not rider.completed:
+        with torch.inference_mode(False), restored(module):
+            module.train(training)
+            watch = LayoutWatch(first)
+            tally = tally_pass(module, args, kwargs, watch)
+    if rider is not None:
+        summary = rider.result
+    elif with_summary:
+        summary = Reference(error="cannot hook a TorchScript module (no register_forward_hook)")
+    else:
+        summary = Reference(error="not run")
+    return tally, summary, watch.layout(batch_dim)
+
+
+def _per_sample(total: int, batch: int) -> float:
     return total // batch if total % batch == 0 else total / batch
 
 
-class _Tally(TorchDispatchMode):
-    """Attributes every aten op to the module whose ``forward`` is running it."""
-
-    def __init__(self, conv_module_names: set[str]):
-        super().__init__()
-        self.stack: list[str] = []
-        self.conv_module_names = conv_module_names
-        self.rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        self.calls: Counter = Counter()
-        self.uncounted: Counter = Counter()
-        self.functional_conv_macs = 0
-
-    def enter(self, name: str) -> None:
-        self.calls[name] += 1
-        self.stack.append(name)
-
-    def leave(self) -> None:
-        self.stack.pop()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        packet = func._overloadpacket
-        owner = self.stack[-1] if self.stack else ""
-        row = self.rows[owner]
-        macs = mac_count(packet, args, kwargs, out)
-        row["macs"] += macs
-        if macs and is_conv(packet) and owner not in self.conv_module_names:
-            self.functional_conv_macs += macs
-        if packet in ELEMENTWISE_COST:
-            row["elem_ops"] += ELEMENTWISE_COST[packet](args, kwargs, out)
-        elif packet not in DATA_MOVEMENT and not macs:
-            self.uncounted[str(packet)] += 1
-        written = _bytes_written(func, out)
-        row["activation_bytes"] += written
-        if written:  # a pure view reads and writes nothing
-            row["bytes_moved"] += written + _bytes_read(args, kwargs)
-        return out
-
-
-def _nbytes(value) -> int:
-    return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
-
-
-def _bytes_written(func, out) -> int:
-    outputs = out if isinstance(out, (tuple, list)) else (out,)
-    written = 0
-    for returned, value in zip(func._schema.returns, outputs):
-        alias = returned.alias_info
-        if alias is None or alias.is_write:
-            written += _nbytes(value)
-    return written
-
-
-def _bytes_read(args, kwargs) -> int:
-    tensors = [*args, *kwargs.values()]
-    flat = [t for item in tensors for t in (item if isinstance(item, (list, tuple)) else (item,))]
-    return sum(_nbytes(t) for t in flat)
-
-
-def _ordinary(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """Parameters, buffers and inputs made in ``torch.inference_mode()`` dispatch composite ops
-    (``aten.linear``, ``aten.conv2d``) without decomposing them; ordinary copies count the same in
-    any mode."""
-    for sub in model.modules():
-        for name, param in sub._parameters.items():
-            if param is not None and param.is_inference():
-                sub._parameters[name] = nn.Parameter(param.detach().clone(), requires_grad=param.requires_grad)
-        for name, buffer in sub._buffers.items():
-            if buffer is not None and buffer.is_inference():
-                sub._buffers[name] = buffer.clone()
-    return tuple(t.clone() if isinstance(t, torch.Tensor) and t.is_inference() else t for t in inputs)
-
-
-def _tally(module: nn.Module, inputs: tuple[torch.Tensor, ...], training: bool) -> _Tally:
-    with torch.inference_mode(False):
-        model = copy.deepcopy(module).train(training)
-        inputs = _ordinary(model, inputs)
-        tally = _Tally({name for name, m in model.named_modules() if isinstance(m, _CONV_MODULES)})
-        for name, sub in model.named_modules():
-            sub.register_forward_pre_hook(lambda m, a, name=name: tally.enter(name))
-            sub.register_forward_hook(lambda m, a, o: tally.leave())
-        with torch.no_grad(), tally:
-            model(*inputs)
-    return tally
-
-
-def _layer_rows(module: nn.Module, tally: _Tally, batch: int) -> list[LayerCost]:
+def _layer_rows(module: nn.Module, tally: Tally, batch: int) -> list[LayerCost]:
     seen: set[int] = set()
     rows = []
     for name, sub in module.named_modules():
@@ -283,94 +258,9 @@ def _layer_rows(module: nn.Module, tally: _Tally, batch: int) -> list[LayerCost]
             calls=tally.calls.get(name, 0),
             params=params,
             fixed_weights=fixed,
-            macs=_per_image(ops.get("macs", 0), batch),
-            elem_ops=_per_image(ops.get("elem_ops", 0), batch),
-            activation_bytes=_per_image(ops.get("activation_bytes", 0), batch),
-            bytes_moved=_per_image(ops.get("bytes_moved", 0), batch),
+            macs=_per_sample(ops.get("macs", 0), batch),
+            elem_ops=_per_sample(ops.get("elem_ops", 0), batch),
+            activation_bytes=_per_sample(ops.get("activation_bytes", 0), batch),
+            bytes_moved=_per_sample(ops.get("bytes_moved", 0), batch),
         ))
     return rows
-
-
-@contextlib.contextmanager
-def _quiet():
-    sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield sink
-
-
-def _ptflops_macs(module: nn.Module, inputs, backend: str) -> tuple[int | None, str | None]:
-    """ptflops ``get_model_complexity_info`` on one image, as JVET-style scripts call it."""
-    from ptflops import get_model_complexity_info
-
-    model = copy.deepcopy(module)
-    single = tuple(t[:1] for t in inputs)
-    if len(single) == 1:
-        batch = single[0]  # passed positionally, so ptflops' hooks on a bare conv see it
-    else:
-        try:  # ptflops passes several inputs only as keyword arguments
-            batch = dict(inspect.signature(model.forward).bind(*single).arguments)
-        except TypeError as error:
-            return None, f"cannot pass the inputs by name ({error})"
-    with _quiet() as log:
-        try:
-            macs, _ = get_model_complexity_info(
-                model, tuple(single[0].shape[1:]), as_strings=False, print_per_layer_stat=False,
-                input_constructor=lambda _: batch, backend=backend, ost=log,
-            )
-        except Exception as error:  # ptflops' own failures are part of what we report
-            return None, f"{type(error).__name__}: {error}"
-    if macs is None:
-        lines = [line for line in log.getvalue().splitlines() if line.strip()]
-        return None, lines[-1] if lines else "no result"
-    return int(macs), None
-
-
-def _torchsummary_params(module: nn.Module, inputs) -> tuple[int | None, str | None]:
-    """torchsummary's "Total params" line, as JVET-style scripts read it."""
-    from torchsummary import summary
-
-    model = copy.deepcopy(module)
-    sizes = [tuple(t.shape[1:]) for t in inputs]
-    device = "cuda" if inputs[0].is_cuda else "cpu"
-    with _quiet() as log:
-        try:
-            summary(model, sizes if len(sizes) > 1 else sizes[0], device=device)
-        except Exception as error:
-            return None, f"{type(error).__name__}: {error}"
-    match = re.search(r"Total params: ([\d,]+)", log.getvalue())
-    if not match:
-        return None, "no 'Total params' line"
-    return int(match.group(1).replace(",", "")), None
-
-
-def _check(macs, params, functional_conv_macs, tally, ptflops_macs, ptflops_error,
-           summary_params, summary_error) -> str:
-    reasons = []
-    gaps = sorted(op for op in tally.uncounted if multiplies_weights(op))
-    if gaps:
-        reasons.append(f"convbench: no MAC formula for {', '.join(gaps)} (counted as 0 MACs here)")
-    others = sorted(op for op in tally.uncounted if not multiplies_weights(op))
-    if others:
-        reasons.append(f"convbench: no element-op count for {', '.join(others)} (0 element ops here; bytes counted)")
-    if ptflops_macs is None:
-        reasons.append(f"ptflops: failed ({ptflops_error})")
-    elif ptflops_macs != macs and not gaps:  # with a gap of ours, the difference is not ptflops' to explain
-        if functional_conv_macs:
-            reasons.append("ptflops: functional conv not counted")
-        extra = ptflops_macs - (macs - functional_conv_macs)
-        if extra > 0:
-            reasons.append(f"ptflops: +{extra:,} non-MAC ops counted as MACs (bias, BN, activation, pooling)")
-        elif extra < 0:
-            reasons.append(f"ptflops: {-extra:,} MACs missing")
-    if summary_params is None:
-        if "has no attribute 'numpy'" in summary_error:
-            reasons.append("torchsummary: crashed, no submodule has a .weight or .bias to count")
-        else:
-            reasons.append(f"torchsummary: crashed ({summary_error})")
-    elif summary_params != params:
-        reused = any(calls > 1 for name, calls in tally.calls.items() if name)
-        why = ("counts a reused module once per call" if reused
-               else "counts only submodules' .weight and .bias")
-        reasons.append(f"torchsummary: {summary_params:,} params vs {params:,} ({why})")
-    return "; ".join(reasons) if reasons else "ok"

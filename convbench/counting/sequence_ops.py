@@ -29,32 +29,46 @@ aten = torch.ops.aten
 __all__ = ["SEQUENCE_MACS"]
 
 
+def _parts(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The sequences of a nested tensor (each its own length: padding a mask left out is not
+    computed), or the tensor itself."""
+    return tuple(x.unbind()) if x.is_nested else (x,)
+
+
 def _tokens(x: torch.Tensor) -> int:
     """Positions a token-wise weight is applied at: all dims but the last (features)."""
-    return x.numel() // x.shape[-1] if x.dim() else 0
+    return sum(part.numel() // part.shape[-1] for part in _parts(x) if part.dim())
+
+
+def _attention_products(query: torch.Tensor, key: torch.Tensor, embed_dim: int) -> int:
+    """``Q K^T`` and ``A V`` over all heads: ``L x S x E`` MACs each, per sequence."""
+    return 2 * sum(_tokens(q) * k.shape[-2] * embed_dim for q, k in zip(_parts(query), _parts(key)))
 
 
 def _multi_head_attention(args, kwargs, out) -> int:
     query, key = args[0], args[1]
     embed_dim, qkv_weight, proj_weight = args[3], args[5], args[7]
-    q_tokens, kv_tokens, source = _tokens(query), _tokens(key), key.shape[-2]
+    q_tokens, kv_tokens = _tokens(query), _tokens(key)
     projections = (q_tokens + 2 * kv_tokens) * qkv_weight.numel() // 3 + q_tokens * proj_weight.numel()
-    attention = 2 * q_tokens * source * embed_dim  # Q K^T and A V over all heads; q_tokens = batch x L
-    return projections + attention
+    return projections + _attention_products(query, key, embed_dim)
 
 
 def _encoder_layer(args, kwargs, out) -> int:
     src, embed_dim = args[0], args[1]
     qkv_weight, proj_weight, ffn_1, ffn_2 = args[3], args[5], args[14], args[16]
-    tokens, length = _tokens(src), src.shape[-2]
     weights = qkv_weight.numel() + proj_weight.numel() + ffn_1.numel() + ffn_2.numel()
-    return tokens * weights + 2 * tokens * length * embed_dim
+    return _tokens(src) * weights + _attention_products(src, src, embed_dim)
 
 
 def _flash_attention(args, kwargs, out) -> int:
     query, key, value = args[0], args[1], args[2]
     rows = query.numel() // query.shape[-1]  # batch x heads x L
     return rows * key.shape[-2] * (query.shape[-1] + value.shape[-1])
+
+
+def _linear(args, kwargs, out) -> int:
+    """``aten.linear`` reaches dispatch whole only on nested tensors (dense ones decompose to mm)."""
+    return _tokens(args[0]) * args[1].numel()
 
 
 def _recurrent(args, kwargs, out) -> int:
@@ -72,6 +86,7 @@ def _mkldnn_rnn_layer(args, kwargs, out) -> int:
 
 
 SEQUENCE_MACS: dict[Any, Callable[..., int]] = {
+    aten.linear: _linear,
     aten._native_multi_head_attention: _multi_head_attention,
     aten._transformer_encoder_layer_fwd: _encoder_layer,
     aten._scaled_dot_product_flash_attention_for_cpu: _flash_attention,

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from convbench.counting import Cost, count
+from convbench.counting import ALL_REFERENCES, Cost, count
 from convbench.models import build_model
 from convbench.models.octave_resnet import oct_resnet50
 from convbench.models.user import build_user_model, is_user_code
@@ -184,7 +184,7 @@ def prepare(suite: Suite, workload: Workload, device: str, request: VariantReque
             return case
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
-        cost = count(module, *inputs)
+        cost = count(module, *inputs, reference_counters=ALL_REFERENCES)
         row.update(cost_fields(request, workload, cost))
         case.built = Built(module, inputs, cost)
     except Exception as error:  # a failed case is a row, not the end of the run

@@ -1,0 +1,219 @@
+"""The exact pass: one forward of the module under a ``TorchDispatchMode`` that sees every aten op
+and attributes it to the module whose ``forward`` runs it.
+
+The module itself runs, not a copy: :func:`restored` puts back afterwards everything a pass can
+change (training flags, hooks, attributes a reference counter adds, parameters swapped in,
+buffer values such as batch-norm statistics), so counting costs one forward, not a deep copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter, defaultdict
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from convbench.counting.layout import LayoutWatch
+from convbench.counting.ops import DATA_DEPENDENT, DATA_MOVEMENT, ELEMENTWISE_COST, INT8_OPS, is_conv, mac_count
+
+__all__ = ["Tally", "restored", "tally_pass"]
+
+CONV_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_HOOKS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
+          "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks")
+
+
+class Tally(TorchDispatchMode):
+    """Per module: MACs, element ops, bytes; and the ops no table entry covers, the int8 MACs, and the
+    ops that make the count hold for this input only."""
+
+    def __init__(self, conv_module_names: set[str], weights: set[int]):
+        super().__init__()
+        self.stack: list[str] = []
+        self.conv_module_names = conv_module_names
+        self.weights = weights  # storages of parameters and buffers: reading one with .item() is not data
+        self.rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.calls: Counter = Counter()
+        self.uncounted: Counter = Counter()
+        self.data_dependent: Counter = Counter()
+        self.functional_conv_macs = 0
+        self.int8_macs = 0
+        self.paused = False
+
+    @contextlib.contextmanager
+    def pause(self):
+        """Ops run in the block are not the model's (a reference counter's hook): not counted."""
+        self.paused, before = True, self.paused
+        try:
+            yield
+        finally:
+            self.paused = before
+
+    def enter(self, name: str) -> None:
+        self.calls[name] += 1
+        self.stack.append(name)
+
+    def leave(self) -> None:
+        self.stack.pop()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.paused:
+            return out
+        packet = func._overloadpacket
+        name = str(packet)
+        owner = self.stack[-1] if self.stack else ""
+        row = self.rows[owner]
+        macs = mac_count(packet, args, kwargs, out)
+        row["macs"] += macs
+        if macs and is_conv(packet) and owner not in self.conv_module_names:
+            self.functional_conv_macs += macs
+        if packet in INT8_OPS:
+            self.int8_macs += macs
+        if (name in DATA_DEPENDENT and not self._reads_weights(args)) or _masks(name, args):
+            self.data_dependent[name] += 1
+        if packet in ELEMENTWISE_COST:
+            row["elem_ops"] += ELEMENTWISE_COST[packet](args, kwargs, out)
+        elif packet not in DATA_MOVEMENT and not macs:
+            self.uncounted[name] += 1
+        written = _bytes_written(func, out)
+        row["activation_bytes"] += written
+        if written:  # a pure view reads and writes nothing
+            row["bytes_moved"] += written + _bytes_read(args, kwargs)
+        return out
+
+    def _reads_weights(self, args) -> bool:
+        tensors = [a for a in args if isinstance(a, torch.Tensor) and not a.is_nested]
+        return bool(tensors) and all(_storage(t) in self.weights for t in tensors)
+
+
+def _masks(name: str, args) -> bool:
+    """``x[mask]``: indexing with a boolean mask keeps as many elements as the mask has True."""
+    return name == "aten.index" and len(args) > 1 and any(
+        isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in args[1] or ())
+
+
+def _storage(tensor: torch.Tensor) -> int:
+    try:
+        return tensor.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return -1
+
+
+def _nbytes(value) -> int:
+    return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
+
+
+def _bytes_written(func, out) -> int:
+    outputs = out if isinstance(out, (tuple, list)) else (out,)
+    written = 0
+    for returned, value in zip(func._schema.returns, outputs):
+        alias = returned.alias_info
+        if alias is None or alias.is_write:
+            written += _nbytes(value)
+    return written
+
+
+def _bytes_read(args, kwargs) -> int:
+    tensors = [*args, *kwargs.values()]
+    flat = [t for item in tensors for t in (item if isinstance(item, (list, tuple)) else (item,))]
+    return sum(_nbytes(t) for t in flat)
+
+
+def _scripted(module: nn.Module) -> bool:
+    return isinstance(module, torch.jit.ScriptModule)
+
+
+@contextlib.contextmanager
+def restored(module: nn.Module):
+    """Run the block on ``module`` and put it back as it was: each submodule's training flag,
+    instance attributes, hooks, parameters and buffers (their objects and their values)."""
+    saved = []
+    for sub in module.modules():
+        if _scripted(sub):
+            saved.append((sub, sub.training, None, None, None, None))
+            continue
+        hooks = {key: dict(getattr(sub, key)) for key in _HOOKS if hasattr(sub, key)}
+        saved.append((sub, sub.training, set(vars(sub)), hooks, dict(sub._parameters), dict(sub._buffers)))
+    values = [(b, b.clone()) for sub in module.modules() if not _scripted(sub)
+              for b in sub._buffers.values() if b is not None]
+    try:
+        yield module
+    finally:
+        for sub, training, attributes, hooks, parameters, buffers in saved:
+            sub.training = training
+            if attributes is None:
+                continue
+            for key in set(vars(sub)) - attributes:
+                delattr(sub, key) if key in vars(sub) else None
+            for key, entries in hooks.items():
+                current = getattr(sub, key)
+                current.clear()
+                current.update(entries)
+            sub._parameters.clear()
+            sub._parameters.update(parameters)
+            sub._buffers.clear()
+            sub._buffers.update(buffers)
+        with torch.inference_mode(False), torch.no_grad():
+            for buffer, value in values:
+                if buffer.is_inference() or not torch.equal(buffer, value):
+                    buffer.copy_(value) if not buffer.is_inference() else None
+
+
+def _ordinary(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Parameters, buffers and inputs made in ``torch.inference_mode()`` dispatch composite ops
+    (``aten.linear``, ``aten.conv2d``) without decomposing them; ordinary copies count the same in
+    any mode. (Inside :func:`restored`, which puts the originals back.)"""
+    for sub in model.modules():
+        if _scripted(sub):
+            continue
+        for name, param in sub._parameters.items():
+            if param is not None and param.is_inference():
+                sub._parameters[name] = nn.Parameter(param.detach().clone(), requires_grad=param.requires_grad)
+        for name, buffer in sub._buffers.items():
+            if buffer is not None and buffer.is_inference():
+                sub._buffers[name] = buffer.clone()
+
+    def plain(value):
+        return value.clone() if isinstance(value, torch.Tensor) and value.is_inference() else value
+
+    return tuple(plain(a) for a in args), {k: plain(v) for k, v in kwargs.items()}
+
+
+def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
+               forward: Callable[[Callable[[], object], Tally], None] | None = None) -> Tally:
+    """Count one ``module(*args, **kwargs)``; ``forward``, if given, is handed the call and the
+    tally and makes the call (a reference counter whose hooks watch the same pass, paused in the
+    tally). Call inside :func:`restored`."""
+    args, kwargs = _ordinary(module, args, kwargs)
+    weights = {_storage(t) for t in (*module.parameters(), *module.buffers())}
+    tally = Tally({name for name, m in module.named_modules() if isinstance(m, CONV_MODULES)}, weights)
+    watch.see("", module, args, kwargs)  # the root gets the inputs themselves
+    handles = []
+    for name, sub in module.named_modules():
+        if _scripted(sub):
+            continue
+        handles.append(sub.register_forward_pre_hook(
+            lambda m, a, k, name=name: (tally.enter(name), name and watch.see(name, m, a, k)) and None,
+            with_kwargs=True))
+        handles.append(sub.register_forward_hook(lambda m, a, o: tally.leave()))
+    try:
+        with torch.no_grad():
+            if forward is None:
+                with tally:
+                    module(*args, **kwargs)
+            else:
+                own_forward = module.forward  # bound before a rider swaps in its own
+
+                def call():
+                    with tally:
+                        return own_forward(*args, **kwargs)
+                forward(call, tally)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return tally

@@ -92,9 +92,18 @@ def show(variant, shape, params, model, model_input, as_json):
     console.print(totals)
     console.print(f"kMAC/pixel: {cost.kmac_per_pixel:.4g} (MACs / 1000 / {cost.pixels} input pixels); "
                   f"FLOPs = 2 x MACs = {cost.flops:,}")
-    console.print(f"check: {cost.check}")
+    console.print(f"check: {cost.check}", markup=False)
+    _count_lines(cost, console)
+
+
+def _count_lines(cost: Cost, console: Console) -> None:
+    """What the counts are per, and what makes them hold for this input only."""
     if cost.uncounted_ops:
-        console.print(f"ops with no cost entry (counted as 0): {', '.join(cost.uncounted_ops)}")
+        console.print(f"ops with no cost entry (counted as 0): {', '.join(cost.uncounted_ops)}", markup=False)
+    if cost.macs_int8:
+        console.print(f"{cost.macs_int8:,} of the MACs are int8 (quantized kernels)", markup=False)
+    if cost.data_dependent_ops:
+        console.print(f"MACs hold for this input only: it ran {', '.join(cost.data_dependent_ops)}", markup=False)
 
 
 def _layer_table(cost: Cost, title: str, console: Console) -> None:
@@ -153,10 +162,13 @@ def _show_model(name: str, model_input: str | None, variant: str | None, params:
         return
     console = new_console()
     title = f"{workload.label}" + (f", convs swapped for {request.label}" if variant else "")
-    _layer_table(cost, f"{title}: per layer, per image", console)
+    _layer_table(cost, f"{title}: per layer, per {cost.per}", console)
     if swaps.get("convs_replaced") is not None and variant:
         kept = f"; kept {swaps['convs_kept']} ({swaps['convs_kept_why']})" if swaps.get("convs_kept") else ""
         console.print(f"replaced {swaps['convs_replaced']} convs{kept}", markup=False)
-    console.print(f"params {cost.params:,}; MACs {cost.macs:,} per image (FLOPs = 2 x MACs); "
-                  f"kMAC/pixel {cost.kmac_per_pixel:.4g}; ptflops {cost.macs_ptflops}; check: {cost.check}",
-                  markup=False)
+    per_pixel = f"kMAC/pixel {cost.kmac_per_pixel:.4g}; " if cost.kmac_per_pixel is not None else ""
+    console.print(f"params {cost.params:,}; MACs {cost.macs:,} per {cost.per} (FLOPs = 2 x MACs); {per_pixel}"
+                  f"ptflops {cost.macs_ptflops}; check: {cost.check}", markup=False)
+    where = "unbatched" if cost.batch_dim is None else f"batch of {cost.batch} at dim {cost.batch_dim}"
+    console.print(f"counted per {cost.per}: {where} ({cost.batch_source})", markup=False)
+    _count_lines(cost, console)

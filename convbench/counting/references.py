@@ -54,7 +54,7 @@ def ptflops_macs(module: nn.Module, args: tuple, kwargs: dict, backend: str) -> 
         batch = args[0]
     else:
         try:
-            batch = {**dict(inspect.signature(module.forward).bind(*args).arguments), **kwargs}
+            batch = dict(inspect.signature(module.forward).bind(*args, **kwargs).arguments)
         except (TypeError, ValueError) as error:
             return Reference(error=f"cannot pass the inputs by name ({error})")
     first = args[0] if args else next(iter(kwargs.values()))
@@ -247,7 +247,7 @@ def _ptflops_reasons(reported: int, macs: float, tally: Tally, layout: BatchLayo
         steps = int(first.shape[0])  # ptflops divides by len(input), the first dim, taking it for the batch
         total = reported * steps
         reasons.append(f"ptflops: divides by the input's first dim ({steps}), which is not the batch here "
-                       f"(dim {layout.dim}); x {steps} = {total:,}")
+                       f"(dim {layout.dim}): x {steps} = {total:,}")
     if total == macs:
         return reasons
     functional = tally.functional_conv_macs / max(layout.size, 1)

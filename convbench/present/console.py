@@ -16,7 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from convbench.present.formatting import DIGITS, missing, percent, ratio, si, significant, with_spread
+from convbench.present.formatting import DIGITS, count_unit, missing, percent, ratio, si, significant, with_spread
 from convbench.present.paper import hidden_text, latest_per_label
 from convbench.present.report import calibration_text, row_notes, short_conventions, truthy
 
@@ -157,7 +157,8 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
             console.print(f"  [{i}] {reason} ({', '.join(labels)})", style="dim", markup=False)
         if group.attrs.get("hidden"):
             console.print(" " + hidden_text(group.attrs["hidden"]), style="dim", markup=False)
-    console.print(short_conventions(metadata.get("timing")), style="dim", markup=False)
+    console.print(short_conventions(metadata.get("timing"), count_unit(df.to_dict("records"))), style="dim",
+                  markup=False)
 
 
 def backend_table(df: pd.DataFrame, baseline: str, console: Console, digits: int = DIGITS) -> None:

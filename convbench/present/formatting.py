@@ -13,6 +13,13 @@ def missing(value) -> bool:
     return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
 
 
+def count_unit(rows) -> str:
+    """What the rows' counts are per: image (rows from before counts said), sequence, sample, or
+    several of them ("image / sequence")."""
+    units = [row.get("per") for row in rows]
+    return " / ".join(dict.fromkeys(u if isinstance(u, str) and u else "image" for u in units)) or "image"
+
+
 def significant(value, digits: int = DIGITS) -> str:
     """``value`` to ``digits`` significant figures, in plain notation: 0.000244, 0.980, 1.52, 562,
     28,900; scientific only below 1e-4 or from 1e9 up. Empty for a missing value."""

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from convbench.present.escaping import latex_text
-from convbench.present.formatting import DIGITS, missing, significant
+from convbench.present.formatting import DIGITS, count_unit, missing, significant
 from convbench.present.paper import (_Table, _cells, confidence_percent, hidden_text, legend_text, machine_line,
                                      method_text, runtime_groups, table_groups)
 
@@ -110,7 +110,7 @@ def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGIT
                 text, keys = _cells(row, key, digits, "+-")
                 cells.append(_number(text) + _marks(keys) if row.get("status") == "ok" else latex_text(text))
             out.append(" & ".join(cells) + r" \\")
-        note = (f"{method_text({**table.part, 'batch': table.rows[0].get('batch'), 'dtype': dtype}, table.baseline)} "
+        note = (f"{method_text({**table.part, 'batch': table.rows[0].get('batch'), 'dtype': dtype}, table.baseline, count_unit(table.rows))} "
                 f"{legend_text(table.margin, table.baseline, table.contended, table.unstable, table.pooled)}"
                 f"{hidden_text(group.attrs.get('hidden', 0))}")
         out += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"{\footnotesize\raggedright " + _legend_marks(latex_text(note))

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from convbench.present.escaping import markdown_text
-from convbench.present.formatting import DIGITS, missing, ratio, si, significant, with_spread
+from convbench.present.formatting import DIGITS, count_unit, missing, ratio, si, significant, with_spread
 from convbench.store.schema import part_for
 
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
@@ -127,7 +127,7 @@ def machine_line(part: dict[str, Any]) -> str:
     return ", ".join(p for p in pieces if p)
 
 
-def method_text(part: dict[str, Any], baseline: str) -> str:
+def method_text(part: dict[str, Any], baseline: str, per: str = "image") -> str:
     """Units, counter and timing method, in words (no command lines)."""
     timing = part.get("timing") or {}
     rounds, processes = timing.get("rounds"), int(timing.get("processes") or 1)
@@ -136,7 +136,7 @@ def method_text(part: dict[str, Any], baseline: str) -> str:
     min_span = float(timing.get("min_span") or 0)
     if min_span > 0:
         spread += f" spread over at least {min_span:g} s"
-    return (f"Params and MACs per image (multiply-accumulates, bias excluded; FLOPs = 2 MACs), counted "
+    return (f"Params and MACs per {per} (multiply-accumulates, bias excluded; FLOPs = 2 MACs), counted "
             f"exactly at the operator level and cross-checked against ptflops. kMAC/px: MACs per input pixel "
             f"/ 1000. Latency: batch {part.get('batch', 'as shown')} forward pass, {part.get('dtype', 'float32')}, "
             f"geometric mean over {rounds or 'the'} interleaved rounds{spread} of each round's median, "
@@ -209,7 +209,8 @@ def markdown_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DI
         out += ["", f"Machine: {markdown_text(machine_line(part))}. {markdown_text(legend)}", ""]
         last_of_part = i + 1 == len(groups) or groups[i + 1][0][:2] != (config, machine)
         if last_of_part:
-            out += [markdown_text(method_text({**part, "batch": rows[0].get("batch"), "dtype": dtype}, baseline)), ""]
+            out += [markdown_text(method_text({**part, "batch": rows[0].get("batch"), "dtype": dtype}, baseline,
+                                              count_unit(rows))), ""]
     return "\n".join(out)
 
 

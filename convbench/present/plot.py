@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from convbench.present.formatting import count_unit
 from convbench.store.schema import part_for
 
 FORMATS = ("png", "svg", "pdf")
@@ -189,7 +190,7 @@ def latency_vs_macs(df: pd.DataFrame, metadata: dict[str, Any], path: Path, styl
             front = pareto_front(list(zip(group["macs"], group["latency_ms"])))
             ax.plot(*zip(*front), color="grey", linestyle="--", linewidth=1, zorder=1, label="Pareto front")
             _readable_log_axes(ax, x_unit="")
-            ax.set_xlabel("MACs per image (exact count)")
+            ax.set_xlabel(f"MACs per {count_unit(group.to_dict('records'))} (exact count)")
             ax.set_ylabel("latency (ms)")
             ax.set_title(title, fontsize=style.title())
             ax.grid(True, which="both", alpha=0.3)

@@ -19,7 +19,7 @@ from convbench.timing.stats import CONFIDENCE, MARGIN
 EXPORT_FORMATS = ("csv", "markdown", "latex", "json")
 
 
-def short_conventions(timing: dict[str, Any] | None = None) -> str:
+def short_conventions(timing: dict[str, Any] | None = None, per: str = "image") -> str:
     """The conventions in three lines, for under the console tables (report.md has them in full)."""
     timing = timing or {}
     margin = 100 * float(timing.get("margin", MARGIN))
@@ -28,7 +28,7 @@ def short_conventions(timing: dict[str, Any] | None = None) -> str:
     where = f" in {processes} processes" if processes > 1 else ""
     min_span = float(timing.get("min_span") or 0)
     where += f" spread over >= {min_span:g} s" if min_span > 0 else " back to back"
-    return (f"MACs: exact count per image (FLOPs = 2 x MACs). latency ms: geometric mean of the medians of "
+    return (f"MACs: exact count per {per} (FLOPs = 2 x MACs). latency ms: geometric mean of the medians of "
             f"{rounds or ''} interleaved rounds{where} ± IQR. x: variant / baseline (geometric mean of per-round "
             f"ratios) with its {confidence:.0f}% CI; ~ same within ±{margin:.0f}%, ? undecided, ! contended, "
             f"† unstable (the machine changed state).")
@@ -50,10 +50,10 @@ def truthy(value) -> bool:
 def swap_notes(row) -> list[str]:
     """For a network: how many convs the variant replaced, and which it left as they were."""
     replaced = row.get("convs_replaced")
-    if missing(replaced) or (not replaced and missing(row.get("convs_kept"))):
+    kept = row.get("convs_kept")
+    if missing(replaced) or (not replaced and (missing(kept) or not kept)):
         return []
     text = f"replaced {int(replaced)} convs"
-    kept = row.get("convs_kept")
     if not missing(kept) and kept:
         text += f", kept {int(kept)} ({row.get('convs_kept_why')})"
     return [text]
@@ -67,8 +67,36 @@ NOT_A_DISAGREEMENT = ("torchsummary: crashed, no submodule has a .weight or .bia
 def counter_notes(row) -> list[str]:
     """Where the formula or the reference counters disagree with the exact count, and why."""
     reasons = [part for check in (row.get("formula_check"), row.get("count_check"))
-               if isinstance(check, str) and check not in ("", "ok", "n/a") for part in check.split("; ")]
+               if isinstance(check, str) and check not in ("", "ok", "n/a") for part in _reasons(check)]
     return [r for r in reasons if r not in NOT_A_DISAGREEMENT]
+
+
+def count_notes(row) -> list[str]:
+    """What a row's counts are per, where not per image at dim 0; the int8 share of its MACs; and
+    the ops that make its count hold for the input it was made on only."""
+    notes = []
+    per, source = row.get("per"), row.get("batch_source")
+    if isinstance(per, str) and per and (per != "image" or not missing(row.get("batch_dim")) and row["batch_dim"]):
+        where = "unbatched" if missing(row.get("batch_dim")) else f"batch at dim {int(row['batch_dim'])}"
+        notes.append(f"counts per {per}: {where} ({source})")
+    int8 = row.get("macs_int8")
+    if not missing(int8) and int8:
+        notes.append(f"{int8:,.0f} of its MACs per {per or 'image'} are int8 (quantized kernels)")
+    depends = row.get("count_depends_on")
+    if isinstance(depends, str) and depends:
+        notes.append(f"MACs hold for this input only: it ran {depends}")
+    return notes
+
+
+def _reasons(check: str) -> list[str]:
+    """A check's reasons: split at "; " outside parentheses (a reason may hold its own)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(check):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and check.startswith("; ", i):
+            parts.append(check[start:i])
+            start = i + 2
+    return [*parts, check[start:]]
 
 
 def compile_notes(row) -> list[str]:
@@ -82,8 +110,8 @@ def compile_notes(row) -> list[str]:
 
 def row_notes(row, calibration: str | None = None) -> list[str]:
     """Everything a row's reader should know beside its numbers."""
-    return (row_warnings(row, calibration) + pooled_notes(row) + swap_notes(row) + counter_notes(row)
-            + compile_notes(row))
+    return (row_warnings(row, calibration) + pooled_notes(row) + swap_notes(row) + count_notes(row)
+            + counter_notes(row) + compile_notes(row))
 
 
 def pooled_notes(row) -> list[str]:

@@ -21,7 +21,7 @@ def verdict_lines(rows: list[dict], baseline: str) -> list[str]:
         if not variants:
             continue
         cheapest = min(ok, key=lambda r: r["macs"])
-        lines.append(f"  cheapest on paper: {cheapest['label']} with {si_count(cheapest['macs'])} MACs per image"
+        lines.append(f"  cheapest on paper: {cheapest['label']} with {si_count(cheapest['macs'])} MACs per {cheapest.get('per') or 'image'}"
                      + (f" ({format_ratio(cheapest['macs_vs_baseline'])} {base})" if cheapest.get("macs_vs_baseline") else ""))
         timed = [r for r in ok if r.get("latency_ms") is not None]
         if len(timed) < len(ok):

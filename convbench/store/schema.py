@@ -15,7 +15,7 @@ COLUMNS = [
     "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width",
     "device", "backend", "dtype", "memory_format", "mode", "threads",
     "params", "fixed_weights", "macs", "flops", "kmac_per_pixel", "elem_ops", "activation_bytes",
-    "bytes_moved", "arithmetic_intensity",
+    "bytes_moved", "arithmetic_intensity", "per", "batch_dim", "batch_source", "macs_int8", "count_depends_on",
     "params_formula", "macs_formula", "formula_check",
     "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "count_check",
     "latency_ms", "latency_iqr_ms", "runs", "rounds", "processes", "noisy", "timing_method",
@@ -38,7 +38,8 @@ REQUIRED = ("variant", "label", "shape", "status")
 TEXT_COLUMNS = frozenset({
     "case_id", "session", "machine", "run", "config", "shape", "variant", "label", "device", "backend", "dtype",
     "memory_format", "mode", "formula_check", "count_check", "timing_method", "verdict", "eager_ratio_note",
-    "instability", "state_ratios", "convs_kept_why", "status", "error", "run_ratios"})
+    "instability", "state_ratios", "convs_kept_why", "status", "error", "run_ratios", "per", "batch_source",
+    "count_depends_on"})
 FLAG_COLUMNS = frozenset({"noisy", "significant", "contended", "unstable"})
 NUMBER_COLUMNS = frozenset(COLUMNS) - TEXT_COLUMNS - FLAG_COLUMNS
 INTEGER_COLUMNS = frozenset({
@@ -46,7 +47,7 @@ INTEGER_COLUMNS = frozenset({
     "fixed_weights", "macs", "flops", "elem_ops", "activation_bytes", "bytes_moved", "params_formula", "macs_formula",
     "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "runs", "rounds", "processes", "peak_memory_bytes",
     "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles", "gpu_other_processes",
-    "timing_attempts", "convs_replaced", "convs_kept", "pooled_runs"})
+    "timing_attempts", "convs_replaced", "convs_kept", "pooled_runs", "batch_dim", "macs_int8"})
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from torch import nn
 
 from convbench.counting import ALL_REFERENCES, Cost, count
 from convbench.models import build_model
+from convbench.models.inputs import KeywordCall, make_inputs
 from convbench.models.octave_resnet import oct_resnet50
 from convbench.models.user import build_user_model, is_user_code
 from convbench.registry import build, example_inputs, get_variant
@@ -73,7 +74,7 @@ def _build_network(workload: ModelWorkload, request: VariantRequest):
                                             **request.kwargs)
         if not replaced:
             raise ValueError(f"{request.name} can replace none of the selected convs of {workload.name}")
-    return model, _network_inputs(workload), replaced, kept
+    return _keyword_call(model, workload), _network_inputs(workload), replaced, kept
 
 
 def _octave_resnet50(workload: ModelWorkload, request: VariantRequest):
@@ -89,8 +90,25 @@ def _octave_resnet50(workload: ModelWorkload, request: VariantRequest):
 
 
 def _network_inputs(workload: ModelWorkload) -> tuple[torch.Tensor, ...]:
-    generator = torch.Generator().manual_seed(0)
-    return tuple(torch.randn(workload.batch, *shape, generator=generator) for shape in workload.input_shapes)
+    args, kwargs = make_inputs(workload.input_specs, workload.batch)
+    return (*args, *kwargs.values())
+
+
+def _keyword_call(model: nn.Module, workload: ModelWorkload) -> nn.Module:
+    """The model as the runtimes call it (inputs by position), where some of its inputs have names."""
+    names = tuple(spec.name for spec in workload.input_specs if spec.name)
+    return KeywordCall(model, len(workload.input_specs) - len(names), names) if names else model
+
+
+def count_case(workload: Workload, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Cost:
+    """The case's counts: a network's on its own inputs (keyword ones by name), with the batch where
+    its config put it, which the network must agree with."""
+    if not isinstance(workload, ModelWorkload):
+        return count(module, *inputs, reference_counters=ALL_REFERENCES)
+    args, kwargs = module.split(inputs) if isinstance(module, KeywordCall) else (inputs, {})
+    model = module.model if isinstance(module, KeywordCall) else module
+    return count(model, *args, kwargs=kwargs, reference_counters=ALL_REFERENCES,
+                 batch_dim=workload.input_specs[0].batch_dim)
 
 
 def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> dict[str, Any]:
@@ -99,12 +117,12 @@ def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequ
         "case_id": case_id(suite, workload, device, request), "session": session_key(suite, workload, device),
         "config": suite.name, "shape": workload.label, "variant": request.name, "label": request.label,
         "batch": workload.batch,
-        "in_channels": workload.input_shapes[0][0] if is_model else workload.in_channels,
+        "in_channels": _channels_first(workload)[0] if is_model else workload.in_channels,
         "out_channels": None if is_model else workload.out_channels,
         "kernel_size": None if is_model else workload.kernel_size,
         "stride": None if is_model else workload.stride,
-        "height": _spatial(workload.input_shapes[0], -2) if is_model else workload.height,
-        "width": _spatial(workload.input_shapes[0], -1) if is_model else workload.width,
+        "height": _channels_first(workload)[1] if is_model else workload.height,
+        "width": _channels_first(workload)[2] if is_model else workload.width,
         "device": device, "backend": "eager", "dtype": suite.dtype,
         "memory_format": suite.memory_format,
         "mode": "training" if suite.timing.training else "inference",
@@ -112,8 +130,14 @@ def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequ
     }
 
 
-def _spatial(shape: tuple[int, ...], axis: int) -> int | None:
-    return shape[axis] if len(shape) >= 3 else None
+def _channels_first(workload: ModelWorkload) -> tuple[int | None, int | None, int | None]:
+    """Channels, height and width of a batch-first float input (C x ... x H x W); None where the
+    input is not one (token ids, a sequence-first input)."""
+    first = workload.input_specs[0]
+    if first.batch_dim or not first.dtype.startswith(("float", "bfloat")):
+        return None, None, None
+    shape = first.shape
+    return shape[0], shape[-2] if len(shape) >= 3 else None, shape[-1] if len(shape) >= 3 else None
 
 
 def cost_fields(request: VariantRequest, workload: Workload, cost: Cost) -> dict[str, Any]:
@@ -135,7 +159,9 @@ def cost_fields(request: VariantRequest, workload: Workload, cost: Cost) -> dict
         "params": cost.params, "fixed_weights": cost.fixed_weights, "macs": cost.macs,
         "flops": cost.flops, "kmac_per_pixel": cost.kmac_per_pixel, "elem_ops": cost.elem_ops,
         "activation_bytes": cost.activation_bytes, "bytes_moved": cost.bytes_moved,
-        "arithmetic_intensity": cost.arithmetic_intensity, "params_formula": params_formula,
+        "arithmetic_intensity": cost.arithmetic_intensity, "per": cost.per, "batch_dim": cost.batch_dim,
+        "batch_source": cost.batch_source, "macs_int8": cost.macs_int8,
+        "count_depends_on": ", ".join(cost.data_dependent_ops), "params_formula": params_formula,
         "macs_formula": macs_formula, "formula_check": formula_check,
         "macs_ptflops": cost.macs_ptflops, "macs_ptflops_aten": cost.macs_ptflops_aten,
         "params_torchsummary": cost.params_torchsummary, "count_check": cost.check,
@@ -184,7 +210,7 @@ def prepare(suite: Suite, workload: Workload, device: str, request: VariantReque
             return case
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
-        cost = count(module, *inputs, reference_counters=ALL_REFERENCES)
+        cost = count_case(workload, module, inputs)
         row.update(cost_fields(request, workload, cost))
         case.built = Built(module, inputs, cost)
     except Exception as error:  # a failed case is a row, not the end of the run

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from convbench.models.inputs import InputSpec
 from convbench.registry import LayerShape
 from convbench.timing.contention import THRESHOLD
 from convbench.timing.settings import TimingSettings
@@ -57,6 +58,7 @@ class ModelWorkload:
     inputs: tuple[tuple[int, ...], ...] = ()
     skip_unfit: bool = True
     root: str = ""  # where a file.py entry's relative path starts (its config's directory); not in case ids
+    specs: tuple[InputSpec, ...] = ()  # inputs given with a dtype, a batch_dim or a name (else float, batch first)
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -67,9 +69,14 @@ class ModelWorkload:
         return self.inputs or ((3, self.size, self.size),)
 
     @property
+    def input_specs(self) -> tuple[InputSpec, ...]:
+        return self.specs or tuple(InputSpec(shape) for shape in self.input_shapes)
+
+
+    @property
     def label(self) -> str:
         rule = f", where {', '.join(f'{k}={v}' for k, v in self.where)}" if self.where else ""
-        shapes = " + ".join(f"{self.batch}x" + "x".join(map(str, s)) for s in self.input_shapes)
+        shapes = " + ".join(spec.label(self.batch) for spec in self.input_specs)
         arguments = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
         return f"{self.name}{f'({arguments})' if arguments else ''} @ {shapes}{rule}"
 

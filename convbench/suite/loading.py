@@ -20,6 +20,7 @@ from convbench.models.user import is_user_code, load_callable
 from convbench.registry import get_variant, variant_names
 from convbench.suite import yaml_loading
 from convbench.suite.code_entries import CodePolicy, consent, user_variant
+from convbench.suite.model_inputs import parse_inputs
 from convbench.suite.located import ConfigDocument, check_keys, expect_choice, expect_int, expect_number, suggest
 from convbench.suite.sweeps import check_case_count, parse_shapes, split_sweep, sweep_variants
 from convbench.suite.config import (DEVICES, MAX_CASES, MIN_ROUNDS, MODEL_KEYS, ON_CONTENTION, SHAPE_KEYS, TOP_KEYS,
@@ -202,13 +203,15 @@ def _parse_models(doc: ConfigDocument, models) -> list[ModelWorkload]:
         skip_unfit = item.get("skip_unfit", True)
         if not isinstance(skip_unfit, bool):
             raise doc.error(path + ("skip_unfit",), f"must be true or false, got {skip_unfit!r}")
+        shapes, specs = parse_inputs(doc, path + ("input",), item["input"]) if "input" in item else ((), ())
         result.append(ModelWorkload(
             name=name,
             batch=expect_int(doc, path + ("batch",), item.get("batch", 1)),
             size=expect_int(doc, path + ("size",), item.get("size", 224), minimum=32),
             where=tuple(where.items()),
             kwargs_json=json.dumps(kwargs, sort_keys=True),
-            inputs=_parse_inputs(doc, path + ("input",), item["input"]) if "input" in item else (),
+            inputs=shapes,
+            specs=specs,
             skip_unfit=skip_unfit,
             root=root,
         ))
@@ -226,18 +229,6 @@ def _text_keys(doc: ConfigDocument, path: tuple, value) -> None:
     elif isinstance(value, list):
         for i, inner in enumerate(value):
             _text_keys(doc, path + (i,), inner)
-
-
-def _parse_inputs(doc: ConfigDocument, path: tuple, value) -> tuple[tuple[int, ...], ...]:
-    """``[C, H, W]``, or a list of them for a network that takes several inputs."""
-    shapes = value if isinstance(value, list) and value and all(isinstance(v, list) for v in value) else [value]
-    result = []
-    for i, shape in enumerate(shapes):
-        where = path + ((i,) if len(shapes) > 1 else ())
-        if not isinstance(shape, list) or not shape:
-            raise doc.error(where, f"must be a shape per image such as [3, 224, 224], got {shape!r}")
-        result.append(tuple(expect_int(doc, where + (j,), v) for j, v in enumerate(shape)))
-    return tuple(result)
 
 
 def _parse_variant(doc: ConfigDocument, path: tuple, item) -> VariantRequest:

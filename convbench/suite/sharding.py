@@ -31,6 +31,8 @@ def _digest(data: dict[str, Any]) -> str:
 def _workload(workload: Shape | ModelWorkload) -> dict[str, Any]:
     data = {"kind": type(workload).__name__, **dataclasses.asdict(workload)}
     data.pop("root", None)  # where the config was read from does not change what is measured
+    if not data.get("specs"):
+        data.pop("specs", None)  # ids from before inputs could have dtypes and names stay as they were
     return data
 
 

@@ -7,6 +7,7 @@ the reason; anything else that fails gives an ``error`` row.
 
 from __future__ import annotations
 
+import re
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -107,8 +108,15 @@ def count_case(workload: Workload, module: nn.Module, inputs: tuple[torch.Tensor
         return count(module, *inputs, reference_counters=ALL_REFERENCES)
     args, kwargs = module.split(inputs) if isinstance(module, KeywordCall) else (inputs, {})
     model = module.model if isinstance(module, KeywordCall) else module
-    return count(model, *args, kwargs=kwargs, reference_counters=ALL_REFERENCES,
-                 batch_dim=workload.input_specs[0].batch_dim)
+    first = workload.input_specs[0]
+    try:
+        return count(model, *args, kwargs=kwargs, reference_counters=ALL_REFERENCES, batch_dim=first.batch_dim)
+    except ValueError as error:
+        found = re.search(r"takes its batch at dim (\d)", str(error))
+        if not found:
+            raise
+        raise ValueError(f"{error}: give the input as {{shape: {list(first.shape)}, batch_dim: {found.group(1)}}}, "
+                         "the shape without the batch") from None
 
 
 def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> dict[str, Any]:

@@ -219,12 +219,12 @@ def _exact_pass(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tenso
     the pass, it is run again without them."""
     scripted = isinstance(module, torch.jit.ScriptModule)
     rider = TorchsummaryRider(module, "cuda" if first.is_cuda else "cpu") if with_summary and not scripted else None
-    with torch.inference_mode(False), restored(module):
+    with torch.inference_mode(False), restored(module, values=training):
         module.train(training)
         watch = LayoutWatch(first)
         tally = tally_pass(module, args, kwargs, watch, rider.ride if rider else None)
     if rider is not None and not rider.completed:
-        with torch.inference_mode(False), restored(module):
+        with torch.inference_mode(False), restored(module, values=training):
             module.train(training)
             watch = LayoutWatch(first)
             tally = tally_pass(module, args, kwargs, watch)
@@ -245,7 +245,7 @@ def _layer_rows(module: nn.Module, tally: Tally, batch: int) -> list[LayerCost]:
     seen: set[int] = set()
     rows = []
     for name, sub in module.named_modules():
-        own = [p for p in sub.parameters(recurse=False) if id(p) not in seen]
+        own = [p for p in sub._parameters.values() if p is not None and id(p) not in seen]
         seen.update(id(p) for p in own)
         params = sum(p.numel() for p in own)
         fixed = sum(b.numel() for b in _fixed_buffers(sub))

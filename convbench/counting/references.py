@@ -58,7 +58,7 @@ def ptflops_macs(module: nn.Module, args: tuple, kwargs: dict, backend: str) -> 
         except (TypeError, ValueError) as error:
             return Reference(error=f"cannot pass the inputs by name ({error})")
     first = args[0] if args else next(iter(kwargs.values()))
-    with _quiet() as log, restored(module):
+    with _quiet() as log, restored(module, values=False):  # ptflops runs the module in eval mode
         try:
             macs, _ = get_model_complexity_info(
                 module, tuple(first.shape[1:]), as_strings=False, print_per_layer_stat=False,

@@ -26,6 +26,9 @@ _HOOKS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always
           "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks")
 
 
+_NAMES: dict = {}  # op -> "aten.name", as str() gives it (slow enough to matter once per op call)
+
+
 class Tally(TorchDispatchMode):
     """Per module: MACs, element ops, bytes; and the ops no table entry covers, the int8 MACs, and the
     ops that make the count hold for this input only."""
@@ -65,7 +68,7 @@ class Tally(TorchDispatchMode):
         if self.paused:
             return out
         packet = func._overloadpacket
-        name = str(packet)
+        name = _NAMES.get(packet) or _NAMES.setdefault(packet, str(packet))
         owner = self.stack[-1] if self.stack else ""
         row = self.rows[owner]
         macs = mac_count(packet, args, kwargs, out)
@@ -129,18 +132,20 @@ def _scripted(module: nn.Module) -> bool:
 
 
 @contextlib.contextmanager
-def restored(module: nn.Module):
+def restored(module: nn.Module, values: bool = True):
     """Run the block on ``module`` and put it back as it was: each submodule's training flag,
-    instance attributes, hooks, parameters and buffers (their objects and their values)."""
-    saved = []
+    instance attributes, hooks, parameters and buffers, and with ``values`` the buffers' values
+    (batch-norm statistics a training-mode pass updates; an eval-mode pass of torch's own layers
+    changes none)."""
+    saved, kept = [], []
     for sub in module.modules():
         if _scripted(sub):
             saved.append((sub, sub.training, None, None, None, None))
             continue
-        hooks = {key: dict(getattr(sub, key)) for key in _HOOKS if hasattr(sub, key)}
+        hooks = {key: dict(hook) for key in _HOOKS if (hook := getattr(sub, key, None))}  # the non-empty ones
         saved.append((sub, sub.training, set(vars(sub)), hooks, dict(sub._parameters), dict(sub._buffers)))
-    values = [(b, b.clone()) for sub in module.modules() if not _scripted(sub)
-              for b in sub._buffers.values() if b is not None]
+        if values:
+            kept += [(b, b.clone()) for b in sub._buffers.values() if b is not None and not b.is_inference()]
     try:
         yield module
     finally:
@@ -148,20 +153,16 @@ def restored(module: nn.Module):
             sub.training = training
             if attributes is None:
                 continue
-            for key in set(vars(sub)) - attributes:
+            for key in vars(sub).keys() - attributes:
                 delattr(sub, key) if key in vars(sub) else None
-            for key, entries in hooks.items():
-                current = getattr(sub, key)
-                current.clear()
-                current.update(entries)
-            sub._parameters.clear()
-            sub._parameters.update(parameters)
-            sub._buffers.clear()
-            sub._buffers.update(buffers)
-        with torch.inference_mode(False), torch.no_grad():
-            for buffer, value in values:
-                if buffer.is_inference() or not torch.equal(buffer, value):
-                    buffer.copy_(value) if not buffer.is_inference() else None
+            pairs = [(hooks.get(key, {}), current) for key in _HOOKS if (current := getattr(sub, key, None)) is not None]
+            for entries, current in [*pairs, (parameters, sub._parameters), (buffers, sub._buffers)]:
+                if len(current) != len(entries) or any(current.get(k) is not v for k, v in entries.items()):
+                    current.clear()
+                    current.update(entries)
+        with torch.no_grad():
+            for buffer, value in kept:  # batch norm writes its statistics in place, without a version bump
+                buffer.copy_(value)
 
 
 def _ordinary(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -190,11 +191,13 @@ def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
     tally and makes the call (a reference counter whose hooks watch the same pass, paused in the
     tally). Call inside :func:`restored`."""
     args, kwargs = _ordinary(module, args, kwargs)
-    weights = {_storage(t) for t in (*module.parameters(), *module.buffers())}
-    tally = Tally({name for name, m in module.named_modules() if isinstance(m, CONV_MODULES)}, weights)
+    named = list(module.named_modules())
+    weights = {_storage(t) for _, sub in named for t in (*sub._parameters.values(), *sub._buffers.values())
+               if isinstance(t, torch.Tensor)}
+    tally = Tally({name for name, m in named if isinstance(m, CONV_MODULES)}, weights)
     watch.see("", module, args, kwargs)  # the root gets the inputs themselves
     handles = []
-    for name, sub in module.named_modules():
+    for name, sub in named:
         if _scripted(sub):
             continue
         handles.append(sub.register_forward_pre_hook(

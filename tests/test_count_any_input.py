@@ -275,3 +275,16 @@ def test_counting_makes_no_copy_of_the_module_and_leaves_no_trace(monkeypatch):
     assert [set(vars(m)) for m in model.modules()] == attributes  # ptflops' counters and hooks removed
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics kept
     assert not model.training and not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_a_reference_counter_that_fails_leaves_torch_as_it_was():
+    """ptflops 0.7.5 wraps torch.nn.functional while it runs, and on a traced module failed
+    without unwrapping it, so that every later ptflops count failed."""
+    relu, matmul = F.relu, torch.matmul
+    eager = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.ReLU())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(eager, torch.randn(1, 3, 12, 12))
+    convbench.count(traced, torch.randn(2, 3, 12, 12), reference_counters=convbench.counting.ALL_REFERENCES)
+    assert F.relu is relu and torch.matmul is matmul
+    assert convbench.count(eager, torch.randn(1, 3, 12, 12)).macs_ptflops is not None

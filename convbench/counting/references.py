@@ -50,6 +50,8 @@ def ptflops_macs(module: nn.Module, args: tuple, kwargs: dict, backend: str) -> 
     when there is one, else by name, as ptflops takes several inputs only as keyword arguments."""
     from ptflops import get_model_complexity_info
 
+    if isinstance(module, torch.jit.ScriptModule):
+        return Reference(error="cannot hook a TorchScript module (no register_forward_hook)")
     if len(args) == 1 and not kwargs:
         batch = args[0]
     else:
@@ -66,10 +68,24 @@ def ptflops_macs(module: nn.Module, args: tuple, kwargs: dict, backend: str) -> 
             )
         except Exception as error:  # ptflops' own failures are part of what we report
             return Reference(error=f"{type(error).__name__}: {error}")
+        finally:
+            _unpatch_ptflops()
     if macs is None:
         lines = [line for line in log.getvalue().splitlines() if line.strip()]
         return Reference(error=lines[-1] if lines else "no result")
     return Reference(int(macs))
+
+
+def _unpatch_ptflops() -> None:
+    """ptflops swaps ``torch.nn.functional`` and tensor ops for counting wrappers while it runs and
+    can fail before it swaps them back (ptflops 0.7.5 on a traced module): swap back what is left."""
+    import torch.nn.functional as F
+    from ptflops import pytorch_engine
+
+    if isinstance(F.relu, pytorch_engine.torch_function_wrapper):
+        pytorch_engine.unpatch_functional()
+    if isinstance(torch.matmul, pytorch_engine.torch_function_wrapper):
+        pytorch_engine.unpatch_tensor_ops()
 
 
 class TorchsummaryRider:

@@ -200,9 +200,12 @@ def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
     for name, sub in named:
         if _scripted(sub):
             continue
-        handles.append(sub.register_forward_pre_hook(
-            lambda m, a, k, name=name: (tally.enter(name), name and watch.see(name, m, a, k)) and None,
-            with_kwargs=True))
+        def entering(module, args, kwargs, name=name):
+            tally.enter(name)
+            if name:  # the root was seen with the caller's own inputs above
+                watch.see(name, module, args, kwargs)
+
+        handles.append(sub.register_forward_pre_hook(entering, with_kwargs=True))
         handles.append(sub.register_forward_hook(lambda m, a, o: tally.leave()))
     try:
         with torch.no_grad():

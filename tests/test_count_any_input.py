@@ -10,7 +10,10 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 import convbench
 from convbench.counting.ops import multiplies_weights
@@ -288,3 +291,20 @@ def test_a_reference_counter_that_fails_leaves_torch_as_it_was():
     convbench.count(traced, torch.randn(2, 3, 12, 12), reference_counters=convbench.counting.ALL_REFERENCES)
     assert F.relu is relu and torch.matmul is matmul
     assert convbench.count(eager, torch.randn(1, 3, 12, 12)).macs_ptflops is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=5), st.integers(1, 6))
+def test_any_rank_counts_per_sample_what_flop_counter_counts_in_all(shape, outputs):
+    """A linear layer on the last dim of an input of any rank: per sample times the samples is
+    FlopCounterMode's total (FLOPs / 2); the batch is dim 0, or one sample for a 1-D input."""
+    x = torch.randn(*shape)
+    model = nn.Linear(shape[-1], outputs, bias=False)
+    cost = convbench.count(model, x)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    samples = shape[0] if len(shape) > 1 else 1
+    assert cost.batch == samples and cost.macs * samples == counter.get_total_flops() // 2
+    assert cost.per == ("image" if len(shape) == 4 else "sample")
+    if len(shape) > 1:  # ptflops, fed one sample, agrees: a bias-free linear layer has nothing else to count
+        assert cost.macs_ptflops == cost.macs

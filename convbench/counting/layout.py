@@ -7,7 +7,8 @@ batch at dim 1), on the attention inside ``nn.TransformerEncoder(Layer)`` and
 ``nn.TransformerDecoder(Layer)``, or on any module with a boolean ``batch_first``. The first such
 layer whose input still has the model input's leading dimensions (the input itself, or what an
 embedding or a linear layer made of it) decides; otherwise the batch is dim 0. A 2-D input to a
-recurrent or attention layer (1-D to a cell) is one unbatched sequence.
+recurrent or attention layer (1-D to a cell) is one unbatched sequence, and so is any 1-D (or 0-D)
+input unless ``batch_dim=0`` says it is a batch.
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ class LayoutWatch:
                                  f"{'no dim (unbatched)' if self.found.dim is None else f'dim {self.found.dim}'}"
                                  f" ({self.found.source})")
             return self.found
-        if x.dim() == 0:
-            return BatchLayout(None, 1, "sample", "a 0-D input is one sample")
+        if x.dim() == 0 or (x.dim() == 1 and given is None):
+            return BatchLayout(None, 1, "sample", f"a {x.dim()}-D input is one sample"
+                                                  + (" (batch_dim=0 if it is a batch)" if x.dim() else ""))
         dim = 0 if given is None else given
         if not -x.dim() <= dim < x.dim():
             raise ValueError(f"batch_dim={given} is not a dimension of the first input (shape {tuple(x.shape)})")

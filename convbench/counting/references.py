@@ -59,7 +59,7 @@ def ptflops_macs(module: nn.Module, args: tuple, kwargs: dict, backend: str) -> 
             batch = dict(inspect.signature(module.forward).bind(*args, **kwargs).arguments)
         except (TypeError, ValueError) as error:
             return Reference(error=f"cannot pass the inputs by name ({error})")
-    first = args[0] if args else next(iter(kwargs.values()))
+    first = next((t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)), torch.empty(1))
     with _quiet() as log, restored(module, values=False):  # ptflops runs the module in eval mode
         try:
             macs, _ = get_model_complexity_info(

@@ -102,12 +102,20 @@ class FormulaCost:
     """A variant's closed-form cost, per image (batch 1), bias excluded from MACs.
 
     ``params`` counts learnable parameters; ``fixed_weights`` counts weights that take part in
-    the computation but are not learned (the STFT bases).
+    the computation but are not learned (the STFT bases), and ``macs_fixed`` the MACs they do.
+    ``macs_backward`` is a training step's backward with the input's gradient needed (as inside a
+    network): each conv's input gradient and weight gradient cost its forward MACs, and fixed
+    weights have no gradient.
     """
 
     params: int
     macs: int
     fixed_weights: int = 0
+    macs_fixed: int = 0
+
+    @property
+    def macs_backward(self) -> int:
+        return 2 * self.macs - self.macs_fixed
 
 
 Builder = Callable[..., nn.Module]

@@ -19,14 +19,15 @@ import torch
 from torch import nn
 
 from convbench.counting.layout import BatchLayout, LayoutWatch, one_sample
-from convbench.counting.references import Reference, TorchsummaryRider, blame, ptflops_macs
+from convbench.counting.references import (Reference, TorchsummaryRider, blame, flop_counter_step, ptflops_macs,
+                                           step_blame)
 from convbench.counting.tally import Tally, restored, tally_pass
 
 __all__ = ["ALL_REFERENCES", "Cost", "LayerCost", "count", "fixed_weight_count", "param_count"]
 
 ROOT = "(root)"
 REFERENCES = ("ptflops", "torchsummary")  # run by default: each costs about one forward at most
-ALL_REFERENCES = (*REFERENCES, "ptflops_aten")
+ALL_REFERENCES = (*REFERENCES, "ptflops_aten", "flop_counter")
 
 
 @dataclass
@@ -59,7 +60,9 @@ class Cost:
     :mod:`convbench.counting.ops`; ``activation_bytes`` is the bytes every op writes (views
     excluded); ``bytes_moved`` is every op's tensor inputs (weights included) plus outputs, the
     traffic an op-by-op execution makes (views move nothing), and ``arithmetic_intensity`` is MACs
-    per byte moved. ``data_dependent_ops`` names the ops that make the count hold for this input
+    per byte moved. ``macs_backward`` are the backward pass's MACs (``count(..., backward=True)``),
+    and ``macs_train_step_flop_counter`` what torch's ``FlopCounterMode`` counts for the whole step
+    (FLOPs / 2). ``data_dependent_ops`` names the ops that make the count hold for this input
     only (``aten.nonzero x 3``); empty when any input of these shapes costs the same.
     ``macs_ptflops`` / ``macs_ptflops_aten`` are ptflops' ``get_model_complexity_info`` with its
     ``pytorch`` (default) and ``aten`` backends; ``params_torchsummary`` is torchsummary's
@@ -89,6 +92,13 @@ class Cost:
     batch_source: str = ""
     macs_int8: float = 0
     data_dependent_ops: tuple[str, ...] = ()
+    macs_backward: float | None = None
+    macs_train_step_flop_counter: float | None = None
+
+    @property
+    def macs_train_step(self) -> float | None:
+        """Forward and backward MACs of one training step (None when the backward was not counted)."""
+        return None if self.macs_backward is None else self.macs + self.macs_backward
 
     def layer_table(self):
         """The per-layer breakdown as a pandas DataFrame; its numeric columns sum to the totals."""
@@ -134,7 +144,8 @@ def fixed_weight_count(module: nn.Module) -> int:
 
 
 def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool = False,
-          reference_counters: bool | Iterable[str] = True, batch_dim: int | None = None) -> Cost:
+          reference_counters: bool | Iterable[str] = True, batch_dim: int | None = None,
+          backward: bool = False, input_grad: bool = True) -> Cost:
     """Count ``module`` on its inputs (as ``module(*inputs, **kwargs)`` would run), per sample.
 
     Inputs may be tensors of any rank (token ids, sequences, images, volumes) and keyword
@@ -143,7 +154,13 @@ def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool
     mode (inference: BN uses its running statistics), or in training mode with ``training=True``;
     either way ``module`` keeps its own mode. ``reference_counters``: True runs ptflops and
     torchsummary, False none, or name them (``"ptflops"``, ``"torchsummary"``,
-    ``"ptflops_aten"``); a field of one not run is None.
+    ``"ptflops_aten"``, ``"flop_counter"``: torch's FlopCounterMode on the training step, with
+    ``backward``); a field of one not run is None.
+
+    ``backward=True`` also counts the backward of the outputs (each output's gradient all ones),
+    as a training step runs it: the weights' gradients, and the float inputs' where
+    ``input_grad`` (as for a layer inside a network; False for a whole network, whose input needs
+    none). It runs in training mode when ``training``.
     """
     kwargs = dict(kwargs or {})
     tensors = [t for t in (*inputs, *kwargs.values()) if isinstance(t, torch.Tensor)]
@@ -154,7 +171,8 @@ def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool
         raise ValueError(f"an input is empty (shape {shape}): batch, channels and sizes must be >= 1")
     references = _references(reference_counters)
     with torch.random.fork_rng():  # counting leaves the caller's RNG alone
-        return _count(module, tuple(inputs), kwargs, tensors[0], training, references, batch_dim)
+        return _count(module, tuple(inputs), kwargs, tensors[0], training, references, batch_dim,
+                      input_grad if backward else None)
 
 
 def _references(choice: bool | Iterable[str]) -> tuple[str, ...]:
@@ -170,9 +188,10 @@ def _references(choice: bool | Iterable[str]) -> tuple[str, ...]:
 
 
 def _count(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, training: bool,
-           references: tuple[str, ...], batch_dim: int | None) -> Cost:
+           references: tuple[str, ...], batch_dim: int | None, input_grad: bool | None) -> Cost:
+    """``input_grad`` None: no backward."""
     tally, summary, layout = _exact_pass(module, args, kwargs, first, training, "torchsummary" in references,
-                                         batch_dim)
+                                         batch_dim, input_grad)
     batch = layout.size
     layers = _layer_rows(module, tally, batch)
     params = param_count(module)
@@ -186,6 +205,11 @@ def _count(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, tr
     aten = ptflops_macs(module, *sample, "aten") if "ptflops_aten" in references else not_run
     check = (blame(module, tally, macs, params, layout, sample[0], ptflops, summary)
              if {"ptflops", "torchsummary"} <= set(references) else "not checked")
+    macs_backward = None if input_grad is None else _per_sample(sum(tally.backward_macs.values()), batch)
+    step = not_run
+    if input_grad is not None and "flop_counter" in references:
+        step = flop_counter_step(module, args, kwargs, training, input_grad)
+        check = step_blame(check, tally, step, batch, macs + macs_backward)
 
     return Cost(
         params=params,
@@ -210,11 +234,14 @@ def _count(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, tr
         batch_source=layout.source,
         macs_int8=_per_sample(tally.int8_macs, batch),
         data_dependent_ops=tuple(f"{op} x {n}" for op, n in sorted(tally.data_dependent.items())),
+        macs_backward=macs_backward,
+        macs_train_step_flop_counter=None if step.value is None else _per_sample(step.value, batch),
     )
 
 
 def _exact_pass(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, training: bool,
-                with_summary: bool, batch_dim: int | None) -> tuple[Tally, Reference, BatchLayout]:
+                with_summary: bool, batch_dim: int | None,
+                input_grad: bool | None) -> tuple[Tally, Reference, BatchLayout]:
     """The tally of one forward, with torchsummary's hooks watching it when asked; if they break
     the pass, it is run again without them."""
     scripted = isinstance(module, torch.jit.ScriptModule)
@@ -222,12 +249,14 @@ def _exact_pass(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tenso
     with torch.inference_mode(False), restored(module, values=training):
         module.train(training)
         watch = LayoutWatch(first)
-        tally = tally_pass(module, args, kwargs, watch, rider.ride if rider else None)
+        tally = tally_pass(module, args, kwargs, watch, rider.ride if rider else None,
+                           backward=input_grad is not None, input_grad=bool(input_grad))
     if rider is not None and not rider.completed:
         with torch.inference_mode(False), restored(module, values=training):
             module.train(training)
             watch = LayoutWatch(first)
-            tally = tally_pass(module, args, kwargs, watch)
+            tally = tally_pass(module, args, kwargs, watch, backward=input_grad is not None,
+                               input_grad=bool(input_grad))
     if rider is not None:
         summary = rider.result
     elif with_summary:

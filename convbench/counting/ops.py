@@ -1,7 +1,8 @@
 """What each aten op costs: a table from op to cost function, so adding an op is adding a row.
 
-MACs come from :mod:`convbench.counting.sequence_ops` (fused attention and recurrent ops) and
-:mod:`convbench.counting.quantized_ops` (``quantized::`` linear and conv), else from
+MACs come from :mod:`convbench.counting.sequence_ops` (fused attention and recurrent ops),
+:mod:`convbench.counting.quantized_ops` (``quantized::`` linear and conv) and
+:mod:`convbench.counting.backward_ops` (conv, attention and recurrent gradients), else from
 ``torch.utils.flop_counter``'s registered formulas (the ones ``FlopCounterMode``
 uses: convolution of every kind, including grouped and transposed, and matmuls), halved, because
 torch counts 2 FLOPs per MAC. Bias is not a MAC: it is counted here as element-wise work.
@@ -42,13 +43,14 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import flop_registry
 
+from convbench.counting.backward_ops import BACKWARD_MACS
 from convbench.counting.quantized_ops import INT8_OPS, QUANTIZED_MACS, QUANTIZED_NAMES
 from convbench.counting.sequence_ops import SEQUENCE_MACS
 
 aten = torch.ops.aten
 
 __all__ = ["DATA_DEPENDENT", "DATA_MOVEMENT", "ELEMENTWISE_COST", "INT8_OPS", "WEIGHT_OPS", "is_conv", "mac_count",
-           "multiplies_weights", "numel"]
+           "multiplies_weights", "numel", "torch_macs"]
 
 # Ops that multiply weights (or attention operands) with inputs, by exact name: one of these without a
 # MAC formula is a gap in convbench's own count. A name is never matched by a part of it
@@ -70,7 +72,10 @@ WEIGHT_OPS = frozenset({
         "_efficient_attention_forward", "_flash_attention_forward", "_native_multi_head_attention",
         "_transformer_encoder_layer_fwd", "lstm", "gru", "rnn_tanh", "rnn_relu", "mkldnn_rnn_layer",
         "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell", "_thnn_fused_lstm_cell",
-        "_thnn_fused_gru_cell", "quantized_lstm_cell", "quantized_gru_cell",
+        "_thnn_fused_gru_cell", "quantized_lstm_cell", "quantized_gru_cell", "convolution_backward",
+        "_scaled_dot_product_flash_attention_for_cpu_backward", "_scaled_dot_product_flash_attention_backward",
+        "_scaled_dot_product_efficient_attention_backward", "_scaled_dot_product_cudnn_attention_backward",
+        "mkldnn_rnn_layer_backward", "_cudnn_rnn_backward", "cudnn_convolution_backward",
     )),
     *(f"quantized.{name}" for name in QUANTIZED_NAMES),
 })
@@ -169,17 +174,24 @@ _CONV_OPS = {aten.convolution, aten._convolution, aten.cudnn_convolution,
 
 
 def mac_count(packet, args, kwargs, out) -> int:
-    """MACs of one op call: convbench's formula for the fused attention and recurrent ops
-    (:mod:`convbench.counting.sequence_ops`), else torch's flop formula halved; 0 for ops without either."""
+    """MACs of one op call: convbench's formula for the fused attention, recurrent, quantized and
+    backward ops, else torch's flop formula halved; 0 for ops without either."""
     if packet in SEQUENCE_MACS:
         return int(SEQUENCE_MACS[packet](args, kwargs or {}, out))
     if packet in QUANTIZED_MACS:
         return int(QUANTIZED_MACS[packet](args, kwargs or {}, out))
+    if packet in BACKWARD_MACS:
+        return int(BACKWARD_MACS[packet](args, kwargs or {}, out))
+    return torch_macs(packet, args, kwargs, out) or 0
+
+
+def torch_macs(packet, args, kwargs, out) -> int | None:
+    """What ``torch.utils.flop_counter.FlopCounterMode`` counts for one op call, as MACs (its
+    FLOPs / 2); None where it has no formula."""
     formula = flop_registry.get(packet)
     if formula is None:
-        return 0
-    flops = formula(*args, **(kwargs or {}), out_val=out)
-    return int(flops) // 2
+        return None
+    return int(formula(*args, **(kwargs or {}), out_val=out)) // 2
 
 
 def is_conv(packet) -> bool:

@@ -24,9 +24,9 @@ from torch import nn
 
 from convbench.counting.layout import BatchLayout
 from convbench.counting.ops import multiplies_weights
-from convbench.counting.tally import Tally, restored
+from convbench.counting.tally import Tally, backward_of, needing_grad, restored
 
-__all__ = ["Reference", "TorchsummaryRider", "blame", "ptflops_macs"]
+__all__ = ["Reference", "TorchsummaryRider", "blame", "flop_counter_step", "ptflops_macs", "step_blame"]
 
 
 @dataclass
@@ -275,3 +275,49 @@ def _ptflops_reasons(reported: int, macs: float, tally: Tally, layout: BatchLayo
     elif extra < 0:
         reasons.append(f"ptflops: {-extra:,.0f} MACs missing")
     return reasons
+
+
+def flop_counter_step(module: nn.Module, args: tuple, kwargs: dict, training: bool, input_grad: bool) -> Reference:
+    """torch's ``FlopCounterMode`` over one training step as :func:`convbench.count` runs it
+    (forward, then the backward of every output), in MACs (its FLOPs / 2), over the whole batch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if isinstance(module, torch.jit.ScriptModule):
+        return Reference(error="not run on a TorchScript module")
+    with _quiet(), restored(module):
+        module.train(training)
+        step_args, step_kwargs = needing_grad(args, kwargs, input_grad)
+        try:
+            with torch.enable_grad(), FlopCounterMode(display=False) as counter:
+                backward_of(module(*step_args, **step_kwargs))
+        except Exception as error:
+            return Reference(error=f"{type(error).__name__}: {error}")
+    return Reference(counter.get_total_flops() // 2)
+
+
+# Why FlopCounterMode's count of an op differs from convbench's, where the cause is known.
+WHY_TORCH_DIFFERS = {
+    "aten.convolution_backward": "counts a grouped conv's input gradient as if the conv were not grouped",
+}
+
+
+def step_blame(check: str, tally: Tally, step: Reference, batch: int, train_step_macs: float) -> str:
+    """``check`` with why FlopCounterMode's training-step MACs differ from convbench's: the ops
+    whose MACs it counts otherwise (it has no formula for the fused attention and recurrent ops,
+    and over-counts grouped conv gradients), and what those leave unexplained."""
+    if step.value is None:
+        reason = f"FlopCounterMode: failed on the training step ({step.error})"
+    else:
+        theirs = step.value / batch
+        if theirs == train_step_macs:
+            return "ok" if check == "not checked" else check
+        parts = []
+        for op, gap in sorted(tally.flop_counter_gap.items(), key=lambda item: -abs(item[1])):
+            if gap:
+                why = WHY_TORCH_DIFFERS.get(op, "no formula" if gap < 0 else "its own formula")
+                parts.append(f"{op} {gap / batch:+,.0f} ({why})")
+        left = theirs - train_step_macs - sum(tally.flop_counter_gap.values()) / batch
+        if left:
+            parts.append(f"{left:+,.0f} not explained")
+        reason = f"FlopCounterMode: training step {theirs:,.0f} MACs vs {train_step_macs:,.0f} ({'; '.join(parts)})"
+    return reason if check in ("ok", "not checked") else f"{check}; {reason}"

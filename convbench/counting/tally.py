@@ -15,11 +15,13 @@ from typing import Callable
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from convbench.counting.layout import LayoutWatch
-from convbench.counting.ops import DATA_DEPENDENT, DATA_MOVEMENT, ELEMENTWISE_COST, INT8_OPS, is_conv, mac_count
+from convbench.counting.ops import (DATA_DEPENDENT, DATA_MOVEMENT, ELEMENTWISE_COST, INT8_OPS, is_conv, mac_count,
+                                    multiplies_weights, torch_macs)
 
-__all__ = ["Tally", "restored", "tally_pass"]
+__all__ = ["Tally", "backward_of", "needing_grad", "restored", "tally_pass"]
 
 CONV_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _HOOKS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
@@ -45,6 +47,11 @@ class Tally(TorchDispatchMode):
         self.functional_conv_macs = 0
         self.int8_macs = 0
         self.paused = False
+        self.backward = False  # in the backward pass: its MACs are counted apart, per op
+        self.backward_macs: Counter = Counter()
+        self.backward_gaps: Counter = Counter()
+        self.flop_counter_gap: Counter = Counter()  # FlopCounterMode's MACs minus ours, per op
+        self.compare_torch = False  # record flop_counter_gap in the forward too
 
     @contextlib.contextmanager
     def pause(self):
@@ -69,6 +76,11 @@ class Tally(TorchDispatchMode):
             return out
         packet = func._overloadpacket
         name = _NAMES.get(packet) or _NAMES.setdefault(packet, str(packet))
+        if self.backward:
+            self._backward_op(packet, name, args, kwargs, out)
+            return out
+        if self.compare_torch:
+            self._torch_gap(packet, name, args, kwargs, out)
         owner = self.stack[-1] if self.stack else ""
         row = self.rows[owner]
         macs = mac_count(packet, args, kwargs, out)
@@ -88,6 +100,19 @@ class Tally(TorchDispatchMode):
         if written:  # a pure view reads and writes nothing
             row["bytes_moved"] += written + _bytes_read(args, kwargs)
         return out
+
+    def _backward_op(self, packet, name: str, args, kwargs, out) -> None:
+        macs = mac_count(packet, args, kwargs, out)
+        self.backward_macs[name] += macs
+        if not macs and multiplies_weights(name):
+            self.backward_gaps[name] += 1
+        self._torch_gap(packet, name, args, kwargs, out, macs)
+
+    def _torch_gap(self, packet, name: str, args, kwargs, out, macs: int | None = None) -> None:
+        macs = mac_count(packet, args, kwargs, out) if macs is None else macs
+        theirs = torch_macs(packet, args, kwargs, out) or 0
+        if theirs != macs:
+            self.flop_counter_gap[name] += theirs - macs
 
     def _reads_weights(self, args) -> bool:
         tensors = [a for a in args if isinstance(a, torch.Tensor) and not a.is_nested]
@@ -137,13 +162,14 @@ def restored(module: nn.Module, values: bool = True):
     instance attributes, hooks, parameters and buffers, and with ``values`` the buffers' values
     (batch-norm statistics a training-mode pass updates; an eval-mode pass of torch's own layers
     changes none)."""
-    saved, kept = [], []
+    saved, kept, gradients = [], [], []
     for sub in module.modules():
         if _scripted(sub):
             saved.append((sub, sub.training, None, None, None, None))
             continue
         hooks = {key: dict(hook) for key in _HOOKS if (hook := getattr(sub, key, None))}  # the non-empty ones
         saved.append((sub, sub.training, set(vars(sub)), hooks, dict(sub._parameters), dict(sub._buffers)))
+        gradients += [(p, p.grad) for p in sub._parameters.values() if p is not None]
         if values:
             kept += [(b, b.clone()) for b in sub._buffers.values() if b is not None and not b.is_inference()]
     try:
@@ -160,6 +186,8 @@ def restored(module: nn.Module, values: bool = True):
                 if len(current) != len(entries) or any(current.get(k) is not v for k, v in entries.items()):
                     current.clear()
                     current.update(entries)
+        for parameter, gradient in gradients:  # a counted backward fills .grad
+            parameter.grad = gradient
         with torch.no_grad():
             for buffer, value in kept:  # batch norm writes its statistics in place, without a version bump
                 buffer.copy_(value)
@@ -186,15 +214,20 @@ def _ordinary(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]
 
 
 def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
-               forward: Callable[[Callable[[], object], Tally], None] | None = None) -> Tally:
+               forward: Callable[[Callable[[], object], Tally], None] | None = None,
+               backward: bool = False, input_grad: bool = False) -> Tally:
     """Count one ``module(*args, **kwargs)``; ``forward``, if given, is handed the call and the
     tally and makes the call (a reference counter whose hooks watch the same pass, paused in the
-    tally). Call inside :func:`restored`."""
+    tally). With ``backward``, then the backward of every output (its gradient all ones), with the
+    float inputs' gradients too where ``input_grad``. Call inside :func:`restored`."""
     args, kwargs = _ordinary(module, args, kwargs)
+    if backward:
+        args, kwargs = needing_grad(args, kwargs, input_grad)
     named = list(module.named_modules())
     weights = {_storage(t) for _, sub in named for t in (*sub._parameters.values(), *sub._buffers.values())
                if isinstance(t, torch.Tensor)}
     tally = Tally({name for name, m in named if isinstance(m, CONV_MODULES)}, weights)
+    tally.compare_torch = backward  # FlopCounterMode is compared on a training step
     watch.see("", module, args, kwargs)  # the root gets the inputs themselves
     handles = []
     for name, sub in named:
@@ -207,19 +240,47 @@ def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
 
         handles.append(sub.register_forward_pre_hook(entering, with_kwargs=True))
         handles.append(sub.register_forward_hook(lambda m, a, o: tally.leave()))
+    outputs = []
     try:
-        with torch.no_grad():
+        with torch.enable_grad() if backward else torch.no_grad():
             if forward is None:
                 with tally:
-                    module(*args, **kwargs)
+                    outputs.append(module(*args, **kwargs))
             else:
                 own_forward = module.forward  # bound before a rider swaps in its own
 
                 def call():
                     with tally:
-                        return own_forward(*args, **kwargs)
+                        outputs.append(own_forward(*args, **kwargs))
+                    return outputs[-1]
                 forward(call, tally)
     finally:
         for handle in handles:
             handle.remove()
+    if backward and outputs:
+        tally.backward = True
+        try:
+            with tally:
+                backward_of(outputs[0])
+        finally:
+            tally.backward = False
     return tally
+
+
+def needing_grad(args: tuple, kwargs: dict, input_grad: bool) -> tuple[tuple, dict]:
+    """The inputs, the float ones asking for their gradient when ``input_grad`` (copies: the
+    caller's tensors are left alone)."""
+    def grad(value):
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not value.is_nested:
+            return value.detach().requires_grad_(input_grad)
+        return value
+
+    return tuple(grad(a) for a in args), {k: grad(v) for k, v in kwargs.items()}
+
+
+def backward_of(output) -> None:
+    """The backward of every output that has a graph, each output's gradient all ones (a fill:
+    no MACs)."""
+    tensors = [t for t in tree_leaves(output) if isinstance(t, torch.Tensor) and t.requires_grad]
+    if tensors:
+        torch.autograd.backward(tensors, [torch.ones_like(t) for t in tensors])

@@ -101,16 +101,17 @@ def _keyword_call(model: nn.Module, workload: ModelWorkload) -> nn.Module:
     return KeywordCall(model, len(workload.input_specs) - len(names), names) if names else model
 
 
-def count_case(workload: Workload, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Cost:
+def count_case(workload: Workload, module: nn.Module, inputs: tuple[torch.Tensor, ...], training: bool) -> Cost:
     """The case's counts: a network's on its own inputs (keyword ones by name), with the batch where
-    its config put it, which the network must agree with."""
-    if not isinstance(workload, ModelWorkload):
-        return count(module, *inputs, reference_counters=ALL_REFERENCES)
+    its config put it, which the network must agree with; in training mode, the backward too."""
+    if not isinstance(workload, ModelWorkload):  # a layer inside a network: its input needs its gradient
+        return count(module, *inputs, reference_counters=ALL_REFERENCES, backward=training, training=training)
     args, kwargs = module.split(inputs) if isinstance(module, KeywordCall) else (inputs, {})
     model = module.model if isinstance(module, KeywordCall) else module
     first = workload.input_specs[0]
     try:
-        return count(model, *args, kwargs=kwargs, reference_counters=ALL_REFERENCES, batch_dim=first.batch_dim)
+        return count(model, *args, kwargs=kwargs, reference_counters=ALL_REFERENCES, batch_dim=first.batch_dim,
+                     backward=training, training=training, input_grad=False)
     except ValueError as error:
         found = re.search(r"takes its batch at dim (\d)", str(error))
         if not found:
@@ -160,8 +161,9 @@ def cost_fields(request: VariantRequest, workload: Workload, cost: Cost) -> dict
         mismatches = [f"{what}: counted {counted:,} vs formula {expected:,}"
                       for what, counted, expected in (("params", cost.params, formula.params),
                                                       ("macs", cost.macs, formula.macs),
-                                                      ("fixed weights", cost.fixed_weights, formula.fixed_weights))
-                      if counted != expected]
+                                                      ("fixed weights", cost.fixed_weights, formula.fixed_weights),
+                                                      ("backward macs", cost.macs_backward, formula.macs_backward))
+                      if counted != expected and counted is not None]
         formula_check = "; ".join(mismatches) or "ok"
     return {
         "params": cost.params, "fixed_weights": cost.fixed_weights, "macs": cost.macs,
@@ -169,7 +171,8 @@ def cost_fields(request: VariantRequest, workload: Workload, cost: Cost) -> dict
         "activation_bytes": cost.activation_bytes, "bytes_moved": cost.bytes_moved,
         "arithmetic_intensity": cost.arithmetic_intensity, "per": cost.per, "batch_dim": cost.batch_dim,
         "batch_source": cost.batch_source, "macs_int8": cost.macs_int8,
-        "count_depends_on": ", ".join(cost.data_dependent_ops), "params_formula": params_formula,
+        "count_depends_on": ", ".join(cost.data_dependent_ops), "macs_backward": cost.macs_backward,
+        "macs_train_step": cost.macs_train_step, "params_formula": params_formula,
         "macs_formula": macs_formula, "formula_check": formula_check,
         "macs_ptflops": cost.macs_ptflops, "macs_ptflops_aten": cost.macs_ptflops_aten,
         "params_torchsummary": cost.params_torchsummary, "count_check": cost.check,
@@ -218,7 +221,7 @@ def prepare(suite: Suite, workload: Workload, device: str, request: VariantReque
             return case
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
-        cost = count_case(workload, module, inputs)
+        cost = count_case(workload, module, inputs, suite.timing.training)
         row.update(cost_fields(request, workload, cost))
         case.built = Built(module, inputs, cost)
     except Exception as error:  # a failed case is a row, not the end of the run

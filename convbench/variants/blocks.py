@@ -68,7 +68,7 @@ def _block1_cost(shape: LayerShape, params: dict) -> FormulaCost:
     mix = 2 * c * shape.out_channels
     return FormulaCost(params=small.params + large.params + mix,
                        fixed_weights=small.fixed_weights + large.fixed_weights,
-                       macs=small.macs + large.macs + mix * ho * wo)
+                       macs=small.macs + large.macs + mix * ho * wo, macs_fixed=small.macs_fixed + large.macs_fixed)
 
 
 def _bottleneck(in_channels: int, ratio: float) -> int:
@@ -85,6 +85,7 @@ def _block2_cost(shape: LayerShape, params: dict) -> FormulaCost:
         params=squeeze + small.params + large.params + direct + mix,
         fixed_weights=small.fixed_weights + large.fixed_weights,
         macs=squeeze * shape.height * shape.width + small.macs + large.macs + (direct + mix) * ho * wo,
+        macs_fixed=small.macs_fixed + large.macs_fixed,
     )
 
 

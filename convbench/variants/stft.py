@@ -118,6 +118,7 @@ def _stft_cost(shape: LayerShape, params: dict) -> FormulaCost:
         params=maps * shape.out_channels + (shape.out_channels if params["bias"] else 0),
         fixed_weights=MAPS_PER_CHANNEL * k2,
         macs=ho * wo * (maps * k2 + maps * shape.out_channels),
+        macs_fixed=ho * wo * maps * k2,
     )
 
 

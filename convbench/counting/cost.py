@@ -62,7 +62,11 @@ class Cost:
     traffic an op-by-op execution makes (views move nothing), and ``arithmetic_intensity`` is MACs
     per byte moved. ``macs_backward`` are the backward pass's MACs (``count(..., backward=True)``),
     and ``macs_train_step_flop_counter`` what torch's ``FlopCounterMode`` counts for the whole step
-    (FLOPs / 2). ``data_dependent_ops`` names the ops that make the count hold for this input
+    (FLOPs / 2). ``activation_memory_bytes`` is the most memory the call's own tensors held at
+    once (whole batch, not per sample: every tensor an op allocated, from its allocation until it
+    was freed; weights and inputs excluded, a kernel's internal workspace not seen), over the forward
+    and, with ``backward``, the backward; ``saved_for_backward_bytes`` what autograd kept from the
+    forward for the backward, beyond weights and inputs. ``data_dependent_ops`` names the ops that make the count hold for this input
     only (``aten.nonzero x 3``); empty when any input of these shapes costs the same.
     ``macs_ptflops`` / ``macs_ptflops_aten`` are ptflops' ``get_model_complexity_info`` with its
     ``pytorch`` (default) and ``aten`` backends; ``params_torchsummary`` is torchsummary's
@@ -94,6 +98,8 @@ class Cost:
     data_dependent_ops: tuple[str, ...] = ()
     macs_backward: float | None = None
     macs_train_step_flop_counter: float | None = None
+    activation_memory_bytes: int = 0
+    saved_for_backward_bytes: int | None = None
 
     @property
     def macs_train_step(self) -> float | None:
@@ -235,6 +241,8 @@ def _count(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, tr
         macs_int8=_per_sample(tally.int8_macs, batch),
         data_dependent_ops=tuple(f"{op} x {n}" for op, n in sorted(tally.data_dependent.items())),
         macs_backward=macs_backward,
+        activation_memory_bytes=tally.peak_live_bytes,
+        saved_for_backward_bytes=None if input_grad is None else tally.saved_bytes,
         macs_train_step_flop_counter=None if step.value is None else _per_sample(step.value, batch),
     )
 

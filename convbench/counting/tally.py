@@ -9,6 +9,7 @@ buffer values such as batch-norm statistics), so counting costs one forward, not
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections import Counter, defaultdict
 from typing import Callable
 
@@ -52,6 +53,11 @@ class Tally(TorchDispatchMode):
         self.backward_gaps: Counter = Counter()
         self.flop_counter_gap: Counter = Counter()  # FlopCounterMode's MACs minus ours, per op
         self.compare_torch = False  # record flop_counter_gap in the forward too
+        self.live_bytes = 0  # storages the counted ops allocated that are still alive
+        self.peak_live_bytes = 0
+        self.saved_bytes = 0  # what autograd keeps for the backward, beyond parameters and inputs
+        self.saved_storages: set[int] = set()
+        self.input_storages: set[int] = set()
 
     @contextlib.contextmanager
     def pause(self):
@@ -74,6 +80,7 @@ class Tally(TorchDispatchMode):
         out = func(*args, **kwargs)
         if self.paused:
             return out
+        self._allocated(func, out)
         packet = func._overloadpacket
         name = _NAMES.get(packet) or _NAMES.setdefault(packet, str(packet))
         if self.backward:
@@ -100,6 +107,33 @@ class Tally(TorchDispatchMode):
         if written:  # a pure view reads and writes nothing
             row["bytes_moved"] += written + _bytes_read(args, kwargs)
         return out
+
+    def _allocated(self, func, out) -> None:
+        """Follow each storage an op allocates until it is freed (its Python object is kept with
+        the storage, so its finalizer runs when the memory goes back)."""
+        outputs = out if isinstance(out, (tuple, list)) else (out,)
+        for returned, value in zip(func._schema.returns, outputs):
+            if not isinstance(value, torch.Tensor) or value.is_nested or returned.alias_info is not None:
+                continue
+            try:
+                storage = value.untyped_storage()
+            except (RuntimeError, NotImplementedError):
+                continue
+            size = storage.nbytes()
+            self.live_bytes += size
+            self.peak_live_bytes = max(self.peak_live_bytes, self.live_bytes)
+            weakref.finalize(storage, self._freed, size)
+
+    def _freed(self, size: int) -> None:
+        self.live_bytes -= size
+
+    def saved(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A saved-tensor pack hook: counts what the backward keeps that is not a weight or an input."""
+        key = _storage(tensor)
+        if key not in self.weights and key not in self.input_storages and key not in self.saved_storages:
+            self.saved_storages.add(key)
+            self.saved_bytes += tensor.untyped_storage().nbytes() if not tensor.is_nested else 0
+        return tensor
 
     def _backward_op(self, packet, name: str, args, kwargs, out) -> None:
         macs = mac_count(packet, args, kwargs, out)
@@ -228,6 +262,7 @@ def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
                if isinstance(t, torch.Tensor)}
     tally = Tally({name for name, m in named if isinstance(m, CONV_MODULES)}, weights)
     tally.compare_torch = backward  # FlopCounterMode is compared on a training step
+    tally.input_storages = {_storage(t) for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)}
     watch.see("", module, args, kwargs)  # the root gets the inputs themselves
     handles = []
     for name, sub in named:
@@ -242,7 +277,8 @@ def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
         handles.append(sub.register_forward_hook(lambda m, a, o: tally.leave()))
     outputs = []
     try:
-        with torch.enable_grad() if backward else torch.no_grad():
+        saving = torch.autograd.graph.saved_tensors_hooks(tally.saved, lambda tensor: tensor)
+        with torch.enable_grad() if backward else torch.no_grad(), saving:
             if forward is None:
                 with tally:
                     outputs.append(module(*args, **kwargs))

@@ -16,7 +16,7 @@ COLUMNS = [
     "device", "backend", "dtype", "memory_format", "mode", "threads",
     "params", "fixed_weights", "macs", "flops", "kmac_per_pixel", "elem_ops", "activation_bytes",
     "bytes_moved", "arithmetic_intensity", "per", "batch_dim", "batch_source", "macs_int8", "count_depends_on",
-    "macs_backward", "macs_train_step",
+    "macs_backward", "macs_train_step", "activation_memory_bytes", "saved_for_backward_bytes",
     "params_formula", "macs_formula", "formula_check",
     "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "count_check",
     "latency_ms", "latency_iqr_ms", "runs", "rounds", "processes", "noisy", "timing_method",
@@ -49,7 +49,7 @@ INTEGER_COLUMNS = frozenset({
     "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "runs", "rounds", "processes", "peak_memory_bytes",
     "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles", "gpu_other_processes",
     "timing_attempts", "convs_replaced", "convs_kept", "pooled_runs", "batch_dim", "macs_int8", "macs_backward",
-    "macs_train_step"})
+    "macs_train_step", "activation_memory_bytes", "saved_for_backward_bytes"})
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

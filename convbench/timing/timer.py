@@ -31,6 +31,7 @@ from torch.utils.benchmark import Timer
 from convbench import backends
 from convbench.timing.allocator import retain_freed_memory
 from convbench.timing.contention import Contention, Probe
+from convbench.timing.memory import cpu_peak_bytes
 from convbench.timing.settings import DTYPES, MEMORY_FORMATS, TimingSettings, tf32_flags
 
 __all__ = ["PreparedCall", "Timing", "benchmark", "check_runs"]
@@ -197,10 +198,13 @@ class PreparedCall:
         return self.seconds_per_call
 
     def peak_memory(self) -> int | None:
-        """CUDA memory one call needs on top of what is allocated before it (weights, inputs), as
-        torch's allocator counts it; None on the CPU and for runtimes with their own allocator."""
-        if not self.is_cuda or not self.torch_allocates:
+        """Memory one call needs on top of what is allocated before it (weights, inputs), as
+        torch's allocator counts it (:mod:`convbench.timing.memory`); None for runtimes with
+        their own allocator."""
+        if not self.torch_allocates:
             return None
+        if not self.is_cuda:
+            return cpu_peak_bytes(self.call)
         self.sync()
         torch.cuda.reset_peak_memory_stats(self.device)
         before = torch.cuda.memory_allocated(self.device)

@@ -99,6 +99,24 @@ def _reasons(check: str) -> list[str]:
     return [*parts, check[start:]]
 
 
+def training_notes(row) -> list[str]:
+    """A training row's step split into its forward and its backward (the step less the forward,
+    read in the same rounds), and each part's ratio to the baseline's."""
+    forward, backward = row.get("latency_forward_ms"), row.get("latency_backward_ms")
+    if missing(forward) or missing(backward):
+        return []
+    text = (f"step = forward {significant(forward)} ms + backward {significant(backward)} ms "
+            f"(CI {significant(row.get('latency_backward_low_ms'))}-{significant(row.get('latency_backward_high_ms'))} ms)")
+    if not missing(row.get("macs_backward")):
+        text += f"; MACs forward {si(row['macs'])} + backward {si(row['macs_backward'])}"
+    parts = [f"{part} {ratio(row[f'{part}_vs_baseline'])} (CI {ratio(row[f'{part}_ratio_low'])}-"
+             f"{ratio(row[f'{part}_ratio_high'])})"
+             for part in ("forward", "backward") if not missing(row.get(f"{part}_vs_baseline"))]
+    if parts:
+        text += "; vs baseline: " + ", ".join(parts)
+    return [text]
+
+
 def compile_notes(row) -> list[str]:
     """For a torch.compile row whose module did not run as one compiled graph: what ran."""
     breaks, eager, recompiles = (row.get(f"dynamo_{key}") for key in ("graph_breaks", "eager_frames", "recompiles"))
@@ -110,8 +128,8 @@ def compile_notes(row) -> list[str]:
 
 def row_notes(row, calibration: str | None = None) -> list[str]:
     """Everything a row's reader should know beside its numbers."""
-    return (row_warnings(row, calibration) + pooled_notes(row) + swap_notes(row) + count_notes(row)
-            + counter_notes(row) + compile_notes(row))
+    return (row_warnings(row, calibration) + pooled_notes(row) + swap_notes(row) + training_notes(row)
+            + count_notes(row) + counter_notes(row) + compile_notes(row))
 
 
 def pooled_notes(row) -> list[str]:

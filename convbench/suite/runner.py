@@ -13,6 +13,7 @@ import traceback
 from typing import Any, Callable, Iterator
 
 from convbench import backends
+from convbench.suite.training_split import split_fields
 from convbench.suite.cases import Case, Workload, on_axis, prepare
 from convbench.suite.config import Suite, resolve_device
 from convbench.suite.roofline import cached_peaks, roofline_fields
@@ -102,6 +103,8 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
     bases = {c.axis: i for i, c in enumerate(timed) if c.is_baseline}
     eager = {(id(c.built), c.threads): i for i, c in enumerate(timed) if c.backend == "eager"}
     entries = [(c.built.module, c.built.inputs, settings_of(c)) for c in timed]
+    if t.training:  # each step's forward alone, read in the same rounds: the backward is the difference
+        entries += [(c.built.module, c.built.inputs, settings_of(c).forward_of_step()) for c in timed]
     threshold = t.contention_threshold
     attempts = 0
     while True:
@@ -128,6 +131,10 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
             case.row.update(eager_fields(session, i, eager[(id(case.built), case.threads)], t.confidence, t.margin))
         case.row.update(roofline_fields(case.built.cost.macs, case.built.cost.bytes_moved, workload.batch,
                                         case.row["latency_ms"], peaks.get(case.threads)))
+        if t.training:
+            base = bases.get(case.axis)
+            case.row.update(split_fields(session, i, len(timed) + i, base, None if base is None else len(timed) + base,
+                                         t.confidence, t.margin))
     if t.on_contention == "fail" and worst.contended(threshold):
         return ContendedError(f"{workload.label} ({device}) was timed under contention: {worst.describe()}, "
                               f"above the threshold of {threshold:g} cores; rerun on a quiet machine (or set "

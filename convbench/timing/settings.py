@@ -28,7 +28,8 @@ class TimingSettings:
     ``cuda_timer`` is ``events`` (CUDA events) or ``sync`` (synchronised wall clock); ``backend``
     the runtime (:mod:`convbench.backends`); ``tf32`` on CUDA sets
     ``torch.backends.cudnn.allow_tf32`` and ``torch.backends.cuda.matmul.allow_tf32`` while the
-    module is read (None leaves torch's settings as they are).
+    module is read (None leaves torch's settings as they are). ``forward_alone`` (with
+    ``training``) reads a training step's forward without its backward.
     """
 
     device: str = "cpu"
@@ -42,6 +43,7 @@ class TimingSettings:
     cudnn_benchmark: bool = True
     backend: str = "eager"
     tf32: bool | None = None
+    forward_alone: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -58,12 +60,19 @@ class TimingSettings:
         backends.parse(self.backend)
         if self.tf32 not in (None, True, False):
             raise ValueError(f"tf32={self.tf32!r} must be true, false or None (torch's settings)")
+        if self.forward_alone and not self.training:
+            raise ValueError("forward_alone=True times a training step's forward: it needs training=True")
         if self.training and self.backend != "eager":
             raise ValueError(f"backend={self.backend!r} times inference only; training=True needs backend='eager'")
 
     def on(self, backend: str) -> TimingSettings:
         """The same settings on another runtime."""
         return dataclasses.replace(self, backend=backend)
+
+    def forward_of_step(self) -> TimingSettings:
+        """The same training settings, reading the step's forward alone (it builds the graph the
+        backward would use, as in the step, and drops it)."""
+        return dataclasses.replace(self, forward_alone=True)
 
 
 def tf32_flags(tf32: bool | None) -> dict:

@@ -35,7 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["VERDICTS", "RatioEstimate", "geometric_mean", "paired_ratio", "verdict"]
+__all__ = ["VERDICTS", "RatioEstimate", "geometric_mean", "mean_difference", "paired_ratio", "verdict"]
 
 VERDICTS = ("faster", "slower", "same", "undecided")
 CONFIDENCE = 0.95
@@ -133,6 +133,21 @@ def paired_ratio(variant_rounds: Sequence[float], baseline_rounds: Sequence[floa
     return RatioEstimate(ratio=ratio, low=min(low, ratio), high=max(high, ratio), p_value=p_value,
                          verdict=verdict(ratio, low, high, margin), rounds=int(logs.size),
                          replicates=int(units.size), confidence=confidence, margin=margin)
+
+
+def mean_difference(a_rounds: Sequence[float], b_rounds: Sequence[float],
+                    confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """The mean of ``a - b`` over rounds (paired by position) and its Student-t interval: e.g. a
+    training step's backward, as the step's time less its forward's, read in the same rounds."""
+    from scipy import stats
+
+    differences = np.asarray(a_rounds, dtype=float) - np.asarray(b_rounds, dtype=float)
+    if differences.size < 2 or not np.all(np.isfinite(differences)):
+        raise ValueError("a difference's interval needs at least 2 finite pairs of rounds")
+    centre = float(differences.mean())
+    half = float(stats.t.ppf(0.5 + confidence / 2, differences.size - 1)) * float(
+        differences.std(ddof=1)) / math.sqrt(differences.size)
+    return centre, centre - half, centre + half
 
 
 def _replicates(logs: np.ndarray, groups: Sequence[int] | None) -> np.ndarray:

@@ -100,6 +100,7 @@ class PreparedCall:
         self.backend = settings.backend
         self.is_cuda = self.device.type == "cuda"
         self.dtype, self.memory_format, self.training = settings.dtype, settings.memory_format, settings.training
+        self.forward_alone = settings.forward_alone
         self.threads = settings.threads or torch.get_num_threads()
         self.cuda_timer, self.cold, self.cudnn_benchmark = settings.cuda_timer, settings.cold, settings.cudnn_benchmark
         self.tf32 = settings.tf32
@@ -118,7 +119,9 @@ class PreparedCall:
                 model = model.to(memory_format=layout)
             xs = tuple(_prepare_input(t, self.device, dtype, layout, self.training) for t in inputs)
             self.model, self.inputs = model, xs  # what the call reads, prepared outside it
-            if self.training:
+            if self.training and settings.forward_alone:
+                self.call = lambda: model(*xs)
+            elif self.training:
                 self.call = _training_step(model, xs)
             else:
                 saved = torch.get_num_threads()
@@ -251,7 +254,8 @@ class PreparedCall:
         return Timing(
             median_ms=median, iqr_ms=iqr, runs=len(times), calls_per_run=calls,
             noisy=noisy, contention=contention, device=str(self.device), dtype=self.dtype,
-            memory_format=self.memory_format, mode="training" if self.training else "inference",
+            memory_format=self.memory_format,
+            mode=("training forward" if self.forward_alone else "training") if self.training else "inference",
             method=self.method, threads=self.threads,
             cudnn_benchmark=self.cudnn_benchmark if self.is_cuda else None,
             allocator=self.allocator, peak_memory_bytes=peak_memory, times_ms=list(times), backend=self.backend,

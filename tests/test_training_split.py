@@ -1,0 +1,70 @@
+"""A training step's forward / backward split: statistics on synthetic rounds where the answer is
+known, and a training-mode run that prints the split."""
+
+from __future__ import annotations
+
+import json
+import random
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from convbench.cli import main
+from convbench.suite.training_split import split_fields
+from convbench.timing.stats import mean_difference
+
+
+def test_a_constant_backward_is_exact():
+    forward = [1.0, 1.4, 0.9, 1.2, 1.1]
+    centre, low, high = mean_difference([f + 2.0 for f in forward], forward)
+    assert centre == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
+
+
+def test_the_backward_interval_is_students_t_on_the_per_round_differences():
+    rng = random.Random(3)
+    forward = [1 + rng.random() for _ in range(12)]
+    step = [f + 2 + rng.gauss(0, 0.2) for f in forward]
+    centre, low, high = mean_difference(step, forward, confidence=0.9)
+    differences = np.subtract(step, forward)
+    expected = stats.t.interval(0.9, len(differences) - 1, loc=differences.mean(), scale=stats.sem(differences))
+    assert centre == pytest.approx(differences.mean())
+    assert (low, high) == (pytest.approx(expected[0]), pytest.approx(expected[1]))
+
+
+def test_the_split_of_synthetic_rounds_has_the_ratios_of_each_part():
+    """Variant: forward half the baseline's, backward three times it, in every round."""
+    base_forward = [1.0, 1.2, 0.8, 1.1, 0.9, 1.0]
+    base_backward = [2.0, 2.2, 1.9, 2.1, 2.4, 2.0]
+    variant_forward = [0.5 * f for f in base_forward]
+    variant_backward = [3 * b for b in base_backward]
+    rounds = [[f + b for f, b in zip(variant_forward, variant_backward)],
+              [f + b for f, b in zip(base_forward, base_backward)], variant_forward, base_forward]
+    session = SimpleNamespace(round_ms=rounds, round_process=[0] * 6)
+    fields = split_fields(session, 0, 2, 1, 3, 0.95, 0.05)
+    assert fields["latency_backward_ms"] == pytest.approx(3 * np.mean(base_backward))
+    assert fields["forward_vs_baseline"] == pytest.approx(0.5) and fields["backward_vs_baseline"] == pytest.approx(3)
+    assert fields["backward_ratio_low"] == pytest.approx(3) and fields["forward_ratio_high"] == pytest.approx(0.5)
+    assert "forward_vs_baseline" not in split_fields(session, 1, 3, 1, 3, 0.95, 0.05)  # the baseline itself
+
+
+def test_a_round_where_the_step_read_faster_than_its_forward_gives_no_backward_ratio():
+    session = SimpleNamespace(round_ms=[[1.0, 3.0], [3.0, 3.0], [1.5, 1.0], [1.0, 1.0]], round_process=[0, 0])
+    fields = split_fields(session, 0, 2, 1, 3, 0.95, 0.05)
+    assert "backward_vs_baseline" not in fields and "forward_vs_baseline" in fields
+
+
+def test_a_training_run_prints_the_split_and_the_backward_macs(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("name: t\ntiming: {min_time: 0.05, rounds: 5, min_span: 0, training: true, threads: 1, "
+                    "warmup_time: 0.0}\nshapes: [{in_channels: 8, size: 8}]\nvariants: [conv, depthwise]\n")
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "step = forward" in result.output and "+ backward" in result.output and "(CI " in result.output
+    assert "vs baseline: forward" in result.output
+    rows = [json.loads(line)["row"] for line in (tmp_path / "o" / "results.jsonl").read_text().splitlines()
+            if line.startswith('{"row"')]
+    for row in rows:
+        assert row["macs_backward"] == 2 * row["macs"] and row["peak_memory_bytes"] > 0

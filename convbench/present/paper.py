@@ -138,7 +138,9 @@ def method_text(part: dict[str, Any], baseline: str, per: str = "image") -> str:
         spread += f" spread over at least {min_span:g} s"
     return (f"Params and MACs per {per} (multiply-accumulates, bias excluded; FLOPs = 2 MACs), counted "
             f"exactly at the operator level and cross-checked against ptflops. kMAC/px: MACs per input pixel "
-            f"/ 1000. Latency: batch {part.get('batch', 'as shown')} forward pass, {part.get('dtype', 'float32')}, "
+            f"/ 1000. Latency: batch {part.get('batch', 'as shown')} "
+            f"{'training step (forward and backward)' if timing.get('training') else 'forward pass'}, "
+            f"{part.get('dtype', 'float32')}, "
             f"geometric mean over {rounds or 'the'} interleaved rounds{spread} of each round's median, "
             f"with the interquartile range of the readings. Latency / {baseline}: geometric mean of per-round "
             f"ratios with its {confidence:.0f}% Student-t interval (below 1 is faster).")

@@ -204,7 +204,12 @@ def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
         "Machine": df["machine"], "Run": df["run"], "Config": df["config"], "Case": df["case_id"],
         "Variant": df["label"], "Shape": df["shape"], "Device": df["device"], "Dtype": df["dtype"],
         "Params": _integers(df["params"]), "MACs": _integers(df["macs"]), "kMAC/px": df["kmac_per_pixel"],
-        "MACs/byte": df["arithmetic_intensity"], "Latency (ms)": df["latency_ms"], "IQR (ms)": df["latency_iqr_ms"],
+        "MACs/byte": df["arithmetic_intensity"], "Bytes moved": _integers(df["bytes_moved"]),
+        "Backward MACs": _integers(df["macs_backward"]), "Activations (B)": _integers(df["activation_memory_bytes"]),
+        "Saved for backward (B)": _integers(df["saved_for_backward_bytes"]),
+        "Peak memory (B)": _integers(df["peak_memory_bytes"]),
+        "Latency (ms)": df["latency_ms"], "IQR (ms)": df["latency_iqr_ms"],
+        "Forward (ms)": df["latency_forward_ms"], "Backward (ms)": df["latency_backward_ms"],
         "Roofline (%)": 100 * df["roofline_fraction"], "Params / baseline": df["params_vs_baseline"],
         "MACs / baseline": df["macs_vs_baseline"], "Latency / baseline": df["latency_vs_baseline"],
         "Ratio CI low": df["latency_ratio_low"], "Ratio CI high": df["latency_ratio_high"],
@@ -261,6 +266,7 @@ def _settings_text(part: dict, name: str) -> str:
 def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, digits: int = DIGITS) -> str:
     """report.md: the command, each part's machine and settings, then a table per shape with its
     notes."""
+    from convbench.present.memory import memory_tables
     from convbench.present.paper import markdown_tables
 
     parts = metadata.get("parts") or [metadata]
@@ -292,6 +298,7 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, di
         ok = rows[rows["status"] == "ok"]
         if not ok.empty:
             lines.append(markdown_tables(ok, metadata, digits, level="###"))
+            lines.append(memory_tables(ok, level="###"))
         calibration = calibration_text(part)
         for row in rows.to_dict("records"):
             if row["status"] != "ok":

@@ -6,6 +6,7 @@ A case that fails gives a row saying why (see :mod:`convbench.suite.cases`); the
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -15,7 +16,7 @@ from typing import Any, Callable, Iterator
 from convbench import backends
 from convbench.suite.training_split import split_fields
 from convbench.suite.cases import Case, Workload, on_axis, prepare
-from convbench.suite.config import Suite, resolve_device
+from convbench.suite.config import ModelWorkload, Suite, resolve_device
 from convbench.suite.roofline import cached_peaks, roofline_fields
 from convbench.suite.sharding import session_key
 from convbench.timing import Session, TimingSettings, check_runs, time_session
@@ -78,7 +79,8 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
     t = suite.timing
 
     def settings_of(case: Case) -> TimingSettings:
-        return t.settings(device, suite.dtype, suite.memory_format, case.threads).on(case.backend)
+        settings = t.settings(device, suite.dtype, suite.memory_format, case.threads).on(case.backend)
+        return dataclasses.replace(settings, input_grad=False) if isinstance(workload, ModelWorkload) else settings
 
     references: dict[tuple, Any] = {}  # eager outputs, by module and thread count
     for case in prepared:

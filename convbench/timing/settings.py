@@ -29,7 +29,8 @@ class TimingSettings:
     the runtime (:mod:`convbench.backends`); ``tf32`` on CUDA sets
     ``torch.backends.cudnn.allow_tf32`` and ``torch.backends.cuda.matmul.allow_tf32`` while the
     module is read (None leaves torch's settings as they are). ``forward_alone`` (with
-    ``training``) reads a training step's forward without its backward.
+    ``training``) reads a training step's forward without its backward; ``input_grad`` False
+    leaves the inputs without a gradient in training (a whole network's input needs none).
     """
 
     device: str = "cpu"
@@ -44,6 +45,7 @@ class TimingSettings:
     backend: str = "eager"
     tf32: bool | None = None
     forward_alone: bool = False
+    input_grad: bool = True
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:

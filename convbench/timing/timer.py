@@ -117,7 +117,8 @@ class PreparedCall:
             model = copy.deepcopy(module).to(self.device, dtype).train(self.training)
             if layout is torch.channels_last:
                 model = model.to(memory_format=layout)
-            xs = tuple(_prepare_input(t, self.device, dtype, layout, self.training) for t in inputs)
+            xs = tuple(_prepare_input(t, self.device, dtype, layout, self.training and settings.input_grad)
+                       for t in inputs)
             self.model, self.inputs = model, xs  # what the call reads, prepared outside it
             if self.training and settings.forward_alone:
                 self.call = lambda: model(*xs)

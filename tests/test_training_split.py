@@ -68,3 +68,12 @@ def test_a_training_run_prints_the_split_and_the_backward_macs(tmp_path):
             if line.startswith('{"row"')]
     for row in rows:
         assert row["macs_backward"] == 2 * row["macs"] and row["peak_memory_bytes"] > 0
+
+
+def test_show_training_puts_the_step_beside_the_formula_and_flop_counter():
+    result = CliRunner().invoke(main, ["show", "depthwise", "--shape", "in=64,out=64,k=3,size=56", "--training"],
+                                env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    forward = 64 * 9 * 56 * 56
+    assert f"{3 * forward:,}" in result.output  # forward + backward, formula and count alike
+    assert f"{forward + 64 * 64 * 9 * 56 * 56 + forward:,}" in result.output  # FlopCounterMode: the input gradient ungrouped

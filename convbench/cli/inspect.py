@@ -50,12 +50,13 @@ def list_variants(as_json) -> None:
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A variant parameter.")
 @click.option("--model", metavar="NAME", help="A whole network (its convs swapped for VARIANT, if given).")
 @click.option("--input", "model_input", metavar="C,H,W", help="The network's input per image [3,224,224].")
+@click.option("--training", is_flag=True, help="Count a training step too: its backward's MACs, and FlopCounterMode's.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def show(variant, shape, params, model, model_input, as_json):
+def show(variant, shape, params, model, model_input, training, as_json):
     """Per-layer breakdown of VARIANT (or of a network with --model), and its totals: formula vs
     counted vs ptflops vs torchsummary."""
     if model:
-        return _show_model(model, model_input, variant, parse_params(params), as_json)
+        return _show_model(model, model_input, variant, parse_params(params), as_json, training)
     if not variant:
         raise InputError("show: name a VARIANT (see `convbench list`), or a network with --model")
     shape_ = parse_shape(shape)
@@ -66,7 +67,7 @@ def show(variant, shape, params, model, model_input, as_json):
                                  shape_.stride, **kwargs)
         inputs = example_inputs(spec.name, shape_.batch, shape_.in_channels, shape_.height,
                                           shape_.width, stride=shape_.stride, **kwargs)
-        cost = count(module, *inputs, reference_counters=ALL_REFERENCES)
+        cost = count(module, *inputs, reference_counters=ALL_REFERENCES, backward=training, training=training)
     except ValueError as error:
         raise InputError(str(error)) from None
     formula = spec.cost(shape_.in_channels, shape_.out_channels, shape_.kernel_size, shape_.stride,
@@ -78,22 +79,32 @@ def show(variant, shape, params, model, model_input, as_json):
     console = new_console()
     _layer_table(cost, f"{spec.name} on {shape_.label}: per layer, per image", console)
     totals = Table(title="totals per image: formula vs counters", title_justify="left")
-    for column in ("source", "params", "MACs"):
+    for column in ("source", "params", "MACs", *(("training step MACs",) if training else ())):
         totals.add_column(column, justify="left" if column == "source" else "right")
 
     def fmt(value):
         return "-" if value is None else f"{value:,}"
 
-    totals.add_row("closed-form formula", fmt(formula and formula.params), fmt(formula and formula.macs))
-    totals.add_row("exact (aten dispatch)", fmt(cost.params), fmt(cost.macs))
-    totals.add_row("ptflops, pytorch backend", "-", fmt(cost.macs_ptflops))
-    totals.add_row("ptflops, aten backend", "-", fmt(cost.macs_ptflops_aten))
-    totals.add_row("torchsummary", fmt(cost.params_torchsummary), "-")
+    def row(source, params_, macs, step=None):
+        totals.add_row(source, params_, macs, *((fmt(step),) if training else ()))
+
+    row("closed-form formula", fmt(formula and formula.params), fmt(formula and formula.macs),
+        formula and formula.macs + formula.macs_backward)
+    row("exact (aten dispatch)", fmt(cost.params), fmt(cost.macs), cost.macs_train_step)
+    row("ptflops, pytorch backend", "-", fmt(cost.macs_ptflops))
+    row("ptflops, aten backend", "-", fmt(cost.macs_ptflops_aten))
+    row("torchsummary", fmt(cost.params_torchsummary), "-")
+    if training:
+        row("FlopCounterMode / 2", "-", "-", cost.macs_train_step_flop_counter)
     console.print(totals)
     console.print(f"kMAC/pixel: {cost.kmac_per_pixel:.4g} (MACs / 1000 / {cost.pixels} input pixels); "
                   f"FLOPs = 2 x MACs = {cost.flops:,}")
     console.print(f"check: {cost.check}", markup=False)
     _count_lines(cost, console)
+
+
+def _number(value) -> str:
+    return "failed" if value is None else f"{value:,}"
 
 
 def _count_lines(cost: Cost, console: Console) -> None:
@@ -146,7 +157,8 @@ def _layer_table(cost: Cost, title: str, console: Console) -> None:
                   "--json gives them whole)", markup=False, highlight=False)
 
 
-def _show_model(name: str, model_input: str | None, variant: str | None, params: dict, as_json: bool) -> None:
+def _show_model(name: str, model_input: str | None, variant: str | None, params: dict, as_json: bool,
+                training: bool = False) -> None:
     workload = parse_model(name, model_input)
     request = variant_request(variant) if variant else VariantRequest("conv")
     if params:
@@ -154,7 +166,8 @@ def _show_model(name: str, model_input: str | None, variant: str | None, params:
     swaps: dict = {}
     try:
         module, inputs = build_case(workload, request, swaps)
-        cost = count(module, *inputs, reference_counters=ALL_REFERENCES)
+        cost = count(module, *inputs, reference_counters=ALL_REFERENCES, backward=training, training=training,
+                     input_grad=False)
     except ValueError as error:
         raise InputError(str(error)) from None
     if as_json:
@@ -169,6 +182,9 @@ def _show_model(name: str, model_input: str | None, variant: str | None, params:
     per_pixel = f"kMAC/pixel {cost.kmac_per_pixel:.4g}; " if cost.kmac_per_pixel is not None else ""
     console.print(f"params {cost.params:,}; MACs {cost.macs:,} per {cost.per} (FLOPs = 2 x MACs); {per_pixel}"
                   f"ptflops {cost.macs_ptflops}; check: {cost.check}", markup=False)
+    if training:
+        console.print(f"training step: {cost.macs_train_step:,} MACs per {cost.per} (forward {cost.macs:,} + backward "
+                      f"{cost.macs_backward:,}); FlopCounterMode / 2: {_number(cost.macs_train_step_flop_counter)}", markup=False)
     where = "unbatched" if cost.batch_dim is None else f"batch of {cost.batch} at dim {cost.batch_dim}"
     console.print(f"counted per {cost.per}: {where} ({cost.batch_source})", markup=False)
     _count_lines(cost, console)

@@ -16,13 +16,12 @@ Inductor writes and builds C++ on the CPU, so it needs a C++ compiler (``$CXX`` 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import sys
 
 import torch
 
+from convbench.backends.native_stderr import native_stderr_silenced
 from convbench.backends import COMPILE_MODES as MODES
 from convbench.backends import BackendCannotTake, BackendUnavailable
 
@@ -90,7 +89,7 @@ def _report(compiled, inputs, known_breaks: set) -> dict:
     from torch._dynamo.utils import counters
     from torch.profiler import ProfilerActivity, profile
 
-    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU]) as trace:
+    with native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU]) as trace:
         compiled(*inputs)
     names = [event.name for event in trace.events()]
     graphs = sum(name.startswith("## Call CompiledFxGraph") for name in names)
@@ -104,21 +103,6 @@ def _report(compiled, inputs, known_breaks: set) -> dict:
            "dynamo captured no graph (a forward it skips, one with no tensor ops, or its recompile limit reached)")
     return {"dynamo_graphs": graphs, "dynamo_graph_breaks": max(frames - 1, 0),
             "dynamo_eager_frames": max(frames - graphs, 0), "dynamo_recompiles": recompiles, "why": why}
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """The profiler's C++ side writes a line to file descriptor 2 when it starts and stops, which
-    no setting turns off; it is sent to /dev/null for the one profiled call."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _first_line(reason: str) -> str:

@@ -36,7 +36,7 @@ def _convolution_backward(args, kwargs, out) -> int:
 
 
 def _flash_attention_backward(args, kwargs, out) -> int:
-    grad_out, query, key, value = args[0], args[1], args[2], args[3]
+    query, key, value = args[1], args[2], args[3]
     rows = query.numel() // query.shape[-1]  # batch x heads x L
     return 2 * rows * key.shape[-2] * (query.shape[-1] + value.shape[-1])
 

@@ -12,19 +12,18 @@ those rows have none.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from typing import Callable
 
 from torch.profiler import ProfilerActivity, profile
+
+from convbench.backends.native_stderr import native_stderr_silenced
 
 __all__ = ["cpu_peak_bytes"]
 
 
 def cpu_peak_bytes(call: Callable[[], object]) -> int:
     """The most bytes PyTorch's CPU allocator held during ``call()`` beyond what it held before."""
-    with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         call()
     events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type().name == "CPU"]
     running = peak = 0
@@ -32,17 +31,3 @@ def cpu_peak_bytes(call: Callable[[], object]) -> int:
         running += event.nbytes()
         peak = max(peak, running)
     return peak
-
-
-@contextlib.contextmanager
-def _stderr_silenced():
-    """The profiler's C++ side logs its start and stop on file descriptor 2."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)

@@ -77,3 +77,33 @@ def test_show_training_puts_the_step_beside_the_formula_and_flop_counter():
     forward = 64 * 9 * 56 * 56
     assert f"{3 * forward:,}" in result.output  # forward + backward, formula and count alike
     assert f"{forward + 64 * 64 * 9 * 56 * 56 + forward:,}" in result.output  # FlopCounterMode: the input gradient ungrouped
+
+
+def test_an_optimizer_step_is_named_in_the_case_and_refused_outside_training(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("name: t\ntiming: {min_time: 0.05, rounds: 5, min_span: 0, training: true, optimizer: sgd, "
+                    "threads: 1, warmup_time: 0.0}\nshapes: [{in_channels: 8, size: 8}]\nvariants: [conv]\n")
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o"), "--json"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["mode"] == "training + SGD, lr 0.01, momentum 0.9" and row["latency_backward_ms"] is not None
+    path.write_text("timing: {optimizer: adam}\nshapes: [{in_channels: 8, size: 8}]\nvariants: [conv]\n")
+    refused = CliRunner().invoke(main, ["run", str(path), "--no-timing"])
+    assert refused.exit_code == 2 and "timing.optimizer: an optimizer step is part of a training step" in refused.output
+
+
+def test_the_timed_step_ends_with_the_update_on_its_own_copy():
+    import torch
+
+    import convbench
+    from convbench.timing import PreparedCall, TimingSettings
+
+    conv = convbench.build("conv", 4, 4, 3)
+    before = conv.weight.detach().clone()
+    prepared = PreparedCall(conv, (torch.randn(1, 4, 8, 8),), TimingSettings(training=True, optimizer="sgd"))
+    timed = prepared.model.weight.detach().clone()
+    prepared.call()
+    assert not torch.equal(prepared.model.weight, timed)  # updated
+    assert torch.count_nonzero(prepared.model.weight.grad) == 0  # and its gradients zeroed
+    assert torch.equal(conv.weight, before) and conv.weight.grad is None  # the caller's module untouched

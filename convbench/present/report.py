@@ -105,7 +105,8 @@ def training_notes(row) -> list[str]:
     forward, backward = row.get("latency_forward_ms"), row.get("latency_backward_ms")
     if missing(forward) or missing(backward):
         return []
-    text = (f"step = forward {significant(forward)} ms + backward {significant(backward)} ms "
+    after = "backward" if row.get("mode") in (None, "training") else "backward and optimizer step"
+    text = (f"step = forward {significant(forward)} ms + {after} {significant(backward)} ms "
             f"(CI {significant(row.get('latency_backward_low_ms'))}-{significant(row.get('latency_backward_high_ms'))} ms)")
     if not missing(row.get("macs_backward")):
         text += f"; MACs forward {si(row['macs'])} + backward {si(row['macs_backward'])}"

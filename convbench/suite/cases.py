@@ -24,6 +24,7 @@ from convbench.registry import build, example_inputs, get_variant
 from convbench.suite.interrupts import StopRequested
 from convbench.suite.config import ModelWorkload, Shape, Suite, VariantRequest
 from convbench.suite.sharding import case_id, session_key
+from convbench.timing.settings import OPTIMIZERS
 from convbench.swap import conv_filter, swap_report
 
 Workload = Shape | ModelWorkload
@@ -134,9 +135,16 @@ def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequ
         "width": _channels_first(workload)[2] if is_model else workload.width,
         "device": device, "backend": "eager", "dtype": suite.dtype,
         "memory_format": suite.memory_format,
-        "mode": "training" if suite.timing.training else "inference",
+        "mode": _mode(suite),
         "status": "ok", "error": "",
     }
+
+
+def _mode(suite: Suite) -> str:
+    """inference, training, or training with the optimizer step it ends with, named."""
+    if not suite.timing.training:
+        return "inference"
+    return f"training + {OPTIMIZERS[suite.timing.optimizer]}" if suite.timing.optimizer else "training"
 
 
 def _channels_first(workload: ModelWorkload) -> tuple[int | None, int | None, int | None]:

@@ -132,6 +132,7 @@ class SuiteTiming:
     on_instability: str = "mark"
     cudnn_benchmark: bool = True
     tf32: bool | None = None
+    optimizer: str | None = None
 
     @property
     def thread_counts(self) -> list[int | None]:
@@ -144,7 +145,8 @@ class SuiteTiming:
         return TimingSettings(device=device, dtype=dtype, memory_format=memory_format, training=self.training,
                               threads=threads if threads is not None else self.thread_counts[0],
                               warmup_time=self.warmup_time, cold=self.cold and device.startswith("cuda"),
-                              cudnn_benchmark=self.cudnn_benchmark, tf32=self.tf32)
+                              cudnn_benchmark=self.cudnn_benchmark, tf32=self.tf32,
+                              optimizer=self.optimizer if self.training else None)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from convbench.suite.located import ConfigDocument, check_keys, expect_choice, e
 from convbench.suite.sweeps import check_case_count, parse_shapes, split_sweep, sweep_variants
 from convbench.suite.config import (DEVICES, MAX_CASES, MIN_ROUNDS, MODEL_KEYS, ON_CONTENTION, SHAPE_KEYS, TOP_KEYS,
                                     WHERE_KEYS, ConfigError, ModelWorkload, Suite, SuiteTiming, VariantRequest)
-from convbench.timing.settings import DTYPES, MEMORY_FORMATS
+from convbench.timing.settings import DTYPES, MEMORY_FORMATS, OPTIMIZERS
 
 TIMING_KEYS = tuple(field.name for field in dataclasses.fields(SuiteTiming))
 
@@ -139,6 +139,10 @@ def _parse_timing(doc: ConfigDocument, timing) -> SuiteTiming:
             value = _parse_threads(doc, path, value)
         elif key == "tf32" and value is None:
             pass
+        elif key == "optimizer":
+            value = None if value is None else expect_choice(doc, path, value, tuple(OPTIMIZERS))
+            if value is not None and not timing.get("training"):
+                raise doc.error(path, "an optimizer step is part of a training step: add timing.training: true")
         elif not isinstance(value, bool):
             raise doc.error(path, f"must be true or false, got {value!r}")
         result[key] = value

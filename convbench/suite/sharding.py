@@ -43,6 +43,8 @@ def session_key(suite: Suite, workload: Shape | ModelWorkload, device: str) -> s
         "memory_format": suite.memory_format, "baseline": [suite.baseline.name, suite.baseline.params],
         "timing": {key: getattr(suite.timing, key) for key in TIMING_KEYS if key not in CUDA_FLAGS},
     }
+    if suite.timing.optimizer:  # in the id only when set, so ids from before it stay as they were
+        data["timing"]["optimizer"] = suite.timing.optimizer
     if resolve_device(device).startswith("cuda"):
         data["cuda_flags"] = {key: getattr(suite.timing, key) for key in CUDA_FLAGS}
     return _digest(data)

@@ -30,7 +30,9 @@ class TimingSettings:
     ``torch.backends.cudnn.allow_tf32`` and ``torch.backends.cuda.matmul.allow_tf32`` while the
     module is read (None leaves torch's settings as they are). ``forward_alone`` (with
     ``training``) reads a training step's forward without its backward; ``input_grad`` False
-    leaves the inputs without a gradient in training (a whole network's input needs none).
+    leaves the inputs without a gradient in training (a whole network's input needs none);
+    ``optimizer`` (``sgd`` or ``adam``, with ``training``) ends each step with that optimizer's
+    update and zeroed gradients (:data:`OPTIMIZERS`).
     """
 
     device: str = "cpu"
@@ -46,6 +48,7 @@ class TimingSettings:
     tf32: bool | None = None
     forward_alone: bool = False
     input_grad: bool = True
+    optimizer: str | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -62,6 +65,8 @@ class TimingSettings:
         backends.parse(self.backend)
         if self.tf32 not in (None, True, False):
             raise ValueError(f"tf32={self.tf32!r} must be true, false or None (torch's settings)")
+        if self.optimizer is not None and (self.optimizer not in OPTIMIZERS or not self.training):
+            raise ValueError(f"optimizer={self.optimizer!r} must be one of {', '.join(OPTIMIZERS)}, with training=True")
         if self.forward_alone and not self.training:
             raise ValueError("forward_alone=True times a training step's forward: it needs training=True")
         if self.training and self.backend != "eager":
@@ -75,6 +80,10 @@ class TimingSettings:
         """The same training settings, reading the step's forward alone (it builds the graph the
         backward would use, as in the step, and drops it)."""
         return dataclasses.replace(self, forward_alone=True)
+
+
+# The optimizer steps a training step can end with: what each is, in words (the case names it).
+OPTIMIZERS = {"sgd": "SGD, lr 0.01, momentum 0.9", "adam": "Adam, lr 0.001"}
 
 
 def tf32_flags(tf32: bool | None) -> dict:

@@ -123,7 +123,7 @@ class PreparedCall:
             if self.training and settings.forward_alone:
                 self.call = lambda: model(*xs)
             elif self.training:
-                self.call = _training_step(model, xs)
+                self.call = _training_step(model, xs, settings.optimizer)
             else:
                 saved = torch.get_num_threads()
                 torch.set_num_threads(self.threads)
@@ -275,17 +275,31 @@ def _prepare_input(t: torch.Tensor, device, dtype, layout, training: bool) -> to
     return t.requires_grad_(training and t.is_floating_point())
 
 
-def _training_step(model: nn.Module, xs) -> Callable[[], None]:
-    """Forward + backward, with the output gradients made once, outside the timed call."""
+def _training_step(model: nn.Module, xs, optimizer: str | None = None) -> Callable[[], None]:
+    """Forward + backward, with the output gradients made once, outside the timed call; and the
+    optimizer's update and zeroed gradients when one is named."""
     outputs = model(*xs)
     outputs = list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
     grads = [torch.ones_like(o) for o in outputs]
+    update = _optimizer(model, optimizer)
 
     def step() -> None:
         out = model(*xs)
         torch.autograd.backward(list(out) if isinstance(out, (tuple, list)) else [out], grads)
+        if update is not None:
+            update.step()
+            update.zero_grad(set_to_none=False)
 
     return step
+
+
+def _optimizer(model: nn.Module, name: str | None) -> torch.optim.Optimizer | None:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if name is None or not params:
+        return None
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    return torch.optim.Adam(params, lr=0.001)
 
 
 def _iqr(times) -> float:

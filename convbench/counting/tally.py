@@ -30,6 +30,7 @@ _HOOKS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always
 
 
 _NAMES: dict = {}  # op -> "aten.name", as str() gives it (slow enough to matter once per op call)
+_FRESH: dict = {}  # op overload -> the positions of its outputs that are new storage (not views or in place)
 
 
 class Tally(TorchDispatchMode):
@@ -58,6 +59,7 @@ class Tally(TorchDispatchMode):
         self.saved_bytes = 0  # what autograd keeps for the backward, beyond parameters and inputs
         self.saved_storages: set[int] = set()
         self.input_storages: set[int] = set()
+        self.alive: dict = {}  # weak reference to a storage an op allocated -> its bytes
 
     @contextlib.contextmanager
     def pause(self):
@@ -110,10 +112,14 @@ class Tally(TorchDispatchMode):
 
     def _allocated(self, func, out) -> None:
         """Follow each storage an op allocates until it is freed (its Python object is kept with
-        the storage, so its finalizer runs when the memory goes back)."""
+        the storage, so a weak reference to it dies when the memory goes back)."""
+        fresh = _FRESH.get(func)
+        if fresh is None:
+            fresh = _FRESH[func] = tuple(i for i, r in enumerate(func._schema.returns) if r.alias_info is None)
         outputs = out if isinstance(out, (tuple, list)) else (out,)
-        for returned, value in zip(func._schema.returns, outputs):
-            if not isinstance(value, torch.Tensor) or value.is_nested or returned.alias_info is not None:
+        for i in fresh:
+            value = outputs[i] if i < len(outputs) else None
+            if not isinstance(value, torch.Tensor) or value.is_nested:
                 continue
             try:
                 storage = value.untyped_storage()
@@ -122,10 +128,10 @@ class Tally(TorchDispatchMode):
             size = storage.nbytes()
             self.live_bytes += size
             self.peak_live_bytes = max(self.peak_live_bytes, self.live_bytes)
-            weakref.finalize(storage, self._freed, size)
+            self.alive[weakref.ref(storage, self._freed)] = size
 
-    def _freed(self, size: int) -> None:
-        self.live_bytes -= size
+    def _freed(self, reference) -> None:
+        self.live_bytes -= self.alive.pop(reference, 0)
 
     def saved(self, tensor: torch.Tensor) -> torch.Tensor:
         """A saved-tensor pack hook: counts what the backward keeps that is not a weight or an input."""

@@ -9,6 +9,7 @@ buffer values such as batch-norm statistics), so counting costs one forward, not
 from __future__ import annotations
 
 import contextlib
+import operator
 import weakref
 from collections import Counter, defaultdict
 from typing import Callable
@@ -25,8 +26,9 @@ from convbench.counting.ops import (DATA_DEPENDENT, DATA_MOVEMENT, ELEMENTWISE_C
 __all__ = ["Tally", "backward_of", "needing_grad", "restored", "tally_pass"]
 
 CONV_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-_HOOKS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
-          "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks")
+# A module's dicts whose entries a pass may change (hooks added, parameters swapped for ordinary copies).
+_CONTENTS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
+             "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks", "_parameters", "_buffers")
 
 
 _NAMES: dict = {}  # op -> "aten.name", as str() gives it (slow enough to matter once per op call)
@@ -198,33 +200,38 @@ def _scripted(module: nn.Module) -> bool:
 
 @contextlib.contextmanager
 def restored(module: nn.Module, values: bool = True):
-    """Run the block on ``module`` and put it back as it was: each submodule's training flag,
-    instance attributes, hooks, parameters and buffers, and with ``values`` the buffers' values
-    (batch-norm statistics a training-mode pass updates; an eval-mode pass of torch's own layers
-    changes none)."""
+    """Run the block on ``module`` and put it back as it was: each submodule's attributes (its
+    training flag, what a reference counter adds), the entries of its hook, parameter and buffer
+    dicts, its parameters' ``.grad``, and with ``values`` its buffers' values (batch-norm
+    statistics a training-mode pass updates; an eval-mode pass of torch's own layers changes none)."""
     saved, kept, gradients = [], [], []
     for sub in module.modules():
         if _scripted(sub):
-            saved.append((sub, sub.training, None, None, None, None))
+            saved.append((sub, sub.training, None, None))
             continue
-        hooks = {key: dict(hook) for key in _HOOKS if (hook := getattr(sub, key, None))}  # the non-empty ones
-        saved.append((sub, sub.training, set(vars(sub)), hooks, dict(sub._parameters), dict(sub._buffers)))
+        state = sub.__dict__
+        saved.append((sub, sub.training, dict(state), {key: dict(value) for key in _CONTENTS if (value := state.get(key))}))
         gradients += [(p, p.grad) for p in sub._parameters.values() if p is not None]
         if values:
             kept += [(b, b.clone()) for b in sub._buffers.values() if b is not None and not b.is_inference()]
     try:
         yield module
     finally:
-        for sub, training, attributes, hooks, parameters, buffers in saved:
-            sub.training = training
+        for sub, training, attributes, contents in saved:
             if attributes is None:
+                sub.training = training
                 continue
-            for key in vars(sub).keys() - attributes:
-                delattr(sub, key) if key in vars(sub) else None
-            pairs = [(hooks.get(key, {}), current) for key in _HOOKS if (current := getattr(sub, key, None)) is not None]
-            for entries, current in [*pairs, (parameters, sub._parameters), (buffers, sub._buffers)]:
-                if len(current) != len(entries) or any(current.get(k) is not v for k, v in entries.items()):
+            state = sub.__dict__
+            for key in state.keys() - attributes.keys():
+                del state[key]
+            state.update(attributes)
+            for key in _CONTENTS:  # only the non-empty ones were copied
+                current, entries = state.get(key), contents.get(key, {})
+                if current and (current.keys() != entries.keys()
+                                or not all(map(operator.is_, current.values(), entries.values()))):
                     current.clear()
+                    current.update(entries)
+                elif current is not None and not current and entries:
                     current.update(entries)
         for parameter, gradient in gradients:  # a counted backward fills .grad
             parameter.grad = gradient

@@ -129,3 +129,13 @@ def test_a_single_conv_measured_peak_is_its_output_plus_its_kernels_workspace(ci
     assert peak - output in (0, columns, reordered), (peak, output)
     if k == 1:
         assert peak == output
+
+
+def test_a_backward_op_that_multiplies_weights_without_a_formula_is_named(monkeypatch):
+    from convbench.counting import backward_ops
+
+    monkeypatch.delitem(backward_ops.BACKWARD_MACS, torch.ops.aten.convolution_backward)
+    monkeypatch.setattr("convbench.counting.ops.flop_registry", {})  # nor torch's
+    cost = convbench.count(nn.Conv2d(4, 4, 3), torch.randn(1, 4, 6, 6), backward=True, reference_counters=False)
+    assert cost.macs_backward == 0
+    assert "no MAC formula for aten.convolution_backward in the backward" in cost.check

@@ -212,6 +212,10 @@ def _count(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, tr
     check = (blame(module, tally, macs, params, layout, sample[0], ptflops, summary)
              if {"ptflops", "torchsummary"} <= set(references) else "not checked")
     macs_backward = None if input_grad is None else _per_sample(sum(tally.backward_macs.values()), batch)
+    if tally.backward_gaps:
+        gap = (f"convbench: no MAC formula for {', '.join(sorted(tally.backward_gaps))} in the backward "
+               "(counted as 0 MACs here)")
+        check = gap if check in ("ok", "not checked") else f"{gap}; {check}"
     step = not_run
     if input_grad is not None and "flop_counter" in references:
         step = flop_counter_step(module, args, kwargs, training, input_grad)

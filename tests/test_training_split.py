@@ -107,3 +107,14 @@ def test_the_timed_step_ends_with_the_update_on_its_own_copy():
     assert not torch.equal(prepared.model.weight, timed)  # updated
     assert torch.count_nonzero(prepared.model.weight.grad) == 0  # and its gradients zeroed
     assert torch.equal(conv.weight, before) and conv.weight.grad is None  # the caller's module untouched
+
+
+def test_compare_training_times_steps_and_refuses_runtimes_that_time_inference_only():
+    result = CliRunner().invoke(main, ["compare", "depthwise", "--shape", "in=8,out=8,k=3,size=8", "--training",
+                                       "--quick", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["label"]: row for row in json.loads(result.stdout)["rows"]}
+    assert rows["depthwise"]["mode"] == "training" and rows["depthwise"]["latency_backward_ms"] is not None
+    assert rows["depthwise"]["macs_backward"] == 2 * rows["depthwise"]["macs"]
+    refused = CliRunner().invoke(main, ["compare", "depthwise", "--training", "--backend", "onnxruntime", "--quick"])
+    assert refused.exit_code == 2 and "time inference only" in refused.output

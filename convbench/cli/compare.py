@@ -33,9 +33,11 @@ COMPARE_PROCESSES = 3
 @click.option("--input", "model_input", metavar="C,H,W", help="The network's input per image [3,224,224].")
 @click.option("--out", type=click.Path(), metavar="DIR",
               help="Also save the rows as a run directory (results.jsonl, results.csv, report.md).")
+@click.option("--training", is_flag=True,
+              help="Time training steps (forward and backward, split) and count their backward (timing.training).")
 @run_options
-def compare(variants, shapes, config, baseline, models, model_input, out, device, backend_names, quick, no_timing,
-            strict, processes, threads, max_cases, as_json, trust_code, debug):
+def compare(variants, shapes, config, baseline, models, model_input, out, training, device, backend_names, quick,
+            no_timing, strict, processes, threads, max_cases, as_json, trust_code, debug):
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
     faster here, by how much, and whether the difference is significant. A variant takes
     parameters as NAME:KEY=VALUE,KEY=VALUE, e.g. octave:alpha_in=0.25,alpha_out=0.25."""
@@ -55,11 +57,14 @@ def compare(variants, shapes, config, baseline, models, model_input, out, device
         suite.shapes = [parse_shape(s) for s in (shapes or [DEFAULT_SHAPE])]
     elif models and not config:
         suite.shapes = []
+    if training:
+        suite.timing.training = True
     apply_run_options(suite, device, quick, strict, processes, backend_names, threads)
     options = [*(f"--backend {name}" for name in backend_names), *(f"--shape {s}" for s in shapes), *(f"--model {m}" for m in models),
                *([f"--input {model_input}"] if model_input else []), *([f"--config {config}"] if config else []),
                *([f"--baseline {baseline}"] if baseline else []), *([f"--device {device}"] if device else []),
                *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
+               *(["--training"] if training else []),
                *([f"--processes {processes}"] if processes else []),
                *([f"--threads {','.join(map(str, threads))}"] if threads else []), f"--out {out}"]
     command = " ".join(["convbench compare", *map(shlex.quote, [*variants, *" ".join(options).split()])])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["BatchLayout", "LayoutWatch", "one_sample"]
+__all__ = ["BatchDimMismatch", "BatchLayout", "LayoutWatch", "one_sample"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,15 @@ class BatchLayout:
     def describe(self) -> str:
         where = "unbatched" if self.dim is None else f"batch of {self.size} at dim {self.dim}"
         return f"per {self.unit}: {where} ({self.source})"
+
+
+class BatchDimMismatch(ValueError):
+    """A ``batch_dim`` given that the layer taking the input contradicts; ``found`` is that layer's."""
+
+    def __init__(self, found: BatchLayout, given: int):
+        where = "no dim (unbatched)" if found.dim is None else f"dim {found.dim}"
+        super().__init__(f"batch_dim={given}, but the model takes its batch at {where} ({found.source})")
+        self.found = found
 
 
 def declared_batch_first(module: nn.Module) -> bool | None:
@@ -101,9 +110,7 @@ class LayoutWatch:
         x = self.model_input
         if self.found is not None:
             if given is not None and given != self.found.dim:
-                raise ValueError(f"batch_dim={given}, but the model takes its batch at "
-                                 f"{'no dim (unbatched)' if self.found.dim is None else f'dim {self.found.dim}'}"
-                                 f" ({self.found.source})")
+                raise BatchDimMismatch(self.found, given)
             return self.found
         if x.dim() == 0 or (x.dim() == 1 and given is None):
             return BatchLayout(None, 1, "sample", f"a {x.dim()}-D input is one sample"

@@ -90,11 +90,11 @@ class Tally(TorchDispatchMode):
         if self.backward:
             self._backward_op(packet, name, args, kwargs, out)
             return out
-        if self.compare_torch:
-            self._torch_gap(packet, name, args, kwargs, out)
         owner = self.stack[-1] if self.stack else ""
         row = self.rows[owner]
         macs = mac_count(packet, args, kwargs, out)
+        if self.compare_torch:
+            self._torch_gap(name, packet, args, kwargs, out, macs)
         row["macs"] += macs
         if macs and is_conv(packet) and owner not in self.conv_module_names:
             self.functional_conv_macs += macs
@@ -148,10 +148,9 @@ class Tally(TorchDispatchMode):
         self.backward_macs[name] += macs
         if not macs and multiplies_weights(name):
             self.backward_gaps[name] += 1
-        self._torch_gap(packet, name, args, kwargs, out, macs)
+        self._torch_gap(name, packet, args, kwargs, out, macs)
 
-    def _torch_gap(self, packet, name: str, args, kwargs, out, macs: int | None = None) -> None:
-        macs = mac_count(packet, args, kwargs, out) if macs is None else macs
+    def _torch_gap(self, name: str, packet, args, kwargs, out, macs: int) -> None:
         theirs = torch_macs(packet, args, kwargs, out) or 0
         if theirs != macs:
             self.flop_counter_gap[name] += theirs - macs

@@ -7,7 +7,6 @@ the reason; anything else that fails gives an ``error`` row.
 
 from __future__ import annotations
 
-import re
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from convbench.counting import ALL_REFERENCES, Cost, count
+from convbench.counting.layout import BatchDimMismatch
 from convbench.models import build_model
 from convbench.models.inputs import KeywordCall, make_inputs
 from convbench.models.octave_resnet import oct_resnet50
@@ -113,11 +113,10 @@ def count_case(workload: Workload, module: nn.Module, inputs: tuple[torch.Tensor
     try:
         return count(model, *args, kwargs=kwargs, reference_counters=ALL_REFERENCES, batch_dim=first.batch_dim,
                      backward=training, training=training, input_grad=False)
-    except ValueError as error:
-        found = re.search(r"takes its batch at dim (\d)", str(error))
-        if not found:
+    except BatchDimMismatch as error:
+        if error.found.dim is None:
             raise
-        raise ValueError(f"{error}: give the input as {{shape: {list(first.shape)}, batch_dim: {found.group(1)}}}, "
+        raise ValueError(f"{error}: give the input as {{shape: {list(first.shape)}, batch_dim: {error.found.dim}}}, "
                          "the shape without the batch") from None
 
 

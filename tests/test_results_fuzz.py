@@ -149,3 +149,20 @@ def test_mutated_results_files_are_refused_in_one_line_or_read(base, tmp_path_fa
         shutil.rmtree(root, ignore_errors=True)
 
     fuzz()
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "latex", "csv", "json"])
+def test_a_row_without_its_dtype_exports(base, tmp_path, fmt):
+    """Found by the fuzzer: a row whose dtype was deleted made the table's title fail to build."""
+    run, _ = base
+    lines = []
+    for line in (run / "results.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if "row" in record:
+            record["row"].pop("dtype", None)
+        lines.append(json.dumps(record))
+    (tmp_path / "results.jsonl").write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(main, ["export", str(tmp_path), "--format", fmt])
+    assert result.exit_code == 0, result.output
+    if fmt == "markdown":
+        assert "dtype not recorded" in result.output

@@ -41,7 +41,8 @@ def table_groups(df: pd.DataFrame, shape: str | None = None, latest: bool = True
     """The rows of each table: one per (config, machine, shape, device, dtype and runtime), in run order, each
     variant once unless not ``latest`` (:func:`latest_per_label`); only shapes whose label contains
     ``shape`` when given (a ValueError listing them if none does)."""
-    df = df.assign(backend=df["backend"].astype(object).fillna("eager"))
+    df = df.assign(backend=df["backend"].astype(object).fillna("eager"),
+                   dtype=df["dtype"].astype(object).fillna("dtype not recorded"))
     several_threads = df["threads"].nunique() > 1
     df = df.assign(thread_axis=df["threads"] if several_threads else 0)
     groups = [((config, machine, shape_, device, dtype + ("" if backend == "eager" else f", {backend}")

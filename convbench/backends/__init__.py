@@ -1,4 +1,5 @@
-"""Runtimes a module can be timed on: eager PyTorch, ``torch.compile``, ONNX Runtime and OpenVINO.
+"""Runtimes a module can be timed on: eager PyTorch, ``torch.compile``, ONNX Runtime, OpenVINO and
+ExecuTorch (XNNPACK).
 
 Each backend turns a prepared module (on its device, in its dtype, in ``eval()``) and its inputs
 into a zero-argument call, doing its one-off work first (export, compilation, a first call that
@@ -7,6 +8,9 @@ count the timing asks for. A runtime that is not installed raises :class:`Backen
 naming the extra that brings it; a module a runtime cannot take raises :class:`BackendCannotTake`
 naming the runtime and why (an export failure, an unsupported op).
 
+In int8 (post-training static quantization, :mod:`convbench.backends.calibration`) a module runs
+on the runtimes in :data:`QUANTIZING`, each with its own quantizer; the others cannot take it.
+
 A backend is named by a spec: the runtime's name, and for ``compile`` an optional mode after a
 colon (``compile:max-autotune``); the spec is what rows, case ids and tables carry.
 """
@@ -14,14 +18,17 @@ colon (``compile:max-autotune``); the spec is what rows, case ids and tables car
 from __future__ import annotations
 
 import importlib
+import math
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-BACKENDS = ("eager", "compile", "onnxruntime", "openvino")
+BACKENDS = ("eager", "compile", "onnxruntime", "openvino", "executorch")
 COMPILE_MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduce-overhead")
-MODULES = {"compile": "torch_compile", "onnxruntime": "onnx_runtime", "openvino": "openvino_runtime"}
+MODULES = {"compile": "torch_compile", "onnxruntime": "onnx_runtime", "openvino": "openvino_runtime",
+           "executorch": "executorch_runtime"}
+QUANTIZING = ("executorch", "onnxruntime", "openvino")  # the runtimes with an int8 path
 # How far a backend's output may be from eager's, as a share of the largest eager output, per dtype.
 TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 3e-2}
 
@@ -63,11 +70,11 @@ def _module(spec: str):
     return importlib.import_module(f"convbench.backends.{MODULES[name]}") if name in MODULES else None
 
 
-def require(spec: str) -> None:
-    """Raise :class:`BackendUnavailable` unless ``spec``'s runtime can run here."""
+def require(spec: str, precision: str = "float32") -> None:
+    """Raise :class:`BackendUnavailable` unless ``spec``'s runtime can run here (in ``precision``)."""
     module = _module(spec)
     if module is not None:
-        module.require()
+        getattr(module, "require_int8", module.require)() if precision == "int8" else module.require()
 
 
 def version(spec: str) -> str:
@@ -90,12 +97,19 @@ def settings(spec: str, threads: int | None) -> dict:
 
 
 def prepare(spec: str, model: nn.Module, inputs: tuple[torch.Tensor, ...], threads: int,
-            device: torch.device) -> Callable[[], Any]:
+            device: torch.device, precision: str = "float32") -> Callable[[], Any]:
     """A zero-argument call running ``model(*inputs)`` on the backend, its one-off work done (the
-    backend has called it: lazy initialisation happens before any timing). A
+    backend has called it: lazy initialisation happens before any timing). With ``precision``
+    ``"int8"`` the float32 ``model`` is quantized by the runtime's own quantizer first. A
     backend's call may carry ``report`` (what its preparation saw, as row fields) and
     ``input_pointers()`` (the addresses the runtime reads its inputs from)."""
     module = _module(spec)
+    if precision == "int8":
+        name = parse(spec)[0]
+        if name not in QUANTIZING:
+            raise BackendCannotTake(f"{name} cannot take it: int8 runs on {', '.join(QUANTIZING)} here")
+        require(spec, precision)
+        return module.prepare_int8(model, inputs, threads, device)
     if module is None:
         def call():
             return model(*inputs)
@@ -118,6 +132,19 @@ def outputs_of(value) -> list[torch.Tensor]:
         value = value.numpy()  # an ONNX Runtime OrtValue
     tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
     return [tensor.detach().to("cpu", torch.float64)]
+
+
+def sqnr_db(reference, output) -> float:
+    """Signal-to-quantization-noise ratio of ``output`` against ``reference``, in dB, over every
+    tensor in them: 10 log10(sum ref^2 / sum (ref - out)^2); inf where they are equal."""
+    refs, outs = outputs_of(reference), outputs_of(output)
+    if len(refs) != len(outs) or any(r.shape != o.shape for r, o in zip(refs, outs)):
+        raise ValueError(f"output shapes differ: {[tuple(r.shape) for r in refs]} vs {[tuple(o.shape) for o in outs]}")
+    signal = sum(float(r.pow(2).sum()) for r in refs)
+    noise = sum(float((r - o).pow(2).sum()) for r, o in zip(refs, outs))
+    if noise == 0:
+        return math.inf
+    return 10 * math.log10(signal / noise) if signal else -math.inf
 
 
 def difference(reference, output) -> tuple[float, float]:

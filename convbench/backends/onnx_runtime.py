@@ -3,7 +3,8 @@ when that one cannot trace it), then run by an ``InferenceSession`` as its docum
 for latency: every graph optimisation, ``threads`` intra-op threads, sequential execution, one
 inter-op thread, and its default spinning thread pool. Inputs and outputs are bound once where they
 are (host memory, or GPU memory through the CUDA execution provider), so a call is one
-``run_with_iobinding``. Needs the ``onnx`` extra."""
+``run_with_iobinding``. In int8 the exported model is quantized to QDQ first
+(:mod:`convbench.backends.onnx_int8`). Needs the ``onnx`` extra."""
 
 from __future__ import annotations
 
@@ -77,6 +78,29 @@ def export(model, inputs) -> bytes:
 
 
 def prepare(model, inputs, threads, device):
+    return _session_call(export(model, inputs), inputs, threads, device)
+
+
+def prepare_int8(model, inputs, threads, device):
+    from convbench.backends import onnx_int8
+    from convbench.backends.calibration import report
+
+    if device.type != "cpu":
+        raise BackendCannotTake(f"onnxruntime cannot take it in int8: QDQ models run on its CPU provider here, "
+                                f"not {device.type}")
+    try:
+        model_bytes = onnx_int8.quantized(export(model, inputs), inputs)
+    except BackendCannotTake:
+        raise
+    except Exception as error:
+        raise BackendCannotTake(f"onnxruntime cannot take it in int8: quantize_static failed ({type(error).__name__}: "
+                                f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})") from None
+    call = _session_call(model_bytes, inputs, threads, device)
+    call.report = report(onnx_int8.SCHEME)
+    return call
+
+
+def _session_call(model_bytes: bytes, inputs, threads, device):
     import onnxruntime as ort
 
     if any(t.dtype == torch.bfloat16 for t in inputs):
@@ -88,7 +112,7 @@ def prepare(model, inputs, threads, device):
         raise BackendCannotTake("onnxruntime cannot take it: this onnxruntime has no CUDA execution provider "
                                 "(install onnxruntime-gpu)")
     try:
-        session = ort.InferenceSession(export(model, inputs), options, providers=providers)
+        session = ort.InferenceSession(model_bytes, options, providers=providers)
     except BackendCannotTake:
         raise
     except Exception as error:  # an op the runtime lacks, a dtype it cannot run

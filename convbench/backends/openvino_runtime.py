@@ -4,7 +4,8 @@ own static shapes, and compiled for its CPU plugin as ``benchmark_app`` runs it 
 cores) and the dtype's own precision (OpenVINO would otherwise compute float32 models in bfloat16
 on CPUs that have it). The inputs are set on the request once, sharing the tensors' memory, so a
 call is one synchronous ``infer()``. Its GPU plugin is for Intel GPUs, so on a CUDA device it
-cannot take a module. Needs the ``openvino`` extra."""
+cannot take a module. In int8 the converted model is quantized by NNCF first
+(:mod:`convbench.backends.openvino_int8`). Needs the ``openvino`` extra (and ``nncf`` for int8)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,12 @@ def settings(threads: int) -> dict:
 def require() -> None:
     if importlib.util.find_spec("openvino") is None:
         raise BackendUnavailable("backend openvino needs the openvino extra: pip install 'convbench[openvino]'")
+
+
+def require_int8() -> None:
+    require()
+    if importlib.util.find_spec("nncf") is None:
+        raise BackendUnavailable("openvino in int8 needs nncf, in the openvino extra: pip install 'convbench[openvino]'")
 
 
 def version() -> str:
@@ -66,22 +73,61 @@ def _children_finished(seconds: float = 10.0):
 
 
 def prepare(model, inputs, threads, device):
-    import openvino as ov
-
     if device.type != "cpu":
         raise BackendCannotTake(f"openvino cannot take it: it runs on the CPU here, not {device.type}")
     dtype = inputs[0].dtype
     if dtype == torch.bfloat16:
         raise BackendCannotTake("openvino cannot take it: bfloat16 inputs (numpy has no bfloat16)")
-    config = {"INFERENCE_NUM_THREADS": threads, **SETTINGS, "INFERENCE_PRECISION_HINT": PRECISION.get(dtype, "f32")}
+    return _compiled_call(_converted(model, inputs), inputs, threads, PRECISION.get(dtype, "f32"))
+
+
+def prepare_int8(model, inputs, threads, device):
+    from convbench.backends import openvino_int8
+    from convbench.backends.calibration import report
+
+    if device.type != "cpu":
+        raise BackendCannotTake(f"openvino cannot take it: it runs on the CPU here, not {device.type}")
+    converted = _converted(model, inputs)
+    try:
+        with _children_finished():
+            quantized = openvino_int8.quantized(converted, inputs)
+    except Exception as error:
+        raise BackendCannotTake(f"openvino cannot take it in int8: nncf.quantize failed ({type(error).__name__}: "
+                                f"{_first_line(error)})") from None
+    call = _compiled_call(quantized, inputs, threads, "f32")  # quantized ops run in int8 whatever the hint
+    call.report = report(openvino_int8.SCHEME)
+    return call
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _converted(model, inputs):
+    """The module as an OpenVINO model with its inputs' static shapes."""
+    import openvino as ov
+
     try:
         with warnings.catch_warnings(), _children_finished():
             warnings.simplefilter("ignore")
-            converted = ov.convert_model(model, example_input=tuple(inputs), input=[tuple(t.shape) for t in inputs])
+            return ov.convert_model(model, example_input=tuple(inputs), input=[tuple(t.shape) for t in inputs])
+    except Exception as error:
+        raise BackendCannotTake(f"openvino cannot take it: {type(error).__name__}: {_first_line(error)}") from None
+
+
+def _compiled_call(converted, inputs, threads, precision: str):
+    """A call of ``converted`` compiled for the CPU plugin with :data:`SETTINGS` and
+    ``precision`` (an ``INFERENCE_PRECISION_HINT``), on inputs set once."""
+    import openvino as ov
+
+    config = {"INFERENCE_NUM_THREADS": threads, **SETTINGS, "INFERENCE_PRECISION_HINT": precision}
+    try:
+        with warnings.catch_warnings(), _children_finished():
+            warnings.simplefilter("ignore")
             compiled = ov.Core().compile_model(converted, "CPU", config)
     except Exception as error:
-        raise BackendCannotTake(f"openvino cannot take it: {type(error).__name__}: "
-                                f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
+        raise BackendCannotTake(f"openvino cannot take it: {type(error).__name__}: {_first_line(error)}") from None
     request = compiled.create_infer_request()
     kept = [t.detach().contiguous() for t in inputs]  # the shared memory must outlive the request's use
     for i, t in enumerate(kept):

@@ -15,6 +15,8 @@ import torch
 from convbench import backends
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# A module's precision: a dtype it is cast to, or int8, which a runtime quantizes it to from float32.
+PRECISIONS = (*DTYPES, "int8")
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 CUDA_TIMERS = ("events", "sync")
 
@@ -32,7 +34,8 @@ class TimingSettings:
     ``training``) reads a training step's forward without its backward; ``input_grad`` False
     leaves the inputs without a gradient in training (a whole network's input needs none);
     ``optimizer`` (``sgd`` or ``adam``, with ``training``) ends each step with that optimizer's
-    update and zeroed gradients (:data:`OPTIMIZERS`).
+    update and zeroed gradients (:data:`OPTIMIZERS`). ``dtype`` ``int8`` keeps the module and its
+    inputs in float32 and has the backend quantize it (:func:`convbench.backends.prepare`).
     """
 
     device: str = "cpu"
@@ -51,8 +54,10 @@ class TimingSettings:
     optimizer: str | None = None
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype={self.dtype!r} must be one of {', '.join(DTYPES)}")
+        if self.dtype not in PRECISIONS:
+            raise ValueError(f"dtype={self.dtype!r} must be one of {', '.join(PRECISIONS)}")
+        if self.dtype == "int8" and self.training:
+            raise ValueError("dtype='int8' times post-training quantized inference; training=True needs a float dtype")
         if self.memory_format not in MEMORY_FORMATS:
             raise ValueError(f"memory_format={self.memory_format!r} must be one of {', '.join(MEMORY_FORMATS)}")
         if self.cuda_timer not in CUDA_TIMERS:
@@ -71,6 +76,11 @@ class TimingSettings:
             raise ValueError("forward_alone=True times a training step's forward: it needs training=True")
         if self.training and self.backend != "eager":
             raise ValueError(f"backend={self.backend!r} times inference only; training=True needs backend='eager'")
+
+    @property
+    def tensor_dtype(self) -> torch.dtype:
+        """What the module and its inputs are cast to: the dtype, or float32 for int8."""
+        return DTYPES.get(self.dtype, torch.float32)
 
     def on(self, backend: str) -> TimingSettings:
         """The same settings on another runtime."""

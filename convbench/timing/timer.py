@@ -32,7 +32,7 @@ from convbench import backends
 from convbench.timing.allocator import retain_freed_memory
 from convbench.timing.contention import Contention, Probe
 from convbench.timing.memory import cpu_peak_bytes
-from convbench.timing.settings import DTYPES, MEMORY_FORMATS, TimingSettings, tf32_flags
+from convbench.timing.settings import MEMORY_FORMATS, TimingSettings, tf32_flags
 
 __all__ = ["PreparedCall", "Timing", "benchmark", "check_runs"]
 
@@ -112,7 +112,7 @@ class PreparedCall:
             self.cuda_timer = "sync"  # it waits for its own stream every call: so is it read
 
         layout = MEMORY_FORMATS[self.memory_format]
-        dtype = DTYPES[self.dtype]
+        dtype = settings.tensor_dtype
         with self.on_device():
             model = copy.deepcopy(module).to(self.device, dtype).train(self.training)
             if layout is torch.channels_last:
@@ -129,7 +129,7 @@ class PreparedCall:
                 torch.set_num_threads(self.threads)
                 try:
                     with torch.no_grad():
-                        self.call = backends.prepare(self.backend, model, xs, self.threads, self.device)
+                        self.call = backends.prepare(self.backend, model, xs, self.threads, self.device, self.dtype)
                 finally:
                     torch.set_num_threads(saved)
 

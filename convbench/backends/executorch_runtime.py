@@ -126,11 +126,12 @@ def _loaded_call(program_bytes: bytes, inputs, threads: int, fields: dict):
     def call():
         method.set_inputs(kept)
         method.execute()
-        return _Outputs(method.get_outputs(clone_outputs=False), method)
+        return _Outputs(method.get_outputs(clone_outputs=False), (program_bytes, program, method))
 
     _loaded["programs"] += 1
     weakref.finalize(call, _release)
     call.program, call.method, call.inputs = program, method, kept
+    call.program_bytes = program_bytes  # the loaded program reads from this buffer, not a copy
     call.report = {**fields, "runtime_threads": portable_lib._threadpool_get_thread_count()}
     call()  # XNNPACK packs its weights on the first call
     return call
@@ -141,11 +142,12 @@ def _release() -> None:
 
 
 class _Outputs(list):
-    """A method's outputs, read in place: they live in the method's memory, which this keeps."""
+    """A method's outputs, read in place: they live in the method's memory, which this keeps alive
+    (with its program and the buffer the program reads)."""
 
-    def __init__(self, tensors, method):
+    def __init__(self, tensors, owners):
         super().__init__(tensors)
-        self.method = method
+        self.owners = owners
 
 
 def prepare(model, inputs, threads, device):

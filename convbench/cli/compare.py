@@ -36,8 +36,8 @@ COMPARE_PROCESSES = 3
 @click.option("--training", is_flag=True,
               help="Time training steps (forward and backward, split) and count their backward (timing.training).")
 @run_options
-def compare(variants, shapes, config, baseline, models, model_input, out, training, device, backend_names, quick,
-            no_timing, strict, processes, threads, max_cases, as_json, trust_code, debug):
+def compare(variants, shapes, config, baseline, models, model_input, out, training, device, backend_names, dtypes,
+            quick, no_timing, strict, processes, threads, max_cases, as_json, trust_code, debug):
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
     faster here, by how much, and whether the difference is significant. A variant takes
     parameters as NAME:KEY=VALUE,KEY=VALUE, e.g. octave:alpha_in=0.25,alpha_out=0.25."""
@@ -59,8 +59,8 @@ def compare(variants, shapes, config, baseline, models, model_input, out, traini
         suite.shapes = []
     if training:
         suite.timing.training = True
-    apply_run_options(suite, device, quick, strict, processes, backend_names, threads)
-    options = [*(f"--backend {name}" for name in backend_names), *(f"--shape {s}" for s in shapes), *(f"--model {m}" for m in models),
+    apply_run_options(suite, device, quick, strict, processes, backend_names, threads, dtypes)
+    options = [*(f"--backend {name}" for name in backend_names), *([f"--dtype {','.join(dtypes)}"] if dtypes else []), *(f"--shape {s}" for s in shapes), *(f"--model {m}" for m in models),
                *([f"--input {model_input}"] if model_input else []), *([f"--config {config}"] if config else []),
                *([f"--baseline {baseline}"] if baseline else []), *([f"--device {device}"] if device else []),
                *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),

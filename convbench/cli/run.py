@@ -12,13 +12,14 @@ import click
 import torch
 
 from convbench import backends
-from convbench.backends import BACKENDS
+from convbench.backends import BACKENDS, QUANTIZING
 from convbench.cli.app import main
 from convbench.cli.common import QUICK_TIMING, BackendSpec, InputError, load_suite, max_size_option
 from convbench.cli.outcome import record_and_report
 from convbench.registry import get_variant
 from convbench.store.files import holds_run, run_directory_name
-from convbench.suite.config import MAX_CASES, Suite, VariantRequest
+from convbench.suite.config import MAX_CASES, Suite, VariantRequest, precision_problem
+from convbench.timing.settings import PRECISIONS
 from convbench.suite.sharding import parse_shard
 
 
@@ -28,6 +29,10 @@ def run_options(function):
         click.option("--backend", "backend_names", multiple=True, type=BackendSpec(), metavar="NAME",
                      help=f"Time on this runtime (repeat for several): {', '.join(BACKENDS)}, or compile:MODE "
                           "(max-autotune, ...) [the config's, or eager]."),
+        click.option("--dtype", "dtypes", metavar="NAME[,NAME...]", callback=_precisions,
+                     help=f"Precision(s) (the config's dtype): {', '.join(PRECISIONS)}; several, e.g. float32,int8, "
+                          "time every case in each in the same rounds. int8 is post-training static quantization on "
+                          f"{', '.join(QUANTIZING)}."),
         click.option("--quick", is_flag=True,
                      help="Short timing: a few seconds per shape, in this process, rounds back to back (one "
                           "moment of the machine, not a spread over timing.min_span)."),
@@ -61,19 +66,36 @@ def _thread_counts(context, parameter, text: str | None) -> tuple[int, ...] | No
     return tuple(dict.fromkeys(int(p) for p in parts))
 
 
+def _precisions(context, parameter, text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    wrong = [p for p in parts if p not in PRECISIONS]
+    if wrong:
+        raise InputError(f"--dtype {text!r}: {wrong[0]!r} is not one of {', '.join(PRECISIONS)}")
+    return tuple(dict.fromkeys(parts))
+
+
 def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: bool = False,
                       processes: int | None = None, backend_names: tuple[str, ...] = (),
-                      threads: tuple[int, ...] | None = None) -> None:
+                      threads: tuple[int, ...] | None = None, dtypes: tuple[str, ...] | None = None) -> None:
     if device:
         suite.devices = [device]
     if backend_names:
         suite.backends = list(dict.fromkeys(backend_names))
+    if dtypes:
+        suite.dtype, suite.dtypes = dtypes[0], list(dtypes) if len(dtypes) > 1 else []
     if suite.timing.training and suite.backends != ["eager"]:
         raise InputError(f"{suite.source}: runtimes other than eager time inference only; drop --backend or "
                          "timing.training")
+    problem = precision_problem(suite.precisions, suite.backends, suite.timing.training)
+    if problem:
+        raise InputError(f"{suite.source}: {problem}")
     for name in suite.backends:
         try:
-            backends.require(name)
+            for precision in suite.precisions:
+                if precision != "int8" or backends.parse(name)[0] in backends.QUANTIZING:
+                    backends.require(name, precision)
         except backends.BackendUnavailable as error:
             raise InputError(str(error)) from None
     if quick:
@@ -102,14 +124,14 @@ def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: boo
 @max_size_option
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @run_options
-def run(configs, only, out, shard, resume, max_bytes, draw, device, backend_names, quick, no_timing, strict, processes, threads,
-        max_cases, as_json, trust_code, debug):
+def run(configs, only, out, shard, resume, max_bytes, draw, device, backend_names, dtypes, quick, no_timing, strict,
+        processes, threads, max_cases, as_json, trust_code, debug):
     """Run every variant in each CONFIG on its shapes; write results.jsonl, results.csv and
     report.md into one directory, and print one table per shape."""
     suites = [load_suite(path, max_cases, trust_code) for path in configs]
     wanted = [name for item in only for name in item.split(",") if name]
     for suite in suites:
-        apply_run_options(suite, device, quick, strict, processes, backend_names, threads)
+        apply_run_options(suite, device, quick, strict, processes, backend_names, threads, dtypes)
         if wanted:
             suite.variants = select_variants(suite, wanted)
     share = parse_shard_option(shard)
@@ -123,7 +145,7 @@ def run(configs, only, out, shard, resume, max_bytes, draw, device, backend_name
     if starting:  # the first attempt of a job that may be requeued: nothing to resume yet
         click.echo(f"--resume {resume}: no results there yet; starting the run in it", err=True)
     flags = [*(f"--only {name}" for name in wanted), *([f"--device {device}"] if device else []),
-             *(f"--backend {name}" for name in backend_names),
+             *(f"--backend {name}" for name in backend_names), *([f"--dtype {','.join(dtypes)}"] if dtypes else []),
              *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
              *(["--strict"] if strict else []), *([f"--processes {processes}"] if processes else []),
              *([f"--threads {','.join(map(str, threads))}"] if threads else []),

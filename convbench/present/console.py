@@ -16,6 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from convbench.present.edge_notes import sqnr_text
 from convbench.present.formatting import DIGITS, count_unit, missing, percent, ratio, si, significant, with_spread
 from convbench.present.paper import hidden_text, latest_per_label
 from convbench.present.report import calibration_text, row_notes, short_conventions, truthy
@@ -23,10 +24,10 @@ from convbench.present.report import calibration_text, row_notes, short_conventi
 VERDICT_MARKS = {"same": "~", "undecided": "?"}
 VERDICT_STYLES = {"faster": "green", "slower": "red", "same": "dim", "undecided": "yellow"}
 COLUMNS = ("variant", "params", "MACs", "kMAC/px", "MAC/B", "latency ms", "roof", "x params", "x MACs", "x latency",
-           "CI", "verdict", "x eager", "note")
+           "CI", "verdict", "x eager", "x fp32", "SQNR dB", "note")
 # What a narrow console leaves out, first to last; the variant, the latency ratio and the notes stay.
-DROP_ORDER = ("MAC/B", "x params", "roof", "verdict", "kMAC/px", "params", "CI", "x eager", "MACs", "x MACs",
-              "latency ms")
+DROP_ORDER = ("MAC/B", "x params", "roof", "verdict", "kMAC/px", "params", "CI", "x eager", "MACs", "x fp32",
+              "x MACs", "SQNR dB", "latency ms")
 SHORT_LABEL = 16
 
 
@@ -63,6 +64,7 @@ def _cells(row: dict, note: str, digits: int) -> dict[str, str]:
         "CI": "" if missing(low) or missing(high) else f"{significant(low, digits)}-{significant(high, digits)}",
         "verdict": f"[{VERDICT_STYLES.get(verdict, '')}]{verdict}[/]" if verdict else "",
         "x eager": ratio(row.get("latency_vs_eager"), digits),
+        "x fp32": ratio(row.get("latency_vs_float32"), digits), "SQNR dB": sqnr_text(row.get("quant_sqnr_db")),
         "note": (f"[bold red]CONTENDED {note}[/]" if truthy(row.get("contended"))
                  else f"[bold yellow]UNSTABLE {note}[/]" if truthy(row.get("unstable")) else note),
     }
@@ -165,16 +167,18 @@ def backend_table(df: pd.DataFrame, baseline: str, console: Console, digits: int
     """Variants x runtimes, per shape: each cell the latency and its ratio to the baseline on the
     same runtime, so a MAC cut can be seen becoming (or not becoming) speed on each. Fitted to the
     console as the other tables are: short labels first, then the ratios alone."""
-    if "backend" not in df or df["backend"].nunique() < 2:
+    if "backend" not in df or df[["backend", "dtype"]].drop_duplicates().shape[0] < 2:
         return
+    several = df["dtype"].nunique() > 1
+    df = df.assign(runtime=df["backend"].astype(str) + (" " + df["dtype"].astype(str) if several else ""))
     for shape, group in df.groupby("shape", sort=False):
-        names = list(dict.fromkeys(group["backend"]))
+        names = list(dict.fromkeys(group["runtime"]))
         labels, cells = [], []
         for label, rows in group.groupby("label", sort=False):
             labels.append(str(label))
             row_cells = []
             for name in names:
-                row = next(iter(rows[rows["backend"] == name].to_dict("records")), None)
+                row = next(iter(rows[rows["runtime"] == name].to_dict("records")), None)
                 if row is None or row["status"] != "ok" or missing(row.get("latency_ms")):
                     row_cells.append(("", "" if row is None else row["status"]))
                     continue

@@ -12,6 +12,7 @@ import pandas as pd
 
 from convbench.timing.contention import THRESHOLD
 from convbench.present.escaping import csv_cell, markdown_code, markdown_text
+from convbench.present.edge_notes import edge_notes
 from convbench.present.formatting import DIGITS, missing, ratio, si, significant
 from convbench.store.schema import machine_of, part_for
 from convbench.timing.stats import CONFIDENCE, MARGIN
@@ -130,7 +131,7 @@ def compile_notes(row) -> list[str]:
 def row_notes(row, calibration: str | None = None) -> list[str]:
     """Everything a row's reader should know beside its numbers."""
     return (row_warnings(row, calibration) + pooled_notes(row) + swap_notes(row) + training_notes(row)
-            + count_notes(row) + counter_notes(row) + compile_notes(row))
+            + count_notes(row) + counter_notes(row) + compile_notes(row) + edge_notes(row))
 
 
 def pooled_notes(row) -> list[str]:

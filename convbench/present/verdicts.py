@@ -12,11 +12,12 @@ def verdict_lines(rows: list[dict], baseline: str) -> list[str]:
     """Per shape: the cheapest on paper, the fastest here, and each variant's time against the baseline."""
     base = baseline
     lines = []
-    for shape, backend in dict.fromkeys((r["shape"], r.get("backend", "eager")) for r in rows):
-        here = [r for r in rows if r["shape"] == shape and r.get("backend", "eager") == backend]
+    several = len({r.get("dtype") for r in rows}) > 1
+    for shape, backend, dtype in dict.fromkeys((r["shape"], r.get("backend", "eager"), r.get("dtype")) for r in rows):
+        here = [r for r in rows if r["shape"] == shape and r.get("backend", "eager") == backend and r.get("dtype") == dtype]
         ok = [r for r in here if r["status"] == "ok"]
         variants = [r for r in ok if r["label"] != base]
-        lines.append(f"{shape}{'' if backend == 'eager' else f' on {backend}'}:")
+        lines.append(f"{shape}{'' if backend == 'eager' else f' on {backend}'}{f' in {dtype}' if several else ''}:")
         lines += [f"  {r['label']}: {r['status']} ({r['error']})" for r in here if r["status"] != "ok"]
         if not variants:
             continue

@@ -28,7 +28,9 @@ COLUMNS = [
     "params_vs_baseline", "macs_vs_baseline", "latency_vs_baseline",
     "latency_ratio_low", "latency_ratio_high", "confidence", "p_value", "significant", "verdict", "margin",
     "latency_vs_eager", "eager_ratio_low", "eager_ratio_high", "eager_ratio_note", "backend_max_abs_diff",
-    "backend_max_rel_diff",
+    "backend_max_rel_diff", "quant_sqnr_db", "latency_vs_float32", "float32_ratio_low", "float32_ratio_high",
+    "int8_scheme", "int8_calibration", "delegated_ops", "ops_not_delegated", "ops_not_delegated_names",
+    "runtime_threads",
     "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles",
     "contention", "contended", "cpu_steal", "load_avg", "gpu_other_processes", "timing_attempts",
     "span_s", "state_probe_ms", "state_probe_spread", "unstable", "instability", "state_ratios",
@@ -43,7 +45,7 @@ TEXT_COLUMNS = frozenset({
     "case_id", "session", "machine", "run", "config", "shape", "variant", "label", "device", "backend", "dtype",
     "memory_format", "mode", "formula_check", "count_check", "timing_method", "verdict", "eager_ratio_note",
     "instability", "state_ratios", "convs_kept_why", "status", "error", "run_ratios", "per", "batch_source",
-    "count_depends_on"})
+    "count_depends_on", "int8_scheme", "int8_calibration", "ops_not_delegated_names"})
 FLAG_COLUMNS = frozenset({"noisy", "significant", "contended", "unstable"})
 NUMBER_COLUMNS = frozenset(COLUMNS) - TEXT_COLUMNS - FLAG_COLUMNS
 INTEGER_COLUMNS = frozenset({
@@ -52,7 +54,8 @@ INTEGER_COLUMNS = frozenset({
     "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "runs", "rounds", "processes", "peak_memory_bytes",
     "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles", "gpu_other_processes",
     "timing_attempts", "convs_replaced", "convs_kept", "pooled_runs", "batch_dim", "macs_int8", "macs_backward",
-    "macs_train_step", "activation_memory_bytes", "saved_for_backward_bytes"})
+    "macs_train_step", "activation_memory_bytes", "saved_for_backward_bytes", "delegated_ops", "ops_not_delegated",
+    "runtime_threads"})
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

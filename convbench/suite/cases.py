@@ -198,23 +198,26 @@ class Case:
     backend: str = "eager"
     request: VariantRequest | None = None
     threads: int | None = None
+    dtype: str = "float32"
 
     @property
-    def axis(self) -> tuple[str, int | None]:
-        """The runtime and thread count it is timed at: its baseline is the one at the same."""
-        return self.backend, self.threads
+    def axis(self) -> tuple[str, int | None, str]:
+        """The runtime, thread count and precision it is timed at: its baseline is the one at the same."""
+        return self.backend, self.threads, self.dtype
 
 
 def on_axis(suite: Suite, workload: Workload, device: str, counted: Case, backend: str,
-            threads: int | None) -> Case:
-    """The counted case as measured on ``backend`` at ``threads``: the same module and counts,
-    its own row and id."""
+            threads: int | None, dtype: str) -> Case:
+    """The counted case as measured on ``backend`` at ``threads`` in ``dtype``: the same module
+    and counts, its own row and id."""
     several = len(suite.timing.thread_counts) > 1
-    row = {**counted.row, "backend": backend,
-           "case_id": case_id(suite, workload, device, counted.request, backend, threads if several else None)}
+    precisions = len(suite.precisions) > 1
+    row = {**counted.row, "backend": backend, "dtype": dtype,
+           "case_id": case_id(suite, workload, device, counted.request, backend, threads if several else None,
+                              dtype if precisions else None)}
     if several:
         row["threads"] = threads
-    return Case(row, {}, counted.built, counted.is_baseline, backend, counted.request, threads)
+    return Case(row, {}, counted.built, counted.is_baseline, backend, counted.request, threads, dtype)
 
 
 def prepare(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> Case:

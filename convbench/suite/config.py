@@ -163,18 +163,40 @@ class Suite:
     source: str = "<config>"
     description: str = ""
     backends: list[str] = field(default_factory=lambda: ["eager"])
+    dtypes: list[str] = field(default_factory=list)  # several precisions timed side by side; empty: dtype alone
+
+    @property
+    def precisions(self) -> list[str]:
+        """The precisions every case is timed in: ``dtype``, or each of ``dtypes``."""
+        return self.dtypes or [self.dtype]
 
     def case_count(self) -> int:
-        """Cases to measure: every (workload, device, variant) on every backend at every thread count."""
+        """Cases to measure: every (workload, device, variant) on every backend at every thread count,
+        in every precision."""
         variants = len(dict.fromkeys([self.baseline, *self.variants]))
         workloads = len(self.shapes) + len(self.models)
-        return workloads * len(self.devices) * variants * len(self.backends) * len(self.timing.thread_counts)
+        return (workloads * len(self.devices) * variants * len(self.backends) * len(self.timing.thread_counts)
+                * len(self.precisions))
 
     def cases(self) -> list[tuple[Shape | ModelWorkload, str, VariantRequest]]:
         """Every (shape or model, device, variant), the baseline first within each of them."""
         ordered = [self.baseline] + [v for v in self.variants if v != self.baseline]
         workloads = [*self.shapes, *self.models]
         return [(w, d, v) for w in workloads for d in self.devices for v in ordered]
+
+
+def precision_problem(precisions: list[str], backend_names: list[str], training: bool) -> str | None:
+    """Why these precisions cannot be timed on these runtimes, or None: int8 is post-training
+    quantized inference, on a runtime that quantizes."""
+    from convbench.backends import QUANTIZING, parse
+
+    if "int8" not in precisions:
+        return None
+    if training:
+        return "int8 is post-training quantized inference; drop it or timing.training"
+    if not any(parse(name)[0] in QUANTIZING for name in backend_names):
+        return f"int8 runs on {', '.join(QUANTIZING)}: add one of them to backends (or --backend)"
+    return None
 
 
 def resolve_device(device: str) -> str:

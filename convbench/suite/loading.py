@@ -23,9 +23,9 @@ from convbench.suite.code_entries import CodePolicy, consent, user_variant
 from convbench.suite.model_inputs import parse_inputs
 from convbench.suite.located import ConfigDocument, check_keys, expect_choice, expect_int, expect_number, suggest
 from convbench.suite.sweeps import check_case_count, parse_shapes, split_sweep, sweep_variants
-from convbench.suite.config import (DEVICES, MAX_CASES, MIN_ROUNDS, MODEL_KEYS, ON_CONTENTION, SHAPE_KEYS, TOP_KEYS,
+from convbench.suite.config import (DEVICES, precision_problem, MAX_CASES, MIN_ROUNDS, MODEL_KEYS, ON_CONTENTION, SHAPE_KEYS, TOP_KEYS,
                                     WHERE_KEYS, ConfigError, ModelWorkload, Suite, SuiteTiming, VariantRequest)
-from convbench.timing.settings import DTYPES, MEMORY_FORMATS, OPTIMIZERS
+from convbench.timing.settings import MEMORY_FORMATS, OPTIMIZERS, PRECISIONS
 
 TIMING_KEYS = tuple(field.name for field in dataclasses.fields(SuiteTiming))
 
@@ -67,11 +67,14 @@ def parse_config(text: str | bytes, source: str = "<config>", default_name: str 
     for i, device in enumerate(devices):
         expect_choice(doc, ("devices", i), device, DEVICES)
 
-    dtype = expect_choice(doc, ("dtype",), data.get("dtype", "float32"), tuple(DTYPES))
+    dtypes = _parse_dtypes(doc, data.get("dtype", "float32"))
     memory_format = expect_choice(doc, ("memory_format",), data.get("memory_format", "contiguous"),
                                    tuple(MEMORY_FORMATS))
     timing = _parse_timing(doc, data.get("timing", {}))
     backends = _parse_backends(doc, data.get("backends", ["eager"]), timing)
+    problem = precision_problem(dtypes, backends, timing.training)
+    if problem:
+        raise doc.error(("dtype",), problem)
     models = _parse_models(doc, data.get("models", []))
     variants_data = data.get("variants")
     if not isinstance(variants_data, list) or not variants_data:
@@ -81,13 +84,14 @@ def parse_config(text: str | bytes, source: str = "<config>", default_name: str 
     shape_sweep, param_sweep = split_sweep(doc, data.get("sweep", {}) or {}, variants)
     baseline = _parse_variant(doc, ("baseline",), data.get("baseline", "conv"))
     check_case_count(doc, data, models, variants, shape_sweep, param_sweep, len(devices), len(backends),
-                      len(timing.thread_counts), baseline, max_cases)
+                      len(timing.thread_counts) * len(dtypes), baseline, max_cases)
     variants = sweep_variants(doc, variants, param_sweep, max_cases)
     shapes = parse_shapes(doc, data, shape_sweep, max_cases) if ("shapes" in data or not models) else []
     description = data.get("description", "")
     if not isinstance(description, str):
         raise doc.error(("description",), "must be text")
-    suite = Suite(name=name, baseline=baseline, devices=list(dict.fromkeys(devices)), dtype=dtype,
+    suite = Suite(name=name, baseline=baseline, devices=list(dict.fromkeys(devices)), dtype=dtypes[0],
+                  dtypes=dtypes if len(dtypes) > 1 else [],
                   memory_format=memory_format, timing=timing, shapes=shapes, variants=variants,
                   source=source, description=description.strip(), models=models, backends=backends)
     cases = suite.case_count()
@@ -157,6 +161,15 @@ def _parse_threads(doc: ConfigDocument, path: tuple, value) -> int | None | tupl
         raise doc.error(path, "must be a whole number >= 1 or a non-empty list of them, such as [1, 2]")
     counts = tuple(expect_int(doc, (*path, i), v) for i, v in enumerate(value))
     return counts[0] if len(set(counts)) == 1 else tuple(dict.fromkeys(counts))
+
+
+def _parse_dtypes(doc: ConfigDocument, value) -> list[str]:
+    """``dtype``: one precision, or a list of them, each timed as its own case in the same session."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise doc.error(("dtype",), f"must be one of {', '.join(PRECISIONS)}, or a list of them such as [float32, int8]")
+    path = (lambda i: ("dtype", i)) if isinstance(value, list) else (lambda i: ("dtype",))
+    return list(dict.fromkeys(expect_choice(doc, path(i), item, PRECISIONS) for i, item in enumerate(values)))
 
 
 def _parse_backends(doc: ConfigDocument, value, timing: SuiteTiming) -> list[str]:

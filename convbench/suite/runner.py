@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 from convbench import backends
 from convbench.suite.training_split import split_fields
 from convbench.suite.cases import Case, Workload, on_axis, prepare
+from convbench.suite.cross_runtime import check_output, counterparts, eager_fields, float32_fields
 from convbench.suite.config import ModelWorkload, Suite, resolve_device
 from convbench.suite.roofline import cached_peaks, roofline_fields
 from convbench.suite.sharding import session_key
@@ -37,10 +38,12 @@ def run_suite(suite: Suite, measure_time: bool = True,
     or those a resumed run still lacks.
     """
     cases = [case for case in suite.cases() if keep is None or keep(session_key(suite, case[0], case[1]))]
-    axes = [(backend, threads) for backend in suite.backends for threads in suite.timing.thread_counts]
+    axes = [(backend, threads, dtype) for backend in suite.backends for threads in suite.timing.thread_counts
+            for dtype in suite.precisions]
     total = len(cases) * len(axes)
-    peaks = {(device, threads): cached_peaks(resolve_device(device), suite.dtype, threads)
-             for device in suite.devices for threads in suite.timing.thread_counts} if measure_time else {}
+    peaks = {(device, threads, dtype): cached_peaks(resolve_device(device), dtype, threads)
+             for device in suite.devices for threads in suite.timing.thread_counts
+             for dtype in suite.precisions} if measure_time else {}
     done = 0
     for (workload, device_name), group in itertools.groupby(cases, key=lambda c: (c[0], c[1])):
         device = resolve_device(device_name)
@@ -64,7 +67,8 @@ def run_suite(suite: Suite, measure_time: bool = True,
             def on_round(r: int, rounds: int) -> None:
                 if on_case:
                     on_case(done, total, f"timing {workload.label} ({device_name}): round {r}/{rounds}")
-            device_peaks = {threads: peaks[(device_name, threads)] for threads in suite.timing.thread_counts}
+            device_peaks = {(threads, dtype): peaks[(device_name, threads, dtype)]
+                            for threads in suite.timing.thread_counts for dtype in suite.precisions}
             refused = _time_group(suite, device, workload, prepared, device_peaks, on_round)
         for case in prepared:
             yield case.row, case.raw
@@ -79,10 +83,10 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
     t = suite.timing
 
     def settings_of(case: Case) -> TimingSettings:
-        settings = t.settings(device, suite.dtype, suite.memory_format, case.threads).on(case.backend)
+        settings = t.settings(device, case.dtype, suite.memory_format, case.threads).on(case.backend)
         return dataclasses.replace(settings, input_grad=False) if isinstance(workload, ModelWorkload) else settings
 
-    references: dict[tuple, Any] = {}  # eager outputs, by module and thread count
+    references: dict[tuple, Any] = {}  # eager outputs, by module, thread count and dtype
     for case in prepared:
         if case.built is None:
             continue
@@ -92,7 +96,7 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
             output = check_runs(case.built.module, case.built.inputs, settings=settings, report=report)
             case.row.update(report)
             if not t.training:
-                _check_output(case, output, references, settings)
+                check_output(case, output, references, settings)
         except backends.BackendCannotTake as error:  # e.g. an op the runtime lacks: a skipped row
             case.row.update(status="skipped", error=str(error), traceback=traceback.format_exc())
             case.built = None
@@ -100,10 +104,29 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
             case.row.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
             case.built = None
     timed = [c for c in prepared if c.built is not None]
-    if not timed:
-        return None
+    refused = None
+    for sitting in _sittings(suite, timed):
+        refused = _time_sitting(suite, device, workload, sitting, peaks, on_round, settings_of) or refused
+    return refused
+
+
+def _sittings(suite: Suite, timed: list[Case]) -> list[list[Case]]:
+    """The cases timed together: all of them, except that ExecuTorch runs at one thread count per
+    process (XNNPACK's thread pool is process-wide), so with several thread counts each count is
+    timed in a sitting of its own; every ratio a row gives is within one thread count."""
+    counts = suite.timing.thread_counts
+    if len(counts) > 1 and any(backends.parse(c.backend)[0] == "executorch" for c in timed):
+        return [sitting for n in counts if (sitting := [c for c in timed if c.threads == n])]
+    return [timed] if timed else []
+
+
+def _time_sitting(suite: Suite, device: str, workload: Workload, timed: list[Case], peaks: dict,
+                  on_round: Callable[[int, int], None],
+                  settings_of: Callable[[Case], TimingSettings]) -> ContendedError | None:
+    """Time ``timed`` in one interleaved session and fill their rows."""
+    t = suite.timing
     bases = {c.axis: i for i, c in enumerate(timed) if c.is_baseline}
-    eager = {(id(c.built), c.threads): i for i, c in enumerate(timed) if c.backend == "eager"}
+    to_eager, to_float32 = counterparts(timed)
     entries = [(c.built.module, c.built.inputs, settings_of(c)) for c in timed]
     if t.training:  # each step's forward alone, read in the same rounds: the backward is the difference
         entries += [(c.built.module, c.built.inputs, settings_of(c).forward_of_step()) for c in timed]
@@ -129,10 +152,12 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
     for i, case in enumerate(timed):
         _fill_timing(case, session, i, bases.get(case.axis), contentions[i], threshold, attempts, suite,
                      unstable[i])
-        if case.backend != "eager" and (id(case.built), case.threads) in eager:
-            case.row.update(eager_fields(session, i, eager[(id(case.built), case.threads)], t.confidence, t.margin))
+        if i in to_eager:
+            case.row.update(eager_fields(session, i, to_eager[i], t.confidence, t.margin))
+        if i in to_float32:
+            case.row.update(float32_fields(session, i, to_float32[i], t.confidence, t.margin))
         case.row.update(roofline_fields(case.built.cost.macs, case.built.cost.bytes_moved, workload.batch,
-                                        case.row["latency_ms"], peaks.get(case.threads)))
+                                        case.row["latency_ms"], peaks.get((case.threads, case.dtype))))
         if t.training:
             base = bases.get(case.axis)
             case.row.update(split_fields(session, i, len(timed) + i, base, None if base is None else len(timed) + base,
@@ -151,17 +176,6 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
 RETRY_PAUSE_S = 1.0
 
 
-def eager_fields(session: Session, i: int, eager: int, confidence: float, margin: float) -> dict:
-    """Row ``i``'s latency against the same module in eager PyTorch, where both were read by the
-    same clock; where not (ONNX Runtime on CUDA waits for its stream every call and is read by the
-    synchronised wall clock, eager by CUDA events), a note saying so instead of a ratio."""
-    mine, theirs = session.timings[i].clock, session.timings[eager].clock
-    if mine != theirs:
-        return {"eager_ratio_note": f"not compared with eager: read by the {mine} clock, eager by {theirs}"}
-    estimate = session.ratio(i, eager, confidence, margin)
-    return {"latency_vs_eager": estimate.ratio, "eager_ratio_low": estimate.low, "eager_ratio_high": estimate.high}
-
-
 def _unstable(session: Session, timed: list[Case], bases: dict, peaks: dict, confidence: float,
               margin: float) -> list[str | None]:
     """Why each row is unstable, or None: the machine drifted or changed state in a way its ratio
@@ -173,7 +187,7 @@ def _unstable(session: Session, timed: list[Case], bases: dict, peaks: dict, con
     reasons: list[str | None] = []
     for i, case in enumerate(timed):
         states = session.states_of(i)
-        reference = (peaks.get(case.threads) or {}).get("state_probe_ms")
+        reference = (peaks.get((case.threads, case.dtype)) or {}).get("state_probe_ms")
         reason = None
         if states is not None and session.unstable(i, bases.get(case.axis, i), confidence, margin):
             reason = "the ratio depends on the state" if states.states > 1 else "the machine drifted"
@@ -185,25 +199,6 @@ def _unstable(session: Session, timed: list[Case], bases: dict, peaks: dict, con
         if case.is_baseline and reasons[i] is None:
             reasons[i] = next((r for j, r in enumerate(reasons) if r and timed[j].axis == case.axis), None)
     return reasons
-
-
-def _check_output(case: Case, output, references: dict[tuple, Any], settings: TimingSettings) -> None:
-    """Record how far a runtime's output is from eager's on the same input; beyond the dtype's
-    tolerance the case is an error (timing a wrong answer says nothing)."""
-    key = (id(case.built), case.threads)
-    if case.backend == "eager":
-        references[key] = output
-        return
-    reference = references.get(key)
-    if reference is None:
-        reference = references[key] = check_runs(case.built.module, case.built.inputs, settings=settings.on("eager"))
-    largest, relative = backends.difference(reference, output)
-    case.row.update(backend_max_abs_diff=largest, backend_max_rel_diff=relative)
-    dtype = settings.dtype
-    tolerance = backends.TOLERANCE.get(dtype, 1e-4)
-    if relative > tolerance:
-        raise ValueError(f"{case.backend} output differs from eager by {relative:.2g} of the largest output "
-                         f"(max abs {largest:.2g}), above the {dtype} tolerance of {tolerance:g}")
 
 
 def _fill_timing(case: Case, session: Session, i: int, base: int | None, contention: Contention,

@@ -39,7 +39,8 @@ def _workload(workload: Shape | ModelWorkload) -> dict[str, Any]:
 def session_key(suite: Suite, workload: Shape | ModelWorkload, device: str) -> str:
     """The id of the session that times every case of ``workload`` on ``device`` together."""
     data = {
-        "workload": _workload(workload), "device": resolve_device(device), "dtype": suite.dtype,
+        "workload": _workload(workload), "device": resolve_device(device),
+        "dtype": suite.dtype if len(suite.precisions) == 1 else suite.precisions,
         "memory_format": suite.memory_format, "baseline": [suite.baseline.name, suite.baseline.params],
         "timing": {key: getattr(suite.timing, key) for key in TIMING_KEYS if key not in CUDA_FLAGS},
     }
@@ -54,16 +55,19 @@ CUDA_FLAGS = ("cudnn_benchmark", "tf32")  # in a session's id on CUDA only, wher
 
 
 def case_id(suite: Suite, workload: Shape | ModelWorkload, device: str, request: VariantRequest,
-            backend: str = "eager", threads: int | None = None) -> str:
+            backend: str = "eager", threads: int | None = None, dtype: str | None = None) -> str:
     """The stable id of one case: its session, the variant with its parameters, the runtime and,
-    when the suite times several thread counts, the case's (an eager case at the suite's one thread
-    count has the id it had before runtimes and thread counts were axes)."""
+    when the suite times several thread counts (precisions), the case's (an eager case at the
+    suite's one thread count and dtype has the id it had before runtimes, thread counts and
+    precisions were axes)."""
     data = {"session": session_key(suite, workload, device),
             "variant": [request.name, sorted(request.params, key=lambda item: item[0])]}
     if backend != "eager":
         data["backend"] = backend
     if threads is not None:
         data["threads"] = threads
+    if dtype is not None:
+        data["dtype"] = dtype
     return _digest(data)
 
 

@@ -1,0 +1,66 @@
+"""A case against the same module elsewhere in its session: its output against eager PyTorch's
+(in int8, its quantization error against float32's), and its latency against eager's and against
+its own float32 on the same runtime."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from convbench import backends
+from convbench.timing import Session, TimingSettings, check_runs
+
+
+def check_output(case, output, references: dict[tuple, Any], settings: TimingSettings) -> None:
+    """Record how far a runtime's output is from eager's on the same input; beyond the dtype's
+    tolerance the case is an error (timing a wrong answer says nothing). An int8 output is held
+    against eager float32's instead, as its signal-to-quantization-noise ratio (``quant_sqnr_db``):
+    how much int8 costs in accuracy is a measurement, not an error."""
+    key = (id(case.built), case.threads, "float32" if settings.dtype == "int8" else settings.dtype)
+    if case.backend == "eager":
+        references[key] = output
+        return
+    reference = references.get(key)
+    if reference is None:
+        eager = dataclasses.replace(settings, backend="eager", dtype=key[2])
+        reference = references[key] = check_runs(case.built.module, case.built.inputs, settings=eager)
+    if settings.dtype == "int8":
+        case.row["quant_sqnr_db"] = backends.sqnr_db(reference, output)
+        return
+    largest, relative = backends.difference(reference, output)
+    case.row.update(backend_max_abs_diff=largest, backend_max_rel_diff=relative)
+    tolerance = backends.TOLERANCE.get(settings.dtype, 1e-4)
+    if relative > tolerance:
+        raise ValueError(f"{case.backend} output differs from eager by {relative:.2g} of the largest output "
+                         f"(max abs {largest:.2g}), above the {settings.dtype} tolerance of {tolerance:g}")
+
+
+def eager_fields(session: Session, i: int, eager: int, confidence: float, margin: float) -> dict:
+    """Row ``i``'s latency against the same module in eager PyTorch, where both were read by the
+    same clock; where not (ONNX Runtime on CUDA waits for its stream every call and is read by the
+    synchronised wall clock, eager by CUDA events), a note saying so instead of a ratio."""
+    mine, theirs = session.timings[i].clock, session.timings[eager].clock
+    if mine != theirs:
+        return {"eager_ratio_note": f"not compared with eager: read by the {mine} clock, eager by {theirs}"}
+    estimate = session.ratio(i, eager, confidence, margin)
+    return {"latency_vs_eager": estimate.ratio, "eager_ratio_low": estimate.low, "eager_ratio_high": estimate.high}
+
+
+def float32_fields(session: Session, i: int, float32: int, confidence: float, margin: float) -> dict:
+    """Row ``i``'s latency against the same module in float32 on the same runtime, read in the
+    same rounds: what the precision buys."""
+    estimate = session.ratio(i, float32, confidence, margin)
+    return {"latency_vs_float32": estimate.ratio, "float32_ratio_low": estimate.low,
+            "float32_ratio_high": estimate.high}
+
+
+def counterparts(timed: list) -> tuple[dict, dict]:
+    """For each index of ``timed``: the index of the same module on eager at its thread count and
+    precision, and of the same module on its runtime in float32 at its thread count (where timed)."""
+    eager = {(id(c.built), c.threads, c.dtype): i for i, c in enumerate(timed) if c.backend == "eager"}
+    float32 = {(id(c.built), c.backend, c.threads): i for i, c in enumerate(timed) if c.dtype == "float32"}
+    to_eager = {i: eager[(id(c.built), c.threads, c.dtype)] for i, c in enumerate(timed)
+                if c.backend != "eager" and (id(c.built), c.threads, c.dtype) in eager}
+    to_float32 = {i: float32[(id(c.built), c.backend, c.threads)] for i, c in enumerate(timed)
+                  if c.dtype != "float32" and (id(c.built), c.backend, c.threads) in float32}
+    return to_eager, to_float32

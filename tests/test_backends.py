@@ -24,7 +24,8 @@ from tests.run_files import run_document
 
 BLOCKS = {"stft_block1", "stft_block2", "xsep_block"}
 LAYERS = [name for name in convbench.variant_names() if name not in BLOCKS]
-RUNTIMES = [name for name, package in (("onnxruntime", "onnxruntime"), ("openvino", "openvino"))
+RUNTIMES = [name for name, package in (("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
+                                         ("executorch", "executorch"))
             if importlib.util.find_spec(package)]
 
 

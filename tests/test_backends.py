@@ -114,7 +114,11 @@ def test_the_runtime_shows_in_every_row_and_the_metadata(tmp_path, runtime):
                         "openvino": {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
                                      "ENABLE_CPU_PINNING": True, "INFERENCE_PRECISION_HINT": "the dtype's (f32, f16)",
                                      "input shapes": "static (the case's)",
-                                     "call": "infer() on inputs set once, shared"}}[runtime]
+                                     "call": "infer() on inputs set once, shared"},
+                        "executorch": {"threads": 1,
+                                       "thread pool": "XNNPACK's process-wide pthreadpool, resized to the case's count",
+                                       "partitioner": "XnnpackPartitioner",
+                                       "call": "set_inputs + Method::execute, outputs read in place"}}[runtime]
     assert all(r["status"] == "ok" for r in rows.values())
     for variant in ("conv", "depthwise"):
         row, eager = rows[(runtime, variant)], rows[("eager", variant)]

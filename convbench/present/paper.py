@@ -68,7 +68,8 @@ def _columns(rows: list[dict], baseline: str) -> list[tuple[str, str]]:
     columns = [("label", "Variant"), ("params", "Params"), ("macs", "MACs"), ("kmac_per_pixel", "kMAC/px"),
                ("latency_ms", "Latency (ms)"), ("macs_vs_baseline", f"MACs / {baseline}"),
                ("latency_vs_baseline", f"Latency / {baseline}"), ("interval", f"{confidence:.0f}% CI"),
-               ("roofline_fraction", "Roofline (%)")]
+               ("roofline_fraction", "Roofline (%)"), ("latency_vs_float32", "Latency / float32"),
+               ("quant_sqnr_db", "SQNR (dB)")]
     present = {key for key, _ in columns if any(not missing(r.get(key)) for r in rows)}
     if any(not missing(r.get("latency_ratio_low")) for r in rows):
         present.add("interval")
@@ -102,7 +103,7 @@ def _cells(row: dict, key: str, digits: int, plus_minus: str) -> tuple[str, list
         marks = [verdict] if not missing(verdict) and verdict in VERDICT_MARKS else []
         marks += [flag for flag in ("contended", "unstable") if _truthy(row.get(flag))]
         return text, marks
-    if key == "macs_vs_baseline":
+    if key in ("macs_vs_baseline", "latency_vs_float32"):
         return ratio(value, digits), []
     if key == "interval":
         low, high = row.get("latency_ratio_low"), row.get("latency_ratio_high")

@@ -194,8 +194,9 @@ def timing_summary(df: pd.DataFrame, metadata: dict[str, Any] | None = None) -> 
                      + (" (see their notes)" if len(unstable) else ""))
     above = timed[timed["roofline_fraction"].fillna(0) > 1]
     if len(above):
-        lines.append(f"roofline: {len(above)} rows above 100% of the calibrated peak "
-                     f"({calibration_text(metadata or {})}); recalibrate with `convbench env --calibrate`")
+        calibration = calibration_text(metadata or {})
+        lines.append(f"roofline: {len(above)} rows above 100% of the calibrated peak"
+                     + (f" ({calibration})" if calibration else "") + "; recalibrate with `convbench env --calibrate`")
     return lines
 
 

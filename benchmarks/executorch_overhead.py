@@ -3,12 +3,12 @@
 For conv and depthwise 64->64, k=3, 56x56 (float32, batch 1) at 1 and 2 threads, one process per
 thread count (XNNPACK's thread pool is process-wide), each round reads, back to back:
 
-- ``convbench``: the backend's timed call, ``set_inputs`` + ``Method::execute``, outputs in place;
-- ``execute``: ``Method::execute`` alone on inputs set once (valid for these two layers, whose
-  planned input memory is not reused; checked against eager);
-- ``method([x])``: the call ``executorch.runtime`` users write, which also clones the outputs;
-- ``ETDump``: ExecuTorch's own profiler, the median ``Method::execute`` span of a program loaded
-  with ETDump on, over the same number of calls;
+- ``convbench``: the backend's timed call, ``Method::execute`` on inputs set once (the program
+  leaves its inputs unplanned, so the method reads them in place), outputs read in place;
+- ``method([x])``: the call ``executorch.runtime`` users write, which copies the inputs in and
+  clones the outputs every time;
+- ``ETDump``: ExecuTorch's own profiler, the median ``Method::execute`` span of the same program
+  loaded with ETDump on, called as convbench calls it, over the same number of calls;
 - eager PyTorch at the same thread count.
 
 Each figure is the median over rounds of a round's mean per call, in ms. Run it alone, and with
@@ -49,15 +49,19 @@ def _mean_ms(call, calls: int = CALLS) -> float:
 
 
 def _etdump_ms(program_bytes: bytes, x: torch.Tensor, calls: int) -> float:
+    """The median ``Method::execute`` span ETDump records over ``calls`` calls made as convbench
+    makes them on a program loaded with ETDump on."""
     from executorch.devtools import Inspector
     from executorch.extension.pybindings import portable_lib
 
-    module = portable_lib._load_for_executorch_from_buffer(program_bytes, enable_etdump=True)
+    program = portable_lib._load_program_from_buffer(program_bytes, enable_etdump=True)
+    method = program.load_method("forward")
+    method.set_inputs([x])
     for _ in range(calls):
-        module.forward([x])
+        method.execute()
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "run.etdp")
-        module.write_etdump_result_to_file(path)
+        program.write_etdump_result_to_file(path)
         inspector = Inspector(etdump_path=path)
     spans = [event.perf_data.raw for block in inspector.event_blocks for event in block.events
              if event.name == "Method::execute" and event.perf_data is not None]
@@ -77,15 +81,12 @@ def measure(threads: int, rounds: int) -> dict:
         with torch.no_grad():
             call = executorch_runtime.prepare(layer, (x,), threads, torch.device("cpu"))
             program_bytes, method = call.program_bytes, call.method
-            method.set_inputs([x])
-            method.execute()
-            assert torch.allclose(method.get_outputs()[0], layer(x), atol=1e-4), name
-            readings = {key: [] for key in ("convbench", "execute", "method([x])", "ETDump", "eager")}
+            assert torch.allclose(call()[0], layer(x), atol=1e-4), name
+            readings = {key: [] for key in ("convbench", "method([x])", "ETDump", "eager")}
             for _ in range(rounds):
                 readings["convbench"].append(_mean_ms(call))
-                method.set_inputs([x])
-                readings["execute"].append(_mean_ms(method.execute))
                 readings["method([x])"].append(_mean_ms(lambda: method([x])))
+                method.set_inputs(call.inputs)
                 readings["ETDump"].append(_etdump_ms(program_bytes, x, CALLS))
                 readings["eager"].append(_mean_ms(lambda: layer(x)))
         results[name] = {key: statistics.median(values) for key, values in readings.items()}
@@ -124,12 +125,11 @@ def main() -> None:
     print(f"- machine before: {before}\n- machine after: {after}"
           + ("\n- during: one `while True: pass` process of this script's own, spinning on a core" if args.busy else "")
           + "\n")
-    print("| layer | threads | convbench (set_inputs + execute) | execute alone | method([x]) | ETDump Method::execute "
-          "| eager | convbench / ETDump |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| layer | threads | convbench (execute) | method([x]) | ETDump Method::execute | eager | convbench / ETDump |")
+    print("|---|---|---|---|---|---|---|")
     for threads, results in by_threads.items():
         for name, r in results.items():
-            print(f"| {name} | {threads} (pool {r['runtime_threads']}) | {r['convbench']:.4f} | {r['execute']:.4f} | "
+            print(f"| {name} | {threads} (pool {r['runtime_threads']}) | {r['convbench']:.4f} | "
                   f"{r['method([x])']:.4f} | {r['ETDump']:.4f} | {r['eager']:.4f} | {r['convbench'] / r['ETDump']:.2f}x |")
 
 

@@ -118,7 +118,7 @@ def test_the_runtime_shows_in_every_row_and_the_metadata(tmp_path, runtime):
                         "executorch": {"threads": 1,
                                        "thread pool": "XNNPACK's process-wide pthreadpool, resized to the case's count",
                                        "partitioner": "XnnpackPartitioner",
-                                       "call": "set_inputs + Method::execute, outputs read in place"}}[runtime]
+                                       "call": "Method::execute on inputs set once, read in place (not planned)"}}[runtime]
     assert all(r["status"] == "ok" for r in rows.values())
     for variant in ("conv", "depthwise"):
         row, eager = rows[(runtime, variant)], rows[("eager", variant)]

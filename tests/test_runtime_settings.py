@@ -21,7 +21,8 @@ from convbench.timing import TimingSettings, check_runs
 from convbench.timing.quiesce import settle
 from convbench.timing.timer import PreparedCall
 
-RUNTIMES = [name for name, package in (("onnxruntime", "onnxruntime"), ("openvino", "openvino"))
+RUNTIMES = [name for name, package in (("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
+                                         ("executorch", "executorch"))
             if importlib.util.find_spec(package)]
 ALL = ["eager", "compile", *RUNTIMES]
 

@@ -2,12 +2,14 @@
 exported with ``torch.export``, lowered by ``to_edge_transform_and_lower`` with the
 ``XnnpackPartitioner`` (ops XNNPACK cannot take stay on ExecuTorch's portable kernels, and the row
 names them), serialised to a ``.pte`` program and loaded by ExecuTorch's runtime through its Python
-bindings. A timed call is ``set_inputs`` then ``Method::execute``, its outputs read where the
-method left them: the inputs are set on every call, as an app sets each frame, because the
-memory planner may reuse an input's memory for later values, so a second ``execute`` on the same
-inputs can read garbage (it does on an int8 Octave layer). ETDump, ExecuTorch's own profiler,
-reports ``Method::execute`` alone; ``benchmarks/executorch_overhead.py`` holds the two against each
-other. Calling the method as ``executorch.runtime`` does (``method([x])``) also clones the outputs.
+bindings. The program leaves its inputs out of its planned memory (``alloc_graph_input=False``),
+so the method reads the case's input tensors where they are, set once, and a timed call is one
+``Method::execute``, its outputs read where the method leaves them: the span ExecuTorch's own
+profiler (ETDump) reports under that name (``benchmarks/executorch_overhead.py`` holds the two
+against each other). With planned inputs, ``set_inputs`` copies each input in, and the planner
+may reuse that memory for later values: a second ``execute`` on inputs set once read garbage on an
+int8 Octave layer. Calling the method as ``executorch.runtime`` does (``method([x])``) copies the
+inputs in and clones the outputs on every call.
 
 XNNPACK's thread pool is one per process, and a method holds the pool it was loaded with: it is
 resized only while no program of this process is loaded (resizing frees the old pool), so one
@@ -52,7 +54,7 @@ def version() -> str:
 
 def settings(threads: int) -> dict:
     return {"threads": threads, "thread pool": "XNNPACK's process-wide pthreadpool, resized to the case's count",
-            "partitioner": "XnnpackPartitioner", "call": "set_inputs + Method::execute, outputs read in place"}
+            "partitioner": "XnnpackPartitioner", "call": "Method::execute on inputs set once, read in place (not planned)"}
 
 
 @contextlib.contextmanager
@@ -87,7 +89,8 @@ def _lower(exported) -> tuple[bytes, dict]:
     """The .pte program of an exported program, and what XNNPACK took of it as row fields."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.backend_debug import get_delegation_info
-    from executorch.exir import to_edge_transform_and_lower
+    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
+    from executorch.exir.passes import MemoryPlanningPass
 
     edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
     info = get_delegation_info(edge.exported_program().graph_module)
@@ -95,7 +98,8 @@ def _lower(exported) -> tuple[bytes, dict]:
                if b.non_delegated and name not in STRUCTURAL}
     fields = {"delegated_ops": info.num_delegated_nodes, "ops_not_delegated": sum(outside.values()),
               "ops_not_delegated_names": ", ".join(f"{name} x{n}" for name, n in sorted(outside.items()))}
-    return edge.to_executorch().buffer, fields
+    unplanned_inputs = ExecutorchBackendConfig(memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False))
+    return edge.to_executorch(unplanned_inputs).buffer, fields
 
 
 def _export(model, inputs):
@@ -115,22 +119,23 @@ def _loaded_call(program_bytes: bytes, inputs, threads: int, fields: dict):
     from executorch.extension.pybindings import portable_lib
 
     _use_threads(threads)
-    kept = [t.detach().contiguous() for t in inputs]
+    kept = [t.detach().contiguous() for t in inputs]  # the method reads them where they are: kept alive
     try:
         program = portable_lib._load_program_from_buffer(program_bytes)
         method = program.load_method("forward")
+        method.set_inputs(kept)
     except Exception as error:
         raise BackendCannotTake(f"executorch cannot take it: loading failed ({type(error).__name__}: "
                                 f"{_first_line(error)})") from None
 
     def call():
-        method.set_inputs(kept)
         method.execute()
         return _Outputs(method.get_outputs(clone_outputs=False), (program_bytes, program, method))
 
     _loaded["programs"] += 1
     weakref.finalize(call, _release)
     call.program, call.method, call.inputs = program, method, kept
+    call.input_pointers = lambda: [t.data_ptr() for t in kept]
     call.program_bytes = program_bytes  # the loaded program reads from this buffer, not a copy
     call.report = {**fields, "runtime_threads": portable_lib._threadpool_get_thread_count()}
     call()  # XNNPACK packs its weights on the first call

@@ -65,7 +65,7 @@ QUIESCE = (f"waits until this process uses < {IDLE_CORES} cores over {WINDOW_S *
 def suite_metadata(suite: Suite, shard: Shard | None = None) -> dict:
     """The metadata one suite's rows are described by: machine, versions, timing, baseline, config."""
     device = resolve_device(suite.devices[0])
-    meta = run_metadata(device=device, dtype=suite.dtype, memory_format=suite.memory_format,
+    meta = run_metadata(device=device, dtype=", ".join(suite.precisions), memory_format=suite.memory_format,
                         threads=suite.timing.threads, cudnn_benchmark=suite.timing.cudnn_benchmark,
                         tf32=suite.timing.tf32)
     meta.update(config=suite.name, description=suite.description, baseline=suite.baseline.label,

@@ -11,7 +11,8 @@ thread count (XNNPACK's thread pool is process-wide), each round reads, back to 
   loaded with ETDump on, called as convbench calls it, over the same number of calls;
 - eager PyTorch at the same thread count.
 
-Each figure is the median over rounds of a round's mean per call, in ms. Run it alone, and with
+Each figure is the median over rounds of a round's mean per call, in ms; before each reading the
+process waits for the last one's thread pools to go idle, as a convbench session does. Run it alone, and with
 ``--busy`` to read it again beside one process spinning on a core (``while True: pass``), the
 machine a first look read an 8 ms floor on:
 
@@ -37,11 +38,14 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import quiet_check  # noqa: E402
 
+from convbench.timing.quiesce import settle  # noqa: E402
+
 CALLS = 200
 LAYERS = {"conv": 1, "depthwise": 64}
 
 
 def _mean_ms(call, calls: int = CALLS) -> float:
+    settle()  # the previous reading's thread pools spin down first, as in a convbench session
     start = time.perf_counter()
     for _ in range(calls):
         call()
@@ -57,6 +61,7 @@ def _etdump_ms(program_bytes: bytes, x: torch.Tensor, calls: int) -> float:
     program = portable_lib._load_program_from_buffer(program_bytes, enable_etdump=True)
     method = program.load_method("forward")
     method.set_inputs([x])
+    settle()
     for _ in range(calls):
         method.execute()
     with tempfile.TemporaryDirectory() as folder:

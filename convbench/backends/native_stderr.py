@@ -11,8 +11,9 @@ __all__ = ["native_stderr_silenced"]
 
 @contextlib.contextmanager
 def native_stderr_silenced():
-    """torch.profiler's C++ side writes a line to file descriptor 2 when it starts and stops, which
-    no setting turns off; it is sent to /dev/null for the block."""
+    """Native code that writes to file descriptor 2 where no setting turns it off (torch.profiler's
+    C++ side when it starts and stops, ExecuTorch's CPU probing when it loads a program) is sent to
+    /dev/null for the block."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:

@@ -78,7 +78,7 @@ def fake_cuda(monkeypatch):
 def _prepared(fake: FakeCuda, monkeypatch, backend: str = "eager", device: str = "cuda:1") -> PreparedCall:
     calls_on: list[int] = []
 
-    def prepare(name, model, xs, threads, dev):
+    def prepare(name, model, xs, threads, dev, precision="float32"):
         def call():
             calls_on.append(fake.current[-1])
 

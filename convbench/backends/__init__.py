@@ -134,12 +134,18 @@ def outputs_of(value) -> list[torch.Tensor]:
     return [tensor.detach().to("cpu", torch.float64)]
 
 
-def sqnr_db(reference, output) -> float:
-    """Signal-to-quantization-noise ratio of ``output`` against ``reference``, in dB, over every
-    tensor in them: 10 log10(sum ref^2 / sum (ref - out)^2); inf where they are equal."""
+def _paired(reference, output) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The tensors of two outputs, as CPU float64; a ValueError if their shapes differ."""
     refs, outs = outputs_of(reference), outputs_of(output)
     if len(refs) != len(outs) or any(r.shape != o.shape for r, o in zip(refs, outs)):
         raise ValueError(f"output shapes differ: {[tuple(r.shape) for r in refs]} vs {[tuple(o.shape) for o in outs]}")
+    return refs, outs
+
+
+def sqnr_db(reference, output) -> float:
+    """Signal-to-quantization-noise ratio of ``output`` against ``reference``, in dB, over every
+    tensor in them: 10 log10(sum ref^2 / sum (ref - out)^2); inf where they are equal."""
+    refs, outs = _paired(reference, output)
     signal = sum(float(r.pow(2).sum()) for r in refs)
     noise = sum(float((r - o).pow(2).sum()) for r, o in zip(refs, outs))
     if noise == 0:
@@ -150,9 +156,7 @@ def sqnr_db(reference, output) -> float:
 def difference(reference, output) -> tuple[float, float]:
     """(largest absolute difference, that over the largest absolute reference value) between two
     outputs, over every tensor in them; a ValueError if their shapes differ."""
-    refs, outs = outputs_of(reference), outputs_of(output)
-    if len(refs) != len(outs) or any(r.shape != o.shape for r, o in zip(refs, outs)):
-        raise ValueError(f"output shapes differ: {[tuple(r.shape) for r in refs]} vs {[tuple(o.shape) for o in outs]}")
+    refs, outs = _paired(reference, output)
     largest = max(float(r.abs().max()) if r.numel() else 0.0 for r in refs)
     worst = max(float((r - o).abs().max()) if r.numel() else 0.0 for r, o in zip(refs, outs))
     return worst, worst / largest if largest else worst

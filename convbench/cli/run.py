@@ -94,8 +94,7 @@ def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: boo
     for name in suite.backends:
         try:
             for precision in suite.precisions:
-                if precision != "int8" or backends.parse(name)[0] in backends.QUANTIZING:
-                    backends.require(name, precision)
+                backends.require(name, precision)
         except backends.BackendUnavailable as error:
             raise InputError(str(error)) from None
     if quick:

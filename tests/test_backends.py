@@ -14,8 +14,8 @@ from click.testing import CliRunner
 import convbench
 from convbench import backends
 from convbench.cli import main
-from convbench.suite.config import ConfigError
-from convbench.suite.loading import parse_config
+from convbench.plan.config import ConfigError
+from convbench.plan.loading import parse_config
 from convbench.present.formatting import significant
 from convbench.timing import check_runs
 from tests.cli_checks import assert_one_line_exit_2
@@ -131,7 +131,7 @@ def test_the_runtime_shows_in_every_row_and_the_metadata(tmp_path, runtime):
         assert row["macs"] == eager["macs"] and row["params"] == eager["params"]  # counts do not change
     assert rows[(runtime, "conv")]["latency_vs_baseline"] == 1.0
     eager_only = parse_config(CONFIG.format(runtime=runtime).replace(f", {runtime}]", "]"))
-    from convbench.suite.sharding import case_id
+    from convbench.plan.sharding import case_id
 
     assert rows[("eager", "depthwise")]["case_id"] == case_id(eager_only, eager_only.shapes[0], "cpu",
                                                               eager_only.variants[1])

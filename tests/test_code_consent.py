@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from convbench.cli import main
-from convbench.suite.config import ConfigError
-from convbench.suite.loading import parse_config
+from convbench.plan.config import ConfigError
+from convbench.plan.loading import parse_config
 from tests.cli_checks import assert_one_line_exit_2
 from tests.run_files import run_document
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from convbench.suite.config import ConfigError
-from convbench.suite.loading import load_config, parse_config
+from convbench.plan.config import ConfigError
+from convbench.plan.loading import load_config, parse_config
 
 CONFIGS = sorted(Path(__file__).resolve().parent.parent.joinpath("configs").glob("*.yaml"))
 GOOD = """\

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convbench.suite import yaml_loading as safe_yaml
+from convbench.plan import yaml_loading as safe_yaml
 from convbench.cli import main
-from convbench.suite.config import ConfigError
-from convbench.suite.loading import parse_config
+from convbench.plan.config import ConfigError
+from convbench.plan.loading import parse_config
 from tests.cli_checks import assert_one_line_exit_2
 
 VALID = b"shapes: [{in_channels: 8, size: 8}]\nvariants: [conv]\n"

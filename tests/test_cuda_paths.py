@@ -156,8 +156,8 @@ def test_tf32_is_set_while_a_cuda_case_is_read_and_restored_after(fake_cuda, mon
 def test_cuda_flags_are_in_a_cuda_cases_id_and_leave_cpu_ids_as_they_were():
     import dataclasses
 
-    from convbench.suite.loading import parse_config
-    from convbench.suite.sharding import case_id
+    from convbench.plan.loading import parse_config
+    from convbench.plan.sharding import case_id
 
     suite = parse_config("name: x\nshapes: [{in_channels: 4, out_channels: 4, kernel_size: 3, size: 8}]\nvariants: [conv, depthwise]\n")
     ids = {}

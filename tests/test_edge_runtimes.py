@@ -18,10 +18,10 @@ import convbench
 from convbench import backends
 from convbench.backends.calibration import calibration_set
 from convbench.cli import main
-from convbench.suite.config import ConfigError
-from convbench.suite.loading import parse_config
+from convbench.plan.config import ConfigError
+from convbench.plan.loading import parse_config
 from convbench.suite.runner import run_suite
-from convbench.suite.sharding import case_id
+from convbench.plan.sharding import case_id
 from convbench.timing import check_runs
 from convbench.timing.settings import PRECISIONS
 from tests.cli_checks import assert_one_line_exit_2

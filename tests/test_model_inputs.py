@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convbench.cli import main
-from convbench.suite.config import ConfigError
-from convbench.suite.loading import parse_config
-from convbench.suite.code_entries import CodePolicy
+from convbench.plan.config import ConfigError
+from convbench.plan.loading import parse_config
+from convbench.plan.code_entries import CodePolicy
 from tests.cli_checks import assert_one_line_exit_2
 
 NETS = str(Path(__file__).parent / "data" / "sequence_nets.py")

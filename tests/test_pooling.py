@@ -87,7 +87,7 @@ def test_a_variant_measured_again_prints_once_and_says_so(tmp_path):
 def test_rows_saved_before_case_ids_get_the_ids_a_run_gives_them(tmp_path):
     from convbench.store.journal import write_journal
     from convbench.store.merge import merge_runs
-    from convbench.suite.legacy_ids import with_case_ids
+    from convbench.plan.legacy_ids import with_case_ids
 
     config = tmp_path / "r.yaml"
     config.write_text(CONFIG.replace("[conv, depthwise]", "[conv, depthwise, {name: octave, alpha_in: 0.25}, "

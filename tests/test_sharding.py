@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
 from convbench.cli import main
-from convbench.suite.loading import parse_config
-from convbench.suite.sharding import Shard, case_id, parse_shard, session_keys, sessions
+from convbench.plan.loading import parse_config
+from convbench.plan.sharding import Shard, case_id, parse_shard, session_keys, sessions
 from tests.cli_checks import assert_one_line_exit_2
 from convbench.store.journal import write_journal
 from tests.run_files import run_document

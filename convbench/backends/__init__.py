@@ -12,33 +12,39 @@ In int8 (post-training static quantization, :mod:`convbench.backends.calibration
 on the runtimes in :data:`QUANTIZING`, each with its own quantizer; the others cannot take it.
 
 A backend is named by a spec: the runtime's name, and for ``compile`` an optional mode after a
-colon (``compile:max-autotune``); the spec is what rows, case ids and tables carry.
+colon (``compile:max-autotune``); the spec is what rows, case ids and tables carry. Each runtime is
+one :class:`~convbench.backends.runtime.Runtime` subclass in a module of its own, registered in
+:data:`RUNTIMES`; adding a runtime is that module and one entry there.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-BACKENDS = ("eager", "compile", "onnxruntime", "openvino", "executorch")
-COMPILE_MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduce-overhead")
-MODULES = {"compile": "torch_compile", "onnxruntime": "onnx_runtime", "openvino": "openvino_runtime",
-           "executorch": "executorch_runtime"}
-QUANTIZING = ("executorch", "onnxruntime", "openvino")  # the runtimes with an int8 path
+from convbench.backends.eager import EagerRuntime
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable
+from convbench.backends.executorch_runtime import ExecuTorchRuntime
+from convbench.backends.onnx_runtime import OnnxRuntime
+from convbench.backends.openvino_runtime import OpenVinoRuntime
+from convbench.backends.runtime import Runtime
+from convbench.backends.torch_compile import CompileRuntime
+
+RUNTIMES: dict[str, type[Runtime]] = {cls.name: cls for cls in (EagerRuntime, CompileRuntime, OnnxRuntime,
+                                                                  OpenVinoRuntime, ExecuTorchRuntime)}
+BACKENDS = tuple(RUNTIMES)
+DEFAULT = EagerRuntime.name  # what every other runtime is held against
+COMPILE_MODES = CompileRuntime.options
+QUANTIZING = tuple(sorted(name for name, cls in RUNTIMES.items() if cls.quantizes))  # the runtimes with an int8 path
 # How far a backend's output may be from eager's, as a share of the largest eager output, per dtype.
 TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 3e-2}
 
-
-class BackendUnavailable(ImportError):
-    """The runtime is not installed (or cannot run here): one line naming what to install."""
-
-
-class BackendCannotTake(ValueError):
-    """The runtime cannot take this module: one line naming the runtime and the reason."""
+__all__ = ["BACKENDS", "DEFAULT", "QUANTIZING", "RUNTIMES", "TOLERANCE", "BackendCannotTake", "BackendUnavailable",
+           "Runtime", "canonical", "difference", "is_default", "outputs_of", "parse", "prepare", "require", "runtime",
+           "settings", "short_name", "sqnr_db", "version"]
 
 
 def parse(spec: str) -> tuple[str, str | None]:
@@ -47,78 +53,69 @@ def parse(spec: str) -> tuple[str, str | None]:
     if not isinstance(spec, str):
         raise ValueError(f"backend {spec!r} must be a name, one of {', '.join(BACKENDS)}")
     name, colon, option = spec.partition(":")
-    if name not in BACKENDS:
+    if name not in RUNTIMES:
         raise ValueError(f"backend {spec!r} must be one of {', '.join(BACKENDS)} (compile:MODE for a "
                          f"torch.compile mode)")
     if not colon:
         return name, None
-    if name != "compile":
-        raise ValueError(f"backend {spec!r}: only compile takes an option (compile:MODE)")
-    if option not in COMPILE_MODES:
-        raise ValueError(f"backend {spec!r}: the compile mode must be one of {', '.join(COMPILE_MODES)}")
+    options = RUNTIMES[name].options
+    if not options:
+        raise ValueError(f"backend {spec!r}: {name} takes no option (NAME:OPTION is for "
+                         f"{', '.join(n for n, cls in RUNTIMES.items() if cls.options)})")
+    if option not in options:
+        raise ValueError(f"backend {spec!r}: the {name} option must be one of {', '.join(options)}")
     return name, option
+
+
+def runtime(spec: str) -> Runtime:
+    """The runtime a spec names, with its option."""
+    name, option = parse(spec)
+    return RUNTIMES[name](option)
 
 
 def canonical(spec: str) -> str:
     """The one spelling of a backend spec (``compile:default`` is ``compile``)."""
-    name, option = parse(spec)
-    return name if option in (None, "default") else f"{name}:{option}"
+    return runtime(spec).spec
 
 
-def _module(spec: str):
-    name, _ = parse(spec)
-    return importlib.import_module(f"convbench.backends.{MODULES[name]}") if name in MODULES else None
+def is_default(spec: str) -> bool:
+    """Whether ``spec`` is the runtime every other one is held against (eager PyTorch)."""
+    return spec == DEFAULT
+
+
+def short_name(spec: str) -> str:
+    """A narrow table's heading for a runtime (a spec this version does not know reads as itself)."""
+    try:
+        found = runtime(spec)
+    except ValueError:
+        return str(spec)
+    return found.short_name + (f":{found.option}" if found.option not in (None, found.default_option) else "")
 
 
 def require(spec: str, precision: str = "float32") -> None:
     """Raise :class:`BackendUnavailable` unless ``spec``'s runtime can run here (in ``precision``)."""
-    module = _module(spec)
-    if module is not None:
-        getattr(module, "require_int8", module.require)() if precision == "int8" else module.require()
+    runtime(spec).require(precision)
 
 
 def version(spec: str) -> str:
     """The runtime's name and version, as recorded with each run."""
-    module = _module(spec)
-    if module is None:
-        return f"eager PyTorch {torch.__version__}"
-    option = parse(spec)[1]
-    return module.version() + (f", mode {option}" if option else "")
+    return runtime(spec).version()
 
 
 def settings(spec: str, threads: int | None) -> dict:
     """How the runtime is configured for a timing at ``threads`` threads, as recorded with each run."""
-    module = _module(spec)
-    threads = threads or torch.get_num_threads()
-    if module is None:
-        return {"threads": threads, "grad": "torch.inference_mode"}
-    option = parse(spec)[1]
-    return module.settings(threads, option) if option else module.settings(threads)
+    return runtime(spec).settings(threads or torch.get_num_threads())
 
 
 def prepare(spec: str, model: nn.Module, inputs: tuple[torch.Tensor, ...], threads: int,
             device: torch.device, precision: str = "float32") -> Callable[[], Any]:
-    """A zero-argument call running ``model(*inputs)`` on the backend, its one-off work done (the
-    backend has called it: lazy initialisation happens before any timing). With ``precision``
-    ``"int8"`` the float32 ``model`` is quantized by the runtime's own quantizer first. A
-    backend's call may carry ``report`` (what its preparation saw, as row fields) and
-    ``input_pointers()`` (the addresses the runtime reads its inputs from)."""
-    module = _module(spec)
-    if precision == "int8":
-        name = parse(spec)[0]
-        if name not in QUANTIZING:
-            raise BackendCannotTake(f"{name} cannot take it: int8 runs on {', '.join(QUANTIZING)} here")
-        require(spec, precision)
-        return module.prepare_int8(model, inputs, threads, device)
-    if module is None:
-        def call():
-            return model(*inputs)
-
-        call.input_pointers = lambda: [t.data_ptr() for t in inputs]
-        return call
-    require(spec)
-    option = parse(spec)[1]
-    return module.prepare(model, inputs, threads, device, option) if option else module.prepare(model, inputs, threads, device)
+    """A zero-argument call running ``model(*inputs)`` on the backend, its one-off work done (see
+    :class:`Runtime`). With ``precision`` ``"int8"`` the float32 ``model`` is quantized by the
+    runtime's own quantizer first."""
+    found = runtime(spec)
+    if precision == "int8" and not found.quantizes:
+        raise BackendCannotTake(f"{found.name} cannot take it: int8 runs on {', '.join(QUANTIZING)} here")
+    return found.prepare(model, inputs, threads, device, precision)
 
 
 def outputs_of(value) -> list[torch.Tensor]:

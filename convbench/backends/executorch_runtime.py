@@ -32,7 +32,8 @@ import weakref
 
 import torch
 
-from convbench.backends import BackendCannotTake, BackendUnavailable
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable
+from convbench.backends.runtime import Runtime
 from convbench.backends.calibration import calibration_set, report
 from convbench.backends.native_stderr import native_stderr_silenced
 
@@ -190,3 +191,26 @@ def prepare_int8(model, inputs, threads, device):
             raise BackendCannotTake(f"executorch cannot take it in int8: {type(error).__name__}: "
                                     f"{_first_line(error)}") from None
         return _loaded_call(program, inputs, threads, {**fields, **report(INT8_SCHEME)})
+
+
+class ExecuTorchRuntime(Runtime):
+    name = "executorch"
+    short_name = "executorch"
+    quantizes = True
+    process_wide_thread_pool = True  # XNNPACK's pthreadpool
+    packages = ("executorch",)
+
+    def require(self, precision="float32"):
+        require()
+
+    def version(self):
+        return version()
+
+    def settings(self, threads):
+        return settings(threads)
+
+    def prepare_float(self, model, inputs, threads, device):
+        return prepare(model, inputs, threads, device)
+
+    def prepare_int8(self, model, inputs, threads, device):
+        return prepare_int8(model, inputs, threads, device)

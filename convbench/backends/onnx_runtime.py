@@ -15,7 +15,8 @@ import warnings
 
 import torch
 
-from convbench.backends import BackendCannotTake, BackendUnavailable
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable
+from convbench.backends.runtime import Runtime
 
 EXTRA = "pip install 'convbench[onnx]'"
 
@@ -153,3 +154,26 @@ def _numpy_dtype(t: torch.Tensor):
     import numpy as np
 
     return {torch.float32: np.float32, torch.float16: np.float16}.get(t.dtype, np.float32)
+
+
+class OnnxRuntime(Runtime):
+    name = "onnxruntime"
+    short_name = "ORT"
+    quantizes = True
+    cuda_clock = "sync"  # it waits for its own stream every call: so is it read
+    packages = ("onnx", "onnxruntime")
+
+    def require(self, precision="float32"):
+        require()
+
+    def version(self):
+        return version()
+
+    def settings(self, threads):
+        return settings(threads)
+
+    def prepare_float(self, model, inputs, threads, device):
+        return prepare(model, inputs, threads, device)
+
+    def prepare_int8(self, model, inputs, threads, device):
+        return prepare_int8(model, inputs, threads, device)

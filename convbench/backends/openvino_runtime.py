@@ -17,7 +17,8 @@ import warnings
 import psutil
 import torch
 
-from convbench.backends import BackendCannotTake, BackendUnavailable
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable
+from convbench.backends.runtime import Runtime
 
 PRECISION = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 QUIET_S = 0.3
@@ -140,3 +141,25 @@ def _compiled_call(converted, inputs, threads, precision: str):
     call.inputs, call.compiled = kept, compiled
     call()  # lazy initialisation, before any timing
     return call
+
+
+class OpenVinoRuntime(Runtime):
+    name = "openvino"
+    short_name = "OV"
+    quantizes = True
+    packages = ("openvino", "nncf")
+
+    def require(self, precision="float32"):
+        require_int8() if precision == "int8" else require()
+
+    def version(self):
+        return version()
+
+    def settings(self, threads):
+        return settings(threads)
+
+    def prepare_float(self, model, inputs, threads, device):
+        return prepare(model, inputs, threads, device)
+
+    def prepare_int8(self, model, inputs, threads, device):
+        return prepare_int8(model, inputs, threads, device)

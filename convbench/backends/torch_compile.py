@@ -5,7 +5,7 @@ A compiled module can quietly run eager code: a graph break splits it into sever
 Python between them, and a module that gives dynamo no graph at all (every op breaks it, or the
 code object has reached dynamo's recompile limit: the 9th conv shape compiled in one process with
 the default limit of 8) runs eagerly under the ``compile`` label. So the first calls are made under
-observation and :func:`prepare` reports what it saw (:data:`REPORT`); a module that ran no
+observation and :func:`prepare` reports what it saw (dynamo's graphs, graph breaks, eager frames and recompiles); a module that ran no
 compiled code raises :class:`NotCompiled`, which makes its row an error naming why. What ran is
 observed, not inferred from counters (a module compiled before in the same process reuses its
 graphs and adds to no counter): one call is profiled for its compiled-graph calls. Compilation
@@ -22,10 +22,10 @@ import shutil
 import torch
 
 from convbench.backends.native_stderr import native_stderr_silenced
-from convbench.backends import COMPILE_MODES as MODES
-from convbench.backends import BackendCannotTake, BackendUnavailable
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable
+from convbench.backends.runtime import Runtime
 
-REPORT = ("dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles")
+MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduce-overhead")
 RECOMPILE_LIMIT = 4096
 
 
@@ -107,3 +107,23 @@ def _report(compiled, inputs, known_breaks: set) -> dict:
 
 def _first_line(reason: str) -> str:
     return reason.strip().splitlines()[0] if reason.strip() else "no reason given"
+
+
+class CompileRuntime(Runtime):
+    name = "compile"
+    short_name = "compile"
+    options = MODES
+    default_option = "default"
+    torch_allocates = True
+
+    def require(self, precision="float32"):
+        require()
+
+    def version(self):
+        return version() + (f", mode {self.option}" if self.option else "")
+
+    def settings(self, threads):
+        return settings(threads, self.option or "default")
+
+    def prepare_float(self, model, inputs, threads, device):
+        return prepare(model, inputs, threads, device, self.option or "default")

@@ -12,9 +12,10 @@ from rich.console import Console
 
 from convbench import backends
 from convbench.registry import get_variant
-from convbench.suite.config import MAX_CASES, ConfigError, ModelWorkload, Shape, Suite, VariantRequest
+from convbench.plan.config import MAX_CASES, ConfigError, ModelWorkload, Shape, Suite, VariantRequest
 from convbench.store.validation import MAX_BYTES
-from convbench.suite.loading import CodePolicy, load_config, parse_config
+from convbench.plan.loading import CodePolicy, load_config, parse_config
+from convbench.plan.overrides import Overrides
 
 QUICK_TIMING = {"min_time": 0.05, "rounds": 5, "warmup_time": 0.01, "processes": 1, "min_span": 0.0}
 DEFAULT_SHAPE = "in=64,out=64,k=3,size=56"
@@ -71,9 +72,9 @@ class ContendedExit(click.ClickException):
 
 
 def load_suite(path: str, max_cases: int = MAX_CASES, trust_code: bool = False,
-               shapes_and_timing_only: bool = False) -> Suite:
+               shapes_and_timing_only: bool = False, overrides: Overrides = Overrides()) -> Suite:
     try:
-        return load_config(path, max_cases, trust_code, shapes_and_timing_only)
+        return load_config(path, max_cases, trust_code, shapes_and_timing_only, overrides)
     except ConfigError as error:
         raise InputError(str(error)) from None
 
@@ -94,19 +95,31 @@ def parse_shape(text: str) -> Shape:
         raise InputError(str(error)) from None
 
 
-def parse_model(name: str, model_input: str | None = None) -> ModelWorkload:
-    """A ``--model`` (and ``--input C,H,W``) as a config's models entry, validated the same way."""
+def model_entry(name: str, model_input: str | None = None) -> dict:
+    """A ``--model`` (and ``--input C,H,W``) as a config's models entry."""
     entry: dict = {"name": name}
     if model_input:
         parts = model_input.split(",")
         if not all(p.strip().isdigit() for p in parts):
             raise InputError(f"--input {model_input!r}: expected positive integers C,H,W such as 3,224,224")
         entry["input"] = [int(p) for p in parts]
+    return entry
+
+
+def parse_model(name: str, model_input: str | None = None) -> ModelWorkload:
+    """A ``--model`` (and ``--input C,H,W``) as a config's models entry, validated the same way."""
+    entry = model_entry(name, model_input)
     try:
         return parse_config(f"models: [{json.dumps(entry)}]\nvariants: [conv]", source=f"--model {name}",
                             code=CodePolicy(trusted=True, root=".")).models[0]  # named by the user: consent
     except ConfigError as error:
         raise InputError(str(error)) from None
+
+
+def variant_entry(text: str) -> str | dict:
+    """A command line's variant (``name`` or ``name:key=value,...``) as a config's variants entry."""
+    request = variant_request(text)
+    return {"name": request.name, **dict(request.params)} if request.params else request.name
 
 
 def variant_request(text: str) -> VariantRequest:

@@ -3,25 +3,30 @@
 
 from __future__ import annotations
 
-import shlex
+import dataclasses
+import json
 from pathlib import Path
 
 import click
 
 from convbench.cli.app import main
-from convbench.cli.common import DEFAULT_SHAPE, load_suite, parse_model, parse_shape, variant_request
+from convbench.cli.command_line import RecordedCommand, command_line
+from convbench.cli.common import (DEFAULT_SHAPE, InputError, load_suite, model_entry, parse_model, parse_shape,
+                                  variant_entry)
 from convbench.cli.outcome import record_and_report
-from convbench.cli.run import apply_run_options, run_options
-from convbench.suite.config import Suite, SuiteTiming
+from convbench.cli.run import check_runnable, run_options, run_overrides
+from convbench.plan.config import ConfigError
+from convbench.plan.loading import CodePolicy, parse_config
 
 # compare's rounds are spread over 12 s (a run's over 20 s), the shortest span that keeps them out
 # of one 10 s window, and over 3 fresh processes, so that the interval covers what differs between
 # processes; both chosen by measurement (README: "How far to trust them").
 COMPARE_MIN_SPAN = 12.0
 COMPARE_PROCESSES = 3
+COMPARE_CONFIG = {"name": "compare", "timing": {"min_span": COMPARE_MIN_SPAN, "processes": COMPARE_PROCESSES}}
 
 
-@main.command()
+@main.command(cls=RecordedCommand)
 @click.argument("variants", nargs=-1, required=True)
 @click.option("--shape", "shapes", multiple=True, metavar="SPEC", help=f"Shape(s) to compare on [{DEFAULT_SHAPE}].")
 @click.option("--config", type=click.Path(dir_okay=False),
@@ -41,31 +46,25 @@ def compare(variants, shapes, config, baseline, models, model_input, out, traini
     """The named VARIANTS side by side with the baseline: which is cheaper on paper, which is
     faster here, by how much, and whether the difference is significant. A variant takes
     parameters as NAME:KEY=VALUE,KEY=VALUE, e.g. octave:alpha_in=0.25,alpha_out=0.25."""
-    if config:
-        suite = load_suite(config, max_cases, trust_code, shapes_and_timing_only=True)
-        suite.variants = [variant_request(name) for name in variants]
-        if baseline:
-            suite.baseline = variant_request(baseline)
-    else:
-        suite = Suite(name="compare", baseline=variant_request(baseline or "conv"), devices=["cpu"],
-                      dtype="float32", memory_format="contiguous",
-                      timing=SuiteTiming(min_span=COMPARE_MIN_SPAN, processes=COMPARE_PROCESSES),
-                      shapes=[], variants=[variant_request(name) for name in variants], source="convbench compare")
-    if models:
-        suite.models = [parse_model(name, model_input) for name in models]
+    overrides = run_overrides(device, quick, strict, processes, backend_names, threads, dtypes, training)
+    overrides = overrides.set(("variants",), [variant_entry(name) for name in variants], "VARIANTS")
+    if baseline:
+        overrides = overrides.set(("baseline",), variant_entry(baseline), "--baseline")
     if shapes or not (config or models):
-        suite.shapes = [parse_shape(s) for s in (shapes or [DEFAULT_SHAPE])]
-    elif models and not config:
-        suite.shapes = []
-    if training:
-        suite.timing.training = True
-    apply_run_options(suite, device, quick, strict, processes, backend_names, threads, dtypes)
-    options = [*(f"--backend {name}" for name in backend_names), *([f"--dtype {','.join(dtypes)}"] if dtypes else []), *(f"--shape {s}" for s in shapes), *(f"--model {m}" for m in models),
-               *([f"--input {model_input}"] if model_input else []), *([f"--config {config}"] if config else []),
-               *([f"--baseline {baseline}"] if baseline else []), *([f"--device {device}"] if device else []),
-               *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
-               *(["--training"] if training else []),
-               *([f"--processes {processes}"] if processes else []),
-               *([f"--threads {','.join(map(str, threads))}"] if threads else []), f"--out {out}"]
-    command = " ".join(["convbench compare", *map(shlex.quote, [*variants, *" ".join(options).split()])])
-    record_and_report([suite], Path(out) if out else None, not no_timing, as_json, verdicts=True, command=command, debug=debug)
+        entries = [dataclasses.asdict(parse_shape(s)) for s in shapes or [DEFAULT_SHAPE]]
+        overrides = overrides.set(("shapes",), entries, "--shape")
+    if config:
+        suite = load_suite(config, max_cases, trust_code, shapes_and_timing_only=True, overrides=overrides)
+        if models:
+            suite = dataclasses.replace(suite, models=[parse_model(name, model_input) for name in models])
+    else:
+        if models:
+            overrides = overrides.set(("models",), [model_entry(name, model_input) for name in models], "--model")
+        try:  # the networks are named on the command line: that is consent to import them
+            suite = parse_config(json.dumps(COMPARE_CONFIG), source="convbench compare", max_cases=max_cases,
+                                 code=CodePolicy(trusted=True, root="."), overrides=overrides)
+        except ConfigError as error:
+            raise InputError(str(error)) from None
+    check_runnable(suite)
+    record_and_report([suite], Path(out) if out else None, not no_timing, as_json, verdicts=True,
+                      command=command_line(), debug=debug)

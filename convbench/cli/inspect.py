@@ -17,7 +17,7 @@ from convbench.counting import ALL_REFERENCES, Cost, count
 from convbench.present.formatting import si
 from convbench.registry import build, example_inputs, get_variant, variant_names
 from convbench.suite.cases import build_case
-from convbench.suite.config import VariantRequest
+from convbench.plan.config import VariantRequest
 
 
 @main.command("list")

@@ -16,10 +16,10 @@ from convbench.present.verdicts import verdict_lines
 from convbench.store.files import OutputError
 from convbench.store.schema import frame
 from convbench.suite import roofline
-from convbench.suite.config import Suite
+from convbench.plan.config import Suite
 from convbench.suite.interrupts import GracefulStop
 from convbench.suite.recording import Recording, record
-from convbench.suite.sharding import sessions
+from convbench.plan.expand import make_plan
 from convbench.timing.allocator import retain_freed_memory
 
 
@@ -121,7 +121,7 @@ def part_lines(part) -> list[str]:
         lines.append(f"{part.suite.name}: {part.held} shape(s) already in the directory, not timed again")
     if part.metadata.get("shard") and not part.sessions and not part.held:
         lines.append(f"{part.suite.name}: shard {part.metadata['shard']} has no shapes of this config "
-                     f"(it has {len(sessions(part.suite))})")
+                     f"(it has {len(make_plan(part.suite).sessions)})")
     return lines
 
 

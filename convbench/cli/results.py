@@ -17,7 +17,7 @@ from convbench.present.plot import PlotStyle
 from convbench.present.report import EXPORT_FORMATS, export, markdown_report
 from convbench.store.files import RUN_FILES, OutputError, ResultsError, holds_run, write_atomically
 from convbench.store.validation import MAX_BYTES
-from convbench.suite.legacy_ids import with_case_ids
+from convbench.plan.legacy_ids import with_case_ids
 from convbench.store.merge import Merged, merge_runs, write_merged
 
 

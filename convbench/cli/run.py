@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import shlex
 from pathlib import Path
 
 import click
@@ -14,13 +13,17 @@ import torch
 from convbench import backends
 from convbench.backends import BACKENDS, QUANTIZING
 from convbench.cli.app import main
+from convbench.cli.command_line import RecordedCommand, command_line
 from convbench.cli.common import QUICK_TIMING, BackendSpec, InputError, load_suite, max_size_option
 from convbench.cli.outcome import record_and_report
+from convbench.cli.plan_listing import print_plans
+from convbench.plan.expand import make_plan
+from convbench.plan.overrides import Overrides
 from convbench.registry import get_variant
 from convbench.store.files import holds_run, run_directory_name
-from convbench.suite.config import MAX_CASES, Suite, VariantRequest, precision_problem
+from convbench.plan.config import MAX_CASES, Suite, VariantRequest
 from convbench.timing.settings import PRECISIONS
-from convbench.suite.sharding import parse_shard
+from convbench.plan.sharding import parse_shard
 
 
 def run_options(function):
@@ -76,41 +79,46 @@ def _precisions(context, parameter, text: str | None) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(parts))
 
 
-def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: bool = False,
-                      processes: int | None = None, backend_names: tuple[str, ...] = (),
-                      threads: tuple[int, ...] | None = None, dtypes: tuple[str, ...] | None = None) -> None:
+def run_overrides(device: str | None = None, quick: bool = False, strict: bool = False, processes: int | None = None,
+                  backend_names: tuple[str, ...] = (), threads: tuple[int, ...] | None = None,
+                  dtypes: tuple[str, ...] | None = None, training: bool = False) -> Overrides:
+    """What the options ``run`` and ``compare`` share change in a config, for it to be validated with."""
+    overrides = Overrides()
     if device:
-        suite.devices = [device]
+        overrides = overrides.set(("devices",), [device], "--device")
     if backend_names:
-        suite.backends = list(dict.fromkeys(backend_names))
+        overrides = overrides.set(("backends",), list(dict.fromkeys(backend_names)), "--backend")
     if dtypes:
-        suite.dtype, suite.dtypes = dtypes[0], list(dtypes) if len(dtypes) > 1 else []
-    if suite.timing.training and suite.backends != ["eager"]:
-        raise InputError(f"{suite.source}: runtimes other than eager time inference only; drop --backend or "
-                         "timing.training")
-    problem = precision_problem(suite.precisions, suite.backends, suite.timing.training)
-    if problem:
-        raise InputError(f"{suite.source}: {problem}")
+        overrides = overrides.set(("dtype",), list(dtypes), "--dtype")
+    if training:
+        overrides = overrides.set(("timing", "training"), True, "--training")
+    for key, value in (QUICK_TIMING if quick else {}).items():
+        overrides = overrides.set(("timing", key), value, "--quick")
+    if strict:
+        overrides = overrides.set(("timing", "on_contention"), "fail", "--strict")
+        overrides = overrides.set(("timing", "on_instability"), "fail", "--strict")
+    if processes:
+        overrides = overrides.set(("timing", "processes"), processes, "--processes")
+    if threads:
+        overrides = overrides.set(("timing", "threads"), list(threads), "--threads")
+    return overrides
+
+
+def check_runnable(suite: Suite) -> None:
+    """Refuse, in one line, a suite this machine cannot run: a runtime's extra not installed, or
+    CUDA asked for where torch sees no GPU."""
     for name in suite.backends:
         try:
             for precision in suite.precisions:
                 backends.require(name, precision)
         except backends.BackendUnavailable as error:
             raise InputError(str(error)) from None
-    if quick:
-        suite.timing = dataclasses.replace(suite.timing, **QUICK_TIMING)
-    if strict:
-        suite.timing.on_contention = suite.timing.on_instability = "fail"
-    if processes:
-        suite.timing.processes = processes
-    if threads:
-        suite.timing.threads = threads[0] if len(threads) == 1 else threads
     if "cuda" in suite.devices and not torch.cuda.is_available():
         raise InputError(f"{suite.source}: device cuda requested, but torch {torch.__version__} sees no CUDA "
                          "GPU; use --device cpu, or auto to take a GPU only where there is one")
 
 
-@main.command()
+@main.command(cls=RecordedCommand)
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeat or comma-separate).")
 @click.option("--out", type=click.Path(), metavar="DIR",
@@ -122,18 +130,24 @@ def apply_run_options(suite: Suite, device: str | None, quick: bool, strict: boo
                    "starts DIR if it holds no results yet.")
 @max_size_option
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
+@click.option("--plan", "show_plan", is_flag=True,
+              help="Print the cases the run would time (this shard's, with their ids) and exit; times nothing.")
 @run_options
-def run(configs, only, out, shard, resume, max_bytes, draw, device, backend_names, dtypes, quick, no_timing, strict,
-        processes, threads, max_cases, as_json, trust_code, debug):
+def run(configs, only, out, shard, resume, max_bytes, draw, show_plan, device, backend_names, dtypes, quick, no_timing,
+        strict, processes, threads, max_cases, as_json, trust_code, debug):
     """Run every variant in each CONFIG on its shapes; write results.jsonl, results.csv and
     report.md into one directory, and print one table per shape."""
-    suites = [load_suite(path, max_cases, trust_code) for path in configs]
+    overrides = run_overrides(device, quick, strict, processes, backend_names, threads, dtypes)
     wanted = [name for item in only for name in item.split(",") if name]
-    for suite in suites:
-        apply_run_options(suite, device, quick, strict, processes, backend_names, threads, dtypes)
-        if wanted:
-            suite.variants = select_variants(suite, wanted)
+    suites = [load_suite(path, max_cases, trust_code, overrides=overrides) for path in configs]
+    if wanted:
+        suites = [dataclasses.replace(suite, variants=select_variants(suite, wanted)) for suite in suites]
     share = parse_shard_option(shard)
+    if show_plan:
+        print_plans([make_plan(suite).shard(share) for suite in suites], as_json)
+        return
+    for suite in suites:
+        check_runnable(suite)
     if draw and no_timing:
         click.echo("warning: --plot draws latencies and --no-timing measures none, so no plots are drawn", err=True)
     if resume and out and Path(out).resolve() != Path(resume).resolve():
@@ -143,15 +157,7 @@ def run(configs, only, out, shard, resume, max_bytes, draw, device, backend_name
     starting = bool(resume) and not holds_run(Path(resume))
     if starting:  # the first attempt of a job that may be requeued: nothing to resume yet
         click.echo(f"--resume {resume}: no results there yet; starting the run in it", err=True)
-    flags = [*(f"--only {name}" for name in wanted), *([f"--device {device}"] if device else []),
-             *(f"--backend {name}" for name in backend_names), *([f"--dtype {','.join(dtypes)}"] if dtypes else []),
-             *(["--quick"] if quick else []), *(["--no-timing"] if no_timing else []),
-             *(["--strict"] if strict else []), *([f"--processes {processes}"] if processes else []),
-             *([f"--threads {','.join(map(str, threads))}"] if threads else []),
-             *([f"--shard {share.label}"] if share else []), *([f"--resume {shlex.quote(resume)}"] if resume else []),
-             *(["--plot"] if draw else []), *([f"--out {shlex.quote(out)}"] if out else []),
-             *(["--trust-code"] if trust_code else [])]
-    command = " ".join(["convbench run", *map(shlex.quote, configs), *flags])
+    command = command_line()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     directory = Path(resume or out or Path("results") / run_directory_name(
         "+".join(dict.fromkeys(s.name for s in suites)) + (f"-shard{share.index}of{share.count}" if share else ""),

@@ -5,7 +5,7 @@ and a variant as ``package.module:name`` (the module registers it with
 That one mechanism is how torchvision and timm models are used too (``torchvision.models:resnet50``,
 ``timm:create_model`` with ``kwargs: {model_name: ...}``), without convbench depending on either.
 Naming such an entry runs its code, so a config's entries are only imported with the user's consent
-(``--trust-code``; see :mod:`convbench.suite.loading`); :func:`split_entry` checks one without
+(``--trust-code``; see :mod:`convbench.plan.loading`); :func:`split_entry` checks one without
 importing anything. A ``file.py`` path is resolved against ``root`` (a config's directory). Every
 problem is a ``ValueError`` of one line that names the entry.
 """

@@ -16,6 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from convbench import backends
 from convbench.present.edge_notes import sqnr_text
 from convbench.present.formatting import DIGITS, count_unit, missing, percent, ratio, si, significant, with_spread
 from convbench.present.paper import hidden_text, latest_per_label
@@ -145,7 +146,7 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
             else:
                 reasons = row_notes(row, calibration)
             cells.append(_cells(row, mark(reasons, row["label"]), digits))
-        runtime = ("" if backend == "eager" else f" on {backend}") + (
+        runtime = ("" if backends.is_default(backend) else f" on {backend}") + (
             f" at {threads:g} threads" if several_threads and not missing(threads) else "")
         title = f"{shape} | {device} {dtype}{runtime} | x: variant / {baseline}{runtime}"
         table, legend, dropped = fitted_table(title, [r["label"] for r in rows], cells, console.width)

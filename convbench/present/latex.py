@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from convbench import backends
 from convbench.present.escaping import latex_text
 from convbench.present.formatting import DIGITS, count_unit, missing, significant
 from convbench.present.paper import (_Table, _cells, confidence_percent, hidden_text, legend_text, machine_line,
@@ -24,7 +25,6 @@ from convbench.present.paper import (_Table, _cells, confidence_percent, hidden_
 LAYOUTS = ("onecolumn", "twocolumn", "narrow")
 MARKS = {"same": r"\sim", "undecided": "?", "contended": "!", "unstable": r"\dagger"}
 LABEL_CHARACTERS = 24  # a longer label wraps in a column of this many characters' width
-SHORT_RUNTIME_NAMES = {"onnxruntime": "ORT", "openvino": "OV"}  # narrow tables' headings
 
 
 def _marks(keys: list[str]) -> str:
@@ -142,7 +142,7 @@ def latex_runtime_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int
         caption = (f"{latex_text(shape_label)} on {latex_text(machine_line(part))}: {what}"
                    f"variant / {latex_text(baseline)} on the same runtime.")
         label_column = _label_column(group.to_dict("records"), layout)
-        headings = [SHORT_RUNTIME_NAMES.get(name, name) if narrow else name for name in names]
+        headings = [backends.short_name(name) if narrow else name for name in names]
         out += [rf"\begin{{{environment}}}[t]", r"\centering", r"\footnotesize" if narrow else r"\small",
                 r"\setlength{\tabcolsep}{3pt}" if narrow else r"\setlength{\tabcolsep}{4pt}", rf"\caption{{{caption}}}",
                 r"\begin{tabular}{@{}" + label_column + "r" * len(names) + "@{}}", r"\toprule",

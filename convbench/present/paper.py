@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from convbench import backends
 from convbench.present.escaping import markdown_text
 from convbench.present.formatting import DIGITS, count_unit, missing, ratio, si, significant, with_spread
 from convbench.store.schema import part_for
@@ -45,7 +46,7 @@ def table_groups(df: pd.DataFrame, shape: str | None = None, latest: bool = True
                    dtype=df["dtype"].astype(object).fillna("dtype not recorded"))
     several_threads = df["threads"].nunique() > 1
     df = df.assign(thread_axis=df["threads"] if several_threads else 0)
-    groups = [((config, machine, shape_, device, dtype + ("" if backend == "eager" else f", {backend}")
+    groups = [((config, machine, shape_, device, dtype + ("" if backends.is_default(backend) else f", {backend}")
                 + (f", {threads:g} threads" if several_threads and not missing(threads) else "")),
                group.drop(columns="thread_axis"))
               for (config, machine, shape_, device, dtype, backend, threads), group

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from convbench import backends
 from convbench.timing.contention import THRESHOLD
 from convbench.present.escaping import csv_cell, markdown_code, markdown_text
 from convbench.present.edge_notes import edge_notes
@@ -295,7 +296,7 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, di
             lines.append(f"- measured in {len(same)} parts: " + text("; ".join(
                 f"{'shard ' + str(p['shard']) + ', ' if p.get('shard') else ''}{p.get('date', 'undated')}" for p in same)))
         lines += [f"- runtime {text(name)}: {text(f'{version}; {_settings_text(part, name)}')}" for name, version in
-                  (part.get("backends") or {}).items() if name != "eager"]
+                  (part.get("backends") or {}).items() if not backends.is_default(name)]
         lines += [f"- {text(line)}" for line in timing_summary(rows, part)]
         lines.append("")
         ok = rows[rows["status"] == "ok"]

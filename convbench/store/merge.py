@@ -43,7 +43,7 @@ def merge_runs(paths: list[str | Path], warn: Callable[[str], None] | None = Non
     """The rows of every run in ``paths`` (directories, results.jsonl / results.json or results.csv),
     deduplicated (the first run's row of a case wins) or, with ``pool``, a case's timed rows from
     several runs pooled into one (:mod:`convbench.store.pooling`). ``identify`` fills in the case ids
-    a run saved before them lacks (:func:`convbench.suite.legacy_ids.with_case_ids`)."""
+    a run saved before them lacks (:func:`convbench.plan.legacy_ids.with_case_ids`)."""
     if not paths:
         raise ResultsError("no runs to merge")
     frames, parts, sources = [], [], []

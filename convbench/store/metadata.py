@@ -86,8 +86,11 @@ def library_versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for package in ("ptflops", "torchsummary", "numpy", "scipy", "pandas", "click", "rich", "PyYAML", "onnx",
-                    "onnxruntime", "openvino", "submitit"):
+    from convbench.backends import RUNTIMES
+
+    runtimes = [package for cls in RUNTIMES.values() for package in cls.packages]
+    for package in dict.fromkeys(["ptflops", "torchsummary", "numpy", "scipy", "pandas", "click", "rich", "PyYAML",
+                                  *runtimes, "submitit"]):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:

@@ -22,8 +22,8 @@ from convbench.models.octave_resnet import oct_resnet50
 from convbench.models.user import build_user_model, is_user_code
 from convbench.registry import build, example_inputs, get_variant
 from convbench.suite.interrupts import StopRequested
-from convbench.suite.config import ModelWorkload, Shape, Suite, VariantRequest
-from convbench.suite.sharding import case_id, session_key
+from convbench.plan.config import ModelWorkload, Shape, Suite, VariantRequest
+from convbench.plan.expand import PlannedCase, PlannedSession
 from convbench.timing.settings import OPTIMIZERS
 from convbench.swap import conv_filter, swap_report
 
@@ -120,10 +120,11 @@ def count_case(workload: Workload, module: nn.Module, inputs: tuple[torch.Tensor
                          "the shape without the batch") from None
 
 
-def base_row(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> dict[str, Any]:
+def base_row(suite: Suite, session: PlannedSession, device: str, request: VariantRequest) -> dict[str, Any]:
+    workload = session.workload
     is_model = isinstance(workload, ModelWorkload)
     return {
-        "case_id": case_id(suite, workload, device, request), "session": session_key(suite, workload, device),
+        "case_id": None, "session": session.key,
         "config": suite.name, "shape": workload.label, "variant": request.name, "label": request.label,
         "batch": workload.batch,
         "in_channels": _channels_first(workload)[0] if is_model else workload.in_channels,
@@ -189,40 +190,47 @@ def cost_fields(request: VariantRequest, workload: Workload, cost: Cost) -> dict
 
 @dataclass
 class Case:
-    """One case of a workload on a device: its row, raw timings, and module once built."""
+    """One planned case: its row, raw timings, and module once built (shared by the cases of one
+    variant on every axis, which are counted once)."""
 
     row: dict[str, Any]
     raw: dict[str, Any]
     built: Built | None
-    is_baseline: bool
-    backend: str = "eager"
-    request: VariantRequest | None = None
-    threads: int | None = None
-    dtype: str = "float32"
+    request: VariantRequest
+    planned: PlannedCase | None = None
 
     @property
-    def axis(self) -> tuple[str, int | None, str]:
-        """The runtime, thread count and precision it is timed at: its baseline is the one at the same."""
-        return self.backend, self.threads, self.dtype
+    def is_baseline(self) -> bool:
+        return self.planned.is_baseline
+
+    @property
+    def backend(self) -> str:
+        return self.planned.axis.backend
+
+    @property
+    def threads(self) -> int | None:
+        return self.planned.axis.threads
+
+    @property
+    def dtype(self) -> str:
+        return self.planned.axis.dtype
 
 
-def on_axis(suite: Suite, workload: Workload, device: str, counted: Case, backend: str,
-            threads: int | None, dtype: str) -> Case:
-    """The counted case as measured on ``backend`` at ``threads`` in ``dtype``: the same module
-    and counts, its own row and id."""
-    several = len(suite.timing.thread_counts) > 1
-    precisions = len(suite.precisions) > 1
-    row = {**counted.row, "backend": backend, "dtype": dtype,
-           "case_id": case_id(suite, workload, device, counted.request, backend, threads if several else None,
-                              dtype if precisions else None)}
-    if several:
-        row["threads"] = threads
-    return Case(row, {}, counted.built, counted.is_baseline, backend, counted.request, threads, dtype)
+def on_axis(counted: Case, planned: PlannedCase) -> Case:
+    """The counted case as measured at the planned case's axis: the same module and counts, its
+    own row and id."""
+    axis = planned.axis
+    row = {**counted.row, "backend": axis.backend, "dtype": axis.dtype, "case_id": planned.case_id}
+    if planned.threads_vary:
+        row["threads"] = axis.threads
+    return Case(row, {}, counted.built, counted.request, planned)
 
 
-def prepare(suite: Suite, workload: Workload, device: str, request: VariantRequest) -> Case:
-    row = base_row(suite, workload, device, request)
-    case = Case(row, {}, None, request == suite.baseline, request=request)
+def prepare(suite: Suite, session: PlannedSession, device: str, request: VariantRequest) -> Case:
+    """The variant built for the session's workload and counted once; a skipped or error row when it cannot be."""
+    workload = session.workload
+    row = base_row(suite, session, device, request)
+    case = Case(row, {}, None, request)
     try:
         try:
             module, inputs = build_case(workload, request, swaps := {})

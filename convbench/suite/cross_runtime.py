@@ -17,7 +17,7 @@ def check_output(case, output, references: dict[tuple, Any], settings: TimingSet
     against eager float32's instead, as its signal-to-quantization-noise ratio (``quant_sqnr_db``):
     how much int8 costs in accuracy is a measurement, not an error."""
     key = (id(case.built), case.threads, "float32" if settings.dtype == "int8" else settings.dtype)
-    if case.backend == "eager":
+    if backends.is_default(case.backend):
         references[key] = output
         return
     reference = references.get(key)
@@ -52,15 +52,3 @@ def float32_fields(session: Session, i: int, float32: int, confidence: float, ma
     estimate = session.ratio(i, float32, confidence, margin)
     return {"latency_vs_float32": estimate.ratio, "float32_ratio_low": estimate.low,
             "float32_ratio_high": estimate.high}
-
-
-def counterparts(timed: list) -> tuple[dict, dict]:
-    """For each index of ``timed``: the index of the same module on eager at its thread count and
-    precision, and of the same module on its runtime in float32 at its thread count (where timed)."""
-    eager = {(id(c.built), c.threads, c.dtype): i for i, c in enumerate(timed) if c.backend == "eager"}
-    float32 = {(id(c.built), c.backend, c.threads): i for i, c in enumerate(timed) if c.dtype == "float32"}
-    to_eager = {i: eager[(id(c.built), c.threads, c.dtype)] for i, c in enumerate(timed)
-                if c.backend != "eager" and (id(c.built), c.threads, c.dtype) in eager}
-    to_float32 = {i: float32[(id(c.built), c.backend, c.threads)] for i, c in enumerate(timed)
-                  if c.dtype != "float32" and (id(c.built), c.backend, c.threads) in float32}
-    return to_eager, to_float32

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from convbench import backends
 from convbench.suite import roofline
-from convbench.suite.config import Suite, resolve_device
+from convbench.plan.config import Suite, resolve_device
 from convbench.timing.contention import ContendedError
 from convbench.timing.state_probe import DESCRIPTION
 from convbench.timing.quiesce import IDLE_CORES, MAX_WAIT_S, WINDOW_S
@@ -33,7 +33,8 @@ from convbench.store.files import ResultWriter, write_atomically
 from convbench.store.validation import MAX_BYTES
 from convbench.store.schema import frame
 from convbench.suite.runner import run_suite
-from convbench.suite.sharding import Shard, case_id, session_key, sessions
+from convbench.plan.expand import Plan, make_plan
+from convbench.plan.sharding import Shard
 
 
 @dataclass
@@ -91,22 +92,10 @@ def suite_settings(suite: Suite) -> dict:
     return data
 
 
-def plan(suite: Suite, shard: Shard | None, held_cases: set[str]) -> tuple[set[str], int]:
+def planned(suite: Suite, shard: Shard | None, held_cases: set[str]) -> tuple[Plan, int]:
     """The sessions to time (this shard's, less those ``held_cases`` cover whole) and how many
     ``held_cases`` cover."""
-    to_run, held = set(), 0
-    for i, (workload, device, requests) in enumerate(sessions(suite)):
-        if shard and not shard.takes(i):
-            continue
-        key = session_key(suite, workload, device)
-        several = suite.timing.thread_counts if len(suite.timing.thread_counts) > 1 else [None]
-        ids = {case_id(suite, workload, device, request, backend, threads)
-               for request in requests for backend in suite.backends for threads in several}
-        if ids <= held_cases:
-            held += 1
-            continue
-        to_run.add(key)
-    return to_run, held
+    return make_plan(suite).shard(shard).without_held(held_cases)
 
 
 def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = True, shard: Shard | None = None,
@@ -126,15 +115,15 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
                 machine = part.metadata["machine"]["id"]
                 held = {str(row.get("case_id")) for row in recording.all_rows
                         if row.get("machine") == machine and row.get("status") != "error"}
-                to_run, part.held = plan(suite, shard, held)
-                part.sessions = len(to_run)
+                plan, part.held = planned(suite, shard, held)
+                part.sessions = len(plan.sessions)
                 if resume:
                     part.metadata["resumed"] = True
                 if writer:
-                    writer.drop_sessions(machine, to_run)  # what is left of a session cut short
+                    writer.drop_sessions(machine, set(plan.keys))  # what is left of a session cut short
                     writer.begin(part.metadata)
                     recording.all_rows = writer.rows
-                _measure(part, to_run, measure_time, writer, quiet)
+                _measure(part, plan, measure_time, writer, quiet)
         except KeyboardInterrupt:
             recording.interrupted = True
         except ContendedError as error:
@@ -161,11 +150,10 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
     return recording
 
 
-def _measure(part: Part, to_run: set[str], measure_time: bool, writer: ResultWriter | None, quiet: bool) -> None:
-    """Run the part's sessions with a progress bar; rows go to ``writer`` as soon as they exist."""
+def _measure(part: Part, plan: Plan, measure_time: bool, writer: ResultWriter | None, quiet: bool) -> None:
+    """Run the plan's sessions with a progress bar; rows go to ``writer`` as soon as they exist."""
     suite, machine = part.suite, part.metadata["machine"]["id"]
-    total = len(suite.backends) * len(suite.timing.thread_counts) * sum(len(requests) for workload, device, requests in sessions(suite)
-                                      if session_key(suite, workload, device) in to_run)
+    total = len(plan.cases)
     progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=quiet)
     with progress:
@@ -174,7 +162,7 @@ def _measure(part: Part, to_run: set[str], measure_time: bool, writer: ResultWri
         def on_case(index: int, _: int, description: str) -> None:
             progress.update(task, completed=index, description=description)
 
-        for row, raw in run_suite(suite, measure_time=measure_time, on_case=on_case, keep=to_run.__contains__):
+        for row, raw in run_suite(plan, measure_time=measure_time, on_case=on_case):
             row["machine"] = machine
             row["run"] = part.metadata["run"]
             part.rows.append(row)

@@ -15,72 +15,73 @@ from typing import Any, Callable, Iterator
 
 from convbench import backends
 from convbench.suite.training_split import split_fields
+from convbench.plan.config import ModelWorkload, Suite, resolve_device
+from convbench.plan.expand import Plan, PlannedSession
 from convbench.suite.cases import Case, Workload, on_axis, prepare
-from convbench.suite.cross_runtime import check_output, counterparts, eager_fields, float32_fields
-from convbench.suite.config import ModelWorkload, Suite, resolve_device
+from convbench.suite.cross_runtime import check_output, eager_fields, float32_fields
 from convbench.suite.roofline import cached_peaks, roofline_fields
-from convbench.suite.sharding import session_key
 from convbench.timing import Session, TimingSettings, check_runs, time_session
 from convbench.timing.contention import ContendedError, Contention, UnstableError
 from convbench.timing.states import STATE_GAP
 
 
-def run_suite(suite: Suite, measure_time: bool = True,
-              on_case: Callable[[int, int, str], None] | None = None,
-              keep: Callable[[str], bool] | None = None) -> Iterator[tuple[dict, dict]]:
-    """Yield ``(row, raw)`` for every case, in order; ``raw`` holds the raw timings for JSON.
+def run_suite(plan: Plan, measure_time: bool = True,
+              on_case: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[dict, dict]]:
+    """Yield ``(row, raw)`` for every case of the plan, in order; ``raw`` holds the raw timings for JSON.
 
-    The cases of one shape (or network) on one device are built and counted, then timed together
-    in one interleaved session with their baseline, so the baseline's latency and every ratio come
-    from the same rounds. With ``timing.on_contention: fail`` (or ``on_instability: fail``) a
+    The cases of one session (a shape or network on one device) are built and counted, then timed
+    together in interleaved rounds with their baseline, so the baseline's latency and every ratio
+    come from the same rounds. With ``timing.on_contention: fail`` (or ``on_instability: fail``) a
     contended (or unstable) session raises :class:`ContendedError` after its rows are yielded.
-    ``keep`` picks sessions by their key (see :mod:`convbench.suite.sharding`): a shard's share,
-    or those a resumed run still lacks.
     """
-    cases = [case for case in suite.cases() if keep is None or keep(session_key(suite, case[0], case[1]))]
-    axes = [(backend, threads, dtype) for backend in suite.backends for threads in suite.timing.thread_counts
-            for dtype in suite.precisions]
-    total = len(cases) * len(axes)
+    suite = plan.suite
+    total = len(plan.cases)
+    points = dict.fromkeys((axis.threads, axis.dtype) for axis in plan.axes)
     peaks = {(device, threads, dtype): cached_peaks(resolve_device(device), dtype, threads)
-             for device in suite.devices for threads in suite.timing.thread_counts
-             for dtype in suite.precisions} if measure_time else {}
+             for device in suite.devices for threads, dtype in points} if measure_time else {}
     done = 0
-    for (workload, device_name), group in itertools.groupby(cases, key=lambda c: (c[0], c[1])):
-        device = resolve_device(device_name)
+    for session in plan.sessions:
+        device = resolve_device(session.device)
         prepared = []
-        for _, _, request in group:
+        for request in session.requests:
             if on_case:
-                on_case(done, total, f"{request.label} on {workload.label} ({device_name}): counting")
-            counted = prepare(suite, workload, device, request)
-            prepared += [on_axis(suite, workload, device, counted, *axis) for axis in axes]
-            done += len(axes)
-        for axis in axes:
-            same_axis = [c for c in prepared if c.axis == axis]
-            baseline = next((c.built for c in same_axis if c.is_baseline), None)
-            for case in same_axis:
-                if baseline is not None and case.built is not None:
-                    cost, base = case.built.cost, baseline.cost
-                    case.row["params_vs_baseline"] = cost.params / base.params if base.params else None
-                    case.row["macs_vs_baseline"] = cost.macs / base.macs if base.macs else None
+                on_case(done, total, f"{request.label} on {session.workload.label} ({session.device}): counting")
+            counted = prepare(suite, session, device, request)
+            planned = session.cases_of(request)
+            prepared += [on_axis(counted, case) for case in planned]
+            done += len(planned)
+        _count_ratios(prepared)
         refused = None
         if measure_time:
             def on_round(r: int, rounds: int) -> None:
                 if on_case:
-                    on_case(done, total, f"timing {workload.label} ({device_name}): round {r}/{rounds}")
-            device_peaks = {(threads, dtype): peaks[(device_name, threads, dtype)]
-                            for threads in suite.timing.thread_counts for dtype in suite.precisions}
-            refused = _time_group(suite, device, workload, prepared, device_peaks, on_round)
+                    on_case(done, total, f"timing {session.workload.label} ({session.device}): round {r}/{rounds}")
+            device_peaks = {(threads, dtype): found for (name, threads, dtype), found in peaks.items()
+                            if name == session.device}
+            refused = _time_group(suite, device, session, prepared, device_peaks, on_round)
         for case in prepared:
             yield case.row, case.raw
         if refused:
             raise refused
 
 
-def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Case], peaks: dict,
+def _count_ratios(prepared: list[Case]) -> None:
+    """Each counted case's params and MACs against its baseline's."""
+    by_id = {case.planned.case_id: case for case in prepared}
+    for case in prepared:
+        baseline = by_id[case.planned.baseline_id].built
+        if baseline is not None and case.built is not None:
+            cost, base = case.built.cost, baseline.cost
+            case.row["params_vs_baseline"] = cost.params / base.params if base.params else None
+            case.row["macs_vs_baseline"] = cost.macs / base.macs if base.macs else None
+
+
+def _time_group(suite: Suite, device: str, session: PlannedSession, prepared: list[Case], peaks: dict,
                 on_round: Callable[[int, int], None]) -> ContendedError | None:
     """Time every built case of one workload together; fill their rows. Returns the error to raise
     when the session was contended (unstable) and ``on_contention`` (``on_instability``) is ``fail``."""
     t = suite.timing
+    workload = session.workload
 
     def settings_of(case: Case) -> TimingSettings:
         settings = t.settings(device, case.dtype, suite.memory_format, case.threads).on(case.backend)
@@ -105,19 +106,11 @@ def _time_group(suite: Suite, device: str, workload: Workload, prepared: list[Ca
             case.built = None
     timed = [c for c in prepared if c.built is not None]
     refused = None
-    for sitting in _sittings(suite, timed):
-        refused = _time_sitting(suite, device, workload, sitting, peaks, on_round, settings_of) or refused
+    for ids in session.sittings:
+        sitting = [c for c in timed if c.planned.case_id in ids]
+        if sitting:
+            refused = _time_sitting(suite, device, workload, sitting, peaks, on_round, settings_of) or refused
     return refused
-
-
-def _sittings(suite: Suite, timed: list[Case]) -> list[list[Case]]:
-    """The cases timed together: all of them, except that ExecuTorch runs at one thread count per
-    process (XNNPACK's thread pool is process-wide), so with several thread counts each count is
-    timed in a sitting of its own; every ratio a row gives is within one thread count."""
-    counts = suite.timing.thread_counts
-    if len(counts) > 1 and any(backends.parse(c.backend)[0] == "executorch" for c in timed):
-        return [sitting for n in counts if (sitting := [c for c in timed if c.threads == n])]
-    return [timed] if timed else []
 
 
 def _time_sitting(suite: Suite, device: str, workload: Workload, timed: list[Case], peaks: dict,
@@ -125,8 +118,10 @@ def _time_sitting(suite: Suite, device: str, workload: Workload, timed: list[Cas
                   settings_of: Callable[[Case], TimingSettings]) -> ContendedError | None:
     """Time ``timed`` in one interleaved session and fill their rows."""
     t = suite.timing
-    bases = {c.axis: i for i, c in enumerate(timed) if c.is_baseline}
-    to_eager, to_float32 = counterparts(timed)
+    index = {c.planned.case_id: i for i, c in enumerate(timed)}
+    bases = [index.get(c.planned.baseline_id) for c in timed]  # None: the baseline was not timed
+    to_eager = {i: index[c.planned.eager_id] for i, c in enumerate(timed) if c.planned.eager_id in index}
+    to_float32 = {i: index[c.planned.float32_id] for i, c in enumerate(timed) if c.planned.float32_id in index}
     entries = [(c.built.module, c.built.inputs, settings_of(c)) for c in timed]
     if t.training:  # each step's forward alone, read in the same rounds: the backward is the difference
         entries += [(c.built.module, c.built.inputs, settings_of(c).forward_of_step()) for c in timed]
@@ -141,7 +136,7 @@ def _time_sitting(suite: Suite, device: str, workload: Workload, timed: list[Cas
             for c in timed:
                 c.row.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
             return None
-        contentions = [session.contention_of(*{i, bases.get(c.axis, i)}) for i, c in enumerate(timed)]
+        contentions = [session.contention_of(*{i, i if bases[i] is None else bases[i]}) for i, c in enumerate(timed)]
         worst = max(contentions, key=lambda c: c.cores)
         unstable = _unstable(session, timed, bases, peaks, t.confidence, t.margin)
         retry = ((worst.contended(threshold) and t.on_contention == "retry")
@@ -150,7 +145,7 @@ def _time_sitting(suite: Suite, device: str, workload: Workload, timed: list[Cas
             break
         time.sleep(RETRY_PAUSE_S)
     for i, case in enumerate(timed):
-        _fill_timing(case, session, i, bases.get(case.axis), contentions[i], threshold, attempts, suite,
+        _fill_timing(case, session, i, bases[i], contentions[i], threshold, attempts, suite,
                      unstable[i])
         if i in to_eager:
             case.row.update(eager_fields(session, i, to_eager[i], t.confidence, t.margin))
@@ -159,7 +154,7 @@ def _time_sitting(suite: Suite, device: str, workload: Workload, timed: list[Cas
         case.row.update(roofline_fields(case.built.cost.macs, case.built.cost.bytes_moved, workload.batch,
                                         case.row["latency_ms"], peaks.get((case.threads, case.dtype))))
         if t.training:
-            base = bases.get(case.axis)
+            base = bases[i]
             case.row.update(split_fields(session, i, len(timed) + i, base, None if base is None else len(timed) + base,
                                          t.confidence, t.margin))
     if t.on_contention == "fail" and worst.contended(threshold):
@@ -176,7 +171,7 @@ def _time_sitting(suite: Suite, device: str, workload: Workload, timed: list[Cas
 RETRY_PAUSE_S = 1.0
 
 
-def _unstable(session: Session, timed: list[Case], bases: dict, peaks: dict, confidence: float,
+def _unstable(session: Session, timed: list[Case], bases: list[int | None], peaks: dict, confidence: float,
               margin: float) -> list[str | None]:
     """Why each row is unstable, or None: the machine drifted or changed state in a way its ratio
     depends on (:meth:`Session.unstable`), or most of the session's rounds were in another state
@@ -189,7 +184,7 @@ def _unstable(session: Session, timed: list[Case], bases: dict, peaks: dict, con
         states = session.states_of(i)
         reference = (peaks.get((case.threads, case.dtype)) or {}).get("state_probe_ms")
         reason = None
-        if states is not None and session.unstable(i, bases.get(case.axis, i), confidence, margin):
+        if states is not None and session.unstable(i, i if bases[i] is None else bases[i], confidence, margin):
             reason = "the ratio depends on the state" if states.states > 1 else "the machine drifted"
         elif states is not None and reference and abs(math.log(states.level_ms / reference)) >= STATE_GAP:
             reason = (f"another machine state than calibrated: state probe {states.level_ms:.3g} ms against "
@@ -197,7 +192,7 @@ def _unstable(session: Session, timed: list[Case], bases: dict, peaks: dict, con
         reasons.append(reason)
     for i, case in enumerate(timed):
         if case.is_baseline and reasons[i] is None:
-            reasons[i] = next((r for j, r in enumerate(reasons) if r and timed[j].axis == case.axis), None)
+            reasons[i] = next((r for j, r in enumerate(reasons) if r and bases[j] == i), None)
     return reasons
 
 

@@ -74,7 +74,7 @@ class TimingSettings:
             raise ValueError(f"optimizer={self.optimizer!r} must be one of {', '.join(OPTIMIZERS)}, with training=True")
         if self.forward_alone and not self.training:
             raise ValueError("forward_alone=True times a training step's forward: it needs training=True")
-        if self.training and self.backend != "eager":
+        if self.training and not backends.runtime(self.backend).trains:
             raise ValueError(f"backend={self.backend!r} times inference only; training=True needs backend='eager'")
 
     @property

@@ -108,8 +108,9 @@ class PreparedCall:
         self.seconds_per_call: float | None = None
         self.allocator = "torch CUDA caching allocator" if self.is_cuda else retain_freed_memory()
 
-        if self.is_cuda and backends.parse(self.backend)[0] == "onnxruntime":
-            self.cuda_timer = "sync"  # it waits for its own stream every call: so is it read
+        self.runtime = backends.runtime(self.backend)
+        if self.is_cuda and self.runtime.cuda_clock:
+            self.cuda_timer = self.runtime.cuda_clock
 
         layout = MEMORY_FORMATS[self.memory_format]
         dtype = settings.tensor_dtype
@@ -141,7 +142,7 @@ class PreparedCall:
     @property
     def torch_allocates(self) -> bool:
         """Whether torch's allocator sees the call's memory (not so for ONNX Runtime or OpenVINO)."""
-        return backends.parse(self.backend)[0] in ("eager", "compile")
+        return self.runtime.torch_allocates
 
     @property
     def gpu_index(self) -> int | None:
@@ -150,13 +151,7 @@ class PreparedCall:
 
     @property
     def method(self) -> str:
-        if self.backend != "eager" and not self.is_cuda:
-            return f"{backends.version(self.backend)}, timed as eager is"
-        if self.backend != "eager":
-            return f"{backends.version(self.backend)} on {self.device}, {self._cuda_method()}"
-        if not self.is_cuda:
-            return "torch.utils.benchmark"
-        return self._cuda_method()
+        return self.runtime.timing_method(self.is_cuda, self.device, self._cuda_method() if self.is_cuda else "")
 
     def _cuda_method(self) -> str:
         if self.cuda_timer == "sync" and not self.torch_allocates:

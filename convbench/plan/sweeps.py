@@ -7,8 +7,8 @@ import itertools
 import math
 
 from convbench.registry import get_variant
-from convbench.suite.config import MAX_CASES, SHAPE_KEYS, Shape, VariantRequest
-from convbench.suite.located import ConfigDocument, check_keys, expect_int, suggest
+from convbench.plan.config import MAX_CASES, SHAPE_KEYS, Shape, VariantRequest
+from convbench.plan.located import ConfigDocument, check_keys, expect_int, suggest
 
 
 def check_case_count(doc: ConfigDocument, data: dict, models: list, variants: list[VariantRequest], shape_sweep: dict,

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from convbench.suite.config import ModelWorkload, Shape, Suite, VariantRequest, resolve_device
+from convbench.plan.config import ModelWorkload, Shape, Suite, VariantRequest, resolve_device
 
 # The timing settings a latency depends on; the contention policy and the statistics' confidence
 # and margin change what is said about a reading, not the reading.
@@ -97,17 +97,3 @@ def parse_shard(text: str) -> Shard:
     if count < 1 or not 1 <= index <= count:
         raise ValueError(f"--shard {text!r}: K must be from 1 to N, and N at least 1")
     return Shard(index, count)
-
-
-def sessions(suite: Suite) -> list[tuple[Shape | ModelWorkload, str, list[VariantRequest]]]:
-    """Every session of the suite in order: (workload, device, its variants, the baseline first)."""
-    grouped: dict[tuple, list[VariantRequest]] = {}
-    for workload, device, request in suite.cases():
-        grouped.setdefault((workload, device), []).append(request)
-    return [(workload, device, requests) for (workload, device), requests in grouped.items()]
-
-
-def session_keys(suite: Suite, shard: Shard | None = None) -> list[str]:
-    """The keys of the suite's sessions, or of one shard's share of them, in order."""
-    keys = [session_key(suite, workload, device) for workload, device, _ in sessions(suite)]
-    return [key for i, key in enumerate(keys) if shard is None or shard.takes(i)]

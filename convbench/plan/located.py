@@ -1,16 +1,16 @@
 """A parsed config with the line of every value, and the checks every field goes through: each
-problem a :class:`~convbench.suite.config.ConfigError` that names the file, the line and the field."""
+problem a :class:`~convbench.plan.config.ConfigError` that names the file, the line and the field."""
 
 from __future__ import annotations
 
 import difflib
 
-from convbench.suite import yaml_loading
-from convbench.suite.config import ConfigError
+from convbench.plan import yaml_loading
+from convbench.plan.config import ConfigError
 
 
 class ConfigDocument:
-    """The parsed YAML (see :mod:`convbench.suite.yaml_loading`), with the line of every mapping key and
+    """The parsed YAML (see :mod:`convbench.plan.yaml_loading`), with the line of every mapping key and
     list item, by path."""
 
     def __init__(self, source: str, text: str | bytes):
@@ -21,9 +21,13 @@ class ConfigDocument:
         except yaml_loading.YAMLProblem as problem:
             raise ConfigError(f"{source}:{problem.line}: {problem.message}") from None
         self.data, self.lines = located.data, located.lines
-        self.code = None  # the CodePolicy the config is read under (convbench.suite.code_entries)
+        self.code = None  # the CodePolicy the config is read under (convbench.plan.code_entries)
+        self.flags: dict[tuple, str] = {}  # the paths the command line set, with the flag that set each
 
     def error(self, path: tuple, message: str) -> ConfigError:
+        flag = next((self.flags[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self.flags), None)
+        if flag:
+            return ConfigError(f"{self.source}: {flag}: {message}")
         line = self.lines.get(path) or self.lines.get(path[:-1]) or 1
         where = path_label(path)
         return ConfigError(f"{self.source}:{line}: {where + ': ' if where else ''}{message}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from convbench.models.user import file_path, load_module, split_entry
 from convbench.registry import get_variant, variant_names
-from convbench.suite.located import ConfigDocument
+from convbench.plan.located import ConfigDocument
 
 TRUST_FLAG = "--trust-code"
 

@@ -18,12 +18,14 @@ from convbench.backends import parse as parse_backend
 from convbench.models import model_names
 from convbench.models.user import is_user_code, load_callable
 from convbench.registry import get_variant, variant_names
-from convbench.suite import yaml_loading
-from convbench.suite.code_entries import CodePolicy, consent, user_variant
-from convbench.suite.model_inputs import parse_inputs
-from convbench.suite.located import ConfigDocument, check_keys, expect_choice, expect_int, expect_number, suggest
-from convbench.suite.sweeps import check_case_count, parse_shapes, split_sweep, sweep_variants
-from convbench.suite.config import (DEVICES, precision_problem, MAX_CASES, MIN_ROUNDS, MODEL_KEYS, ON_CONTENTION, SHAPE_KEYS, TOP_KEYS,
+from convbench.plan import yaml_loading
+from convbench.plan.code_entries import CodePolicy, consent, user_variant
+from convbench.plan.model_inputs import parse_inputs
+from convbench.plan.located import ConfigDocument, check_keys, expect_choice, expect_int, expect_number, suggest
+from convbench.plan.expand import make_plan
+from convbench.plan.overrides import Overrides
+from convbench.plan.sweeps import check_case_count, parse_shapes, split_sweep, sweep_variants
+from convbench.plan.config import (DEVICES, precision_problem, MAX_CASES, MIN_ROUNDS, MODEL_KEYS, ON_CONTENTION, SHAPE_KEYS, TOP_KEYS,
                                     WHERE_KEYS, ConfigError, ModelWorkload, Suite, SuiteTiming, VariantRequest)
 from convbench.timing.settings import MEMORY_FORMATS, OPTIMIZERS, PRECISIONS
 
@@ -31,9 +33,10 @@ TIMING_KEYS = tuple(field.name for field in dataclasses.fields(SuiteTiming))
 
 
 def load_config(path: str | Path, max_cases: int = MAX_CASES, trust_code: bool = False,
-                shapes_and_timing_only: bool = False) -> Suite:
-    """A config file as a suite. Entries naming code are refused unless ``trust_code``; with
-    ``shapes_and_timing_only`` its models and variants are not read at all (``compare --config``)."""
+                shapes_and_timing_only: bool = False, overrides: Overrides = Overrides()) -> Suite:
+    """A config file as a suite, with the command line's ``overrides``. Entries naming code are
+    refused unless ``trust_code``; with ``shapes_and_timing_only`` its models and variants are not
+    read at all (``compare --config``)."""
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -41,12 +44,13 @@ def load_config(path: str | Path, max_cases: int = MAX_CASES, trust_code: bool =
     except OSError as error:
         raise ConfigError(f"{path}: cannot read config ({error.strerror or error})") from None
     return parse_config(raw, str(path), default_name=path.stem, max_cases=max_cases,
-                        code=CodePolicy(trust_code, str(path.parent)), shapes_and_timing_only=shapes_and_timing_only)
+                        code=CodePolicy(trust_code, str(path.parent)), shapes_and_timing_only=shapes_and_timing_only,
+                        overrides=overrides)
 
 
 def parse_config(text: str | bytes, source: str = "<config>", default_name: str = "run",
                  max_cases: int = MAX_CASES, code: CodePolicy = CodePolicy(),
-                 shapes_and_timing_only: bool = False) -> Suite:
+                 shapes_and_timing_only: bool = False, overrides: Overrides = Overrides()) -> Suite:
     doc = ConfigDocument(source, text)
     doc.code = code
     data = doc.data
@@ -55,6 +59,7 @@ def parse_config(text: str | bytes, source: str = "<config>", default_name: str 
         data = {**{k: v for k, v in data.items() if k not in ("models", "variants", "baseline")}, "variants": ["conv"],
                 "sweep": {k: v for k, v in (data.get("sweep") or {}).items() if k in SHAPE_KEYS}
                 if isinstance(data.get("sweep"), dict) else data.get("sweep")}
+    data, doc.flags = overrides.apply(data)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise doc.error(("name",), f"must be a non-empty string, got {name!r}")
@@ -94,7 +99,7 @@ def parse_config(text: str | bytes, source: str = "<config>", default_name: str 
                   dtypes=dtypes if len(dtypes) > 1 else [],
                   memory_format=memory_format, timing=timing, shapes=shapes, variants=variants,
                   source=source, description=description.strip(), models=models, backends=backends)
-    cases = suite.case_count()
+    cases = len(make_plan(suite).cases)
     if cases > max_cases:
         raise doc.error((), f"{cases:,} cases (shapes x devices x variants), more than the limit of "
                             f"{max_cases:,}; raise it with --max-cases if that is meant")

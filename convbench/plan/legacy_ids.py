@@ -1,5 +1,5 @@
 """Case ids for the rows of runs saved before case ids existed, computed on load from what each row
-and its part recorded, as :func:`convbench.suite.sharding.case_id` computes them for a new run, so
+and its part recorded, as :func:`convbench.plan.sharding.case_id` computes them for a new run, so
 that merging an old run with a new one of the same cases keeps each case once.
 
 A row gets an id only when everything the id depends on was recorded: the layer shape (a network's
@@ -18,8 +18,8 @@ import yaml
 
 from convbench.registry import get_variant
 from convbench.store.schema import missing_value, part_for
-from convbench.suite.config import Shape, Suite, SuiteTiming, VariantRequest
-from convbench.suite.sharding import case_id, session_key
+from convbench.plan.config import Shape, Suite, SuiteTiming, VariantRequest
+from convbench.plan.sharding import case_id, session_key
 
 SHAPE_COLUMNS = ("batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width")
 PREDATED = {"min_span": 0.0}  # what a run that predates a timing setting did

@@ -1,5 +1,5 @@
 """What a suite is: the workloads (layer shapes, networks), variants, devices and timing a config
-asks for, and the cases they make. :mod:`convbench.suite.loading` reads them from YAML."""
+asks for, and the cases they make. :mod:`convbench.plan.loading` reads them from YAML."""
 
 from __future__ import annotations
 
@@ -169,20 +169,6 @@ class Suite:
     def precisions(self) -> list[str]:
         """The precisions every case is timed in: ``dtype``, or each of ``dtypes``."""
         return self.dtypes or [self.dtype]
-
-    def case_count(self) -> int:
-        """Cases to measure: every (workload, device, variant) on every backend at every thread count,
-        in every precision."""
-        variants = len(dict.fromkeys([self.baseline, *self.variants]))
-        workloads = len(self.shapes) + len(self.models)
-        return (workloads * len(self.devices) * variants * len(self.backends) * len(self.timing.thread_counts)
-                * len(self.precisions))
-
-    def cases(self) -> list[tuple[Shape | ModelWorkload, str, VariantRequest]]:
-        """Every (shape or model, device, variant), the baseline first within each of them."""
-        ordered = [self.baseline] + [v for v in self.variants if v != self.baseline]
-        workloads = [*self.shapes, *self.models]
-        return [(w, d, v) for w in workloads for d in self.devices for v in ordered]
 
 
 def precision_problem(precisions: list[str], backend_names: list[str], training: bool) -> str | None:

@@ -12,7 +12,7 @@ fed (see :mod:`convbench.models.inputs`).
 from __future__ import annotations
 
 from convbench.models.inputs import DTYPES, InputSpec
-from convbench.suite.located import ConfigDocument, check_keys, expect_choice, expect_int
+from convbench.plan.located import ConfigDocument, check_keys, expect_choice, expect_int
 
 SPEC_KEYS = ("shape", "dtype", "batch_dim", "high")
 

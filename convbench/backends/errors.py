@@ -1,0 +1,9 @@
+"""What a runtime says when it cannot run here, or cannot take a module."""
+
+
+class BackendUnavailable(ImportError):
+    """The runtime is not installed (or cannot run here): one line naming what to install."""
+
+
+class BackendCannotTake(ValueError):
+    """The runtime cannot take this module: one line naming the runtime and the reason."""

@@ -1,0 +1,74 @@
+"""What a runtime is to the rest of convbench: one subclass of :class:`Runtime` per runtime, with
+the facts other layers ask about it as class attributes, so that nothing outside ``backends/``
+tests a runtime's name."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from convbench.backends.errors import BackendCannotTake
+
+
+class Runtime:
+    """One runtime, with the option its spec gives (``compile:max-autotune`` -> ``max-autotune``).
+
+    ``prepare`` returns a zero-argument call running the module on the runtime with its one-off
+    work done (export, compilation, a first call covering lazy initialisation), so that a timing
+    reads only inference. A call may carry ``report`` (what preparation saw, as row fields) and
+    ``input_pointers()`` (the addresses the runtime reads its inputs from).
+    """
+
+    name: ClassVar[str]
+    short_name: ClassVar[str]  # a narrow table's heading
+    options: ClassVar[tuple[str, ...]] = ()  # what may follow a colon in its spec
+    default_option: ClassVar[str | None] = None
+    quantizes: ClassVar[bool] = False  # has a post-training int8 path
+    trains: ClassVar[bool] = False  # can time a training step
+    torch_allocates: ClassVar[bool] = False  # torch's allocator sees the memory its calls use
+    process_wide_thread_pool: ClassVar[bool] = False  # one thread count per process at a time
+    cuda_clock: ClassVar[str | None] = None  # on CUDA, the clock it must be read by, where not the settings'
+    packages: ClassVar[tuple[str, ...]] = ()  # the distributions whose versions a run records
+
+    def __init__(self, option: str | None = None):
+        self.option = option
+
+    @property
+    def spec(self) -> str:
+        """The one spelling of this runtime with its option, as rows and case ids carry it."""
+        return self.name if self.option in (None, self.default_option) else f"{self.name}:{self.option}"
+
+    def require(self, precision: str = "float32") -> None:
+        """Raise :class:`~convbench.backends.errors.BackendUnavailable` unless it can run here in ``precision``."""
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def settings(self, threads: int) -> dict[str, Any]:
+        """How it is configured for a timing at ``threads`` threads, as recorded with each run."""
+        raise NotImplementedError
+
+    def prepare(self, model: nn.Module, inputs: tuple[torch.Tensor, ...], threads: int, device: torch.device,
+                precision: str = "float32") -> Callable[[], Any]:
+        """The call, in ``precision``: int8 quantizes the float32 ``model`` with the runtime's own quantizer."""
+        if precision == "int8":
+            if not self.quantizes:
+                raise BackendCannotTake(f"{self.name} cannot take it: int8 runs on runtimes that quantize")
+            self.require(precision)
+            return self.prepare_int8(model, inputs, threads, device)
+        self.require(precision)
+        return self.prepare_float(model, inputs, threads, device)
+
+    def prepare_float(self, model, inputs, threads: int, device: torch.device) -> Callable[[], Any]:
+        raise NotImplementedError
+
+    def prepare_int8(self, model, inputs, threads: int, device: torch.device) -> Callable[[], Any]:
+        raise BackendCannotTake(f"{self.name} cannot take it: it has no int8 path")
+
+    def timing_method(self, is_cuda: bool, device: torch.device, cuda_method: str) -> str:
+        """How a reading of it is taken, in words (``cuda_method``: how the CUDA clock reads)."""
+        if not is_cuda:
+            return f"{self.version()}, timed as eager is"
+        return f"{self.version()} on {device}, {cuda_method}"

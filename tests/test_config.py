@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from convbench.plan.expand import make_plan
 from convbench.plan.config import ConfigError
 from convbench.plan.loading import load_config, parse_config
 
@@ -33,7 +34,7 @@ def test_shipped_configs_are_valid(path):
             load_config(path)
         return
     suite = load_config(path)
-    assert suite.cases()
+    assert make_plan(suite).cases
 
 
 def test_defaults_and_sweep_expansion():
@@ -46,12 +47,12 @@ def test_defaults_and_sweep_expansion():
     assert (second.batch, second.out_channels, second.stride, second.height, second.width) == (1, 8, 2, 8, 12)
     assert [v.label for v in suite.variants] == ["conv", "group(groups=4)", "separable"]
     assert suite.timing.rounds == 5 and suite.timing.threads == 1
-    assert len(suite.cases()) == 4 * 3
+    assert len(make_plan(suite).cases) == 4 * 3
 
 
 def test_cases_put_the_baseline_first():
     suite = parse_config(GOOD.replace("baseline: conv", "baseline: separable"))
-    assert [v.name for _, _, v in suite.cases()[:3]] == ["separable", "conv", "group"]
+    assert [r.name for r in make_plan(suite).sessions[0].requests] == ["separable", "conv", "group"]
 
 
 @pytest.mark.parametrize("change,expected", [
@@ -103,7 +104,7 @@ def test_models_section():
     assert suite.shapes == []
     assert [m.label for m in suite.models] == [
         "resnet18 @ 1x3x64x64", "mobilenetv3_small @ 2x3x224x224, where min_kernel=5, groups=depthwise"]
-    assert len(suite.cases()) == 4
+    assert len(make_plan(suite).cases) == 4
 
 
 @pytest.mark.parametrize("old,new,expected", [
@@ -131,7 +132,7 @@ def test_sweep_varies_variant_parameters_and_labels_say_which():
         "conv", "group(groups=2)", "group(groups=4)", "group(groups=8)",
         "octave(alpha_in=0.25, alpha_out=0.25)", "octave(alpha_in=0.5, alpha_out=0.5)", "dilated(dilation=3)"]
     assert [s.kernel_size for s in suite.shapes] == [3, 5]
-    assert len(suite.cases()) == 2 * 7
+    assert len(make_plan(suite).cases) == 2 * 7
 
 
 def test_a_sweep_key_for_one_variant_leaves_the_others_alone():

@@ -20,6 +20,7 @@ from convbench.backends.calibration import calibration_set
 from convbench.cli import main
 from convbench.plan.config import ConfigError
 from convbench.plan.loading import parse_config
+from convbench.plan.expand import make_plan
 from convbench.suite.runner import run_suite
 from convbench.plan.sharding import case_id
 from convbench.timing import check_runs
@@ -143,7 +144,7 @@ variants: [conv, depthwise]
 @pytest.mark.parametrize("backend,threads", [*[(name, 1) for name in INT8_RUNTIMES],
                                               *([("executorch", "[1, 2]")] if HAS_EXECUTORCH else [])])
 def test_int8_rows_are_timed_against_int8_conv_and_their_own_float32(backend, threads):
-    measured = list(run_suite(parse_config(EDGE.format(backend=backend, threads=threads))))
+    measured = list(run_suite(make_plan(parse_config(EDGE.format(backend=backend, threads=threads)))))
     rows = [row for row, _ in measured]
     assert all(row["status"] == "ok" for row in rows), [row["error"] for row in rows]
     assert len(rows) == 4 * (2 if threads != 1 else 1)
@@ -165,7 +166,7 @@ def test_int8_rows_are_timed_against_int8_conv_and_their_own_float32(backend, th
 def test_a_config_with_one_dtype_keeps_its_case_ids():
     text = EDGE.format(backend="onnxruntime", threads=1).replace("dtype: [float32, int8]", "dtype: float32")
     single, listed = parse_config(text), parse_config(text.replace("dtype: float32", "dtype: [float32]"))
-    assert [case_id(single, *c) for c in single.cases()] == [case_id(listed, *c) for c in listed.cases()]
+    assert [c.case_id for c in make_plan(single).cases] == [c.case_id for c in make_plan(listed).cases]
     assert single.precisions == ["float32"] and listed.dtypes == []
 
 

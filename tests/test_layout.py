@@ -13,13 +13,17 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "convbench"
 
-# Bottom to top: what is measured, counting, runtimes, timing, results files, presentation, runs, CLI.
+# Bottom to top: the registry, the layers it holds, networks built of them, counting, runtimes,
+# timing, results files, plans, presentation, runs, CLI.
 LAYERS = [
-    ("version", "registry", "variants", "models", "swap"),
+    ("version", "registry"),
+    ("variants",),
+    ("models", "swap"),
     ("counting",),
     ("backends",),
     ("timing",),
     ("store",),
+    ("plan",),
     ("present",),
     ("suite",),
     ("cli",),

@@ -12,7 +12,8 @@ from hypothesis import given, settings, strategies as st
 
 from convbench.cli import main
 from convbench.plan.loading import parse_config
-from convbench.plan.sharding import Shard, case_id, parse_shard, session_keys, sessions
+from convbench.plan.expand import make_plan
+from convbench.plan.sharding import Shard, case_id, parse_shard
 from tests.cli_checks import assert_one_line_exit_2
 from convbench.store.journal import write_journal
 from tests.run_files import run_document
@@ -48,13 +49,13 @@ def config(tmp_path):
 def test_case_ids_are_stable_and_tell_cases_apart():
     suite = parse_config(SWEEP)
     again = parse_config(SWEEP.replace("name: sweep", "name: other"))  # the config's name is not the case
-    ids = [case_id(suite, w, d, v) for w, d, v in suite.cases()]
-    assert ids == [case_id(again, w, d, v) for w, d, v in again.cases()]
+    ids = [c.case_id for c in make_plan(suite).cases]
+    assert ids == [c.case_id for c in make_plan(again).cases]
     assert len(set(ids)) == len(ids) == 15
     slower = parse_config(SWEEP.replace("rounds: 5", "rounds: 6"))  # timing settings are part of a case
-    assert not set(ids) & {case_id(slower, w, d, v) for w, d, v in slower.cases()}
+    assert not set(ids) & make_plan(slower).case_ids
     half = parse_config(SWEEP + "dtype: bfloat16\n")
-    assert not set(ids) & {case_id(half, w, d, v) for w, d, v in half.cases()}
+    assert not set(ids) & make_plan(half).case_ids
 
 
 @settings(max_examples=200, deadline=None)
@@ -124,17 +125,18 @@ def test_resume_after_an_interruption_runs_only_the_missing_sessions(config, tmp
     assert len(first) == 4
     timed: list[str] = []
 
-    def counting(suite, *args, keep, **kwargs):
-        timed.extend(key for key in session_keys(suite) if keep(key))
-        yield from real(suite, *args, keep=keep, **kwargs)
+    def counting(plan, *args, **kwargs):
+        timed.extend(plan.keys)
+        yield from real(plan, *args, **kwargs)
 
     monkeypatch.setattr(recording, "run_suite", counting)
     result = invoke("run", config, "--resume", out)
     assert result.exit_code == 0, result.output
     suite = parse_config(SWEEP)
-    assert timed == session_keys(suite)[1:]  # the whole session stays; the cut one is timed again
+    assert timed == make_plan(suite).keys[1:]  # the whole session stays; the cut one is timed again
     final = pd.read_csv(out / "results.csv")
-    assert Counter(final["case_id"]) == Counter(case_id(suite, w, d, v) for w, d, v in suite.cases())
+    assert Counter(final["case_id"]) == Counter(case_id(suite, shape, "cpu", request) for shape in suite.shapes
+                                                for request in dict.fromkeys([suite.baseline, *suite.variants]))
     kept = final[final["session"] == first["session"][0]].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, first[first["session"] == first["session"][0]].reset_index(drop=True))
     assert "12 rows written" in result.output and "it now holds 15" in result.output
@@ -238,5 +240,6 @@ def test_compare_out_saves_like_run(tmp_path):
 
 def test_sessions_keep_a_shapes_cases_together():
     suite = parse_config(SWEEP)
-    assert [len(requests) for _, _, requests in sessions(suite)] == [3] * 5
-    assert len(session_keys(suite, Shard(2, 3))) == 2
+    plan = make_plan(suite)
+    assert [len(session.cases) for session in plan.sessions] == [3] * 5
+    assert len(plan.shard(Shard(2, 3)).sessions) == 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from convbench.models.mobilenetv3 import InvertedResidual, make_divisible
+from convbench.variants.inverted_residual import InvertedResidual, make_divisible
 from convbench.registry import FormulaCost, LayerShape, Param, register_variant
 from convbench.variants._checks import check_odd_kernel
 from convbench.variants.stft import ACTIVATIONS, DepthwiseSTFTConv2d, _stft_cost

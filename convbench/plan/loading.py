@@ -15,6 +15,7 @@ from pathlib import Path
 from convbench.backends import BACKENDS
 from convbench.backends import canonical as canonical_backend
 from convbench.backends import parse as parse_backend
+from convbench.backends import runtime
 from convbench.models import model_names
 from convbench.models.user import is_user_code, load_callable
 from convbench.registry import get_variant, variant_names
@@ -188,8 +189,10 @@ def _parse_backends(doc: ConfigDocument, value, timing: SuiteTiming) -> list[str
             parse_backend(name)
         except ValueError as error:
             raise doc.error(("backends", i), str(error)) from None
-    if timing.training and names != ["eager"]:
-        raise doc.error(("backends",), "runtimes other than eager time inference only; drop them or timing.training")
+    inference_only = [name for name in names if not runtime(name).trains]
+    if timing.training and inference_only:
+        raise doc.error(("backends",), f"{', '.join(inference_only)}: runtimes other than eager time inference only; "
+                                       "drop them or timing.training")
     return list(dict.fromkeys(canonical_backend(name) for name in names))
 
 

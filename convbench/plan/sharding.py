@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from convbench import backends
 from convbench.plan.config import ModelWorkload, Shape, Suite, VariantRequest, resolve_device
 
 # The timing settings a latency depends on; the contention policy and the statistics' confidence
@@ -62,7 +63,7 @@ def case_id(suite: Suite, workload: Shape | ModelWorkload, device: str, request:
     precisions were axes)."""
     data = {"session": session_key(suite, workload, device),
             "variant": [request.name, sorted(request.params, key=lambda item: item[0])]}
-    if backend != "eager":
+    if not backends.is_default(backend):
         data["backend"] = backend
     if threads is not None:
         data["threads"] = threads

@@ -3,6 +3,7 @@ and each variant's time against the baseline, from a run's rows."""
 
 from __future__ import annotations
 
+from convbench import backends
 from convbench.present.formatting import missing, significant
 from convbench.present.report import format_ratio, si_count
 from convbench.timing.stats import RatioEstimate
@@ -13,11 +14,11 @@ def verdict_lines(rows: list[dict], baseline: str) -> list[str]:
     base = baseline
     lines = []
     several = len({r.get("dtype") for r in rows}) > 1
-    for shape, backend, dtype in dict.fromkeys((r["shape"], r.get("backend", "eager"), r.get("dtype")) for r in rows):
-        here = [r for r in rows if r["shape"] == shape and r.get("backend", "eager") == backend and r.get("dtype") == dtype]
+    for shape, backend, dtype in dict.fromkeys((r["shape"], r.get("backend", backends.DEFAULT), r.get("dtype")) for r in rows):
+        here = [r for r in rows if r["shape"] == shape and r.get("backend", backends.DEFAULT) == backend and r.get("dtype") == dtype]
         ok = [r for r in here if r["status"] == "ok"]
         variants = [r for r in ok if r["label"] != base]
-        lines.append(f"{shape}{'' if backend == 'eager' else f' on {backend}'}{f' in {dtype}' if several else ''}:")
+        lines.append(f"{shape}{'' if backends.is_default(backend) else f' on {backend}'}{f' in {dtype}' if several else ''}:")
         lines += [f"  {r['label']}: {r['status']} ({r['error']})" for r in here if r["status"] != "ok"]
         if not variants:
             continue
@@ -34,8 +35,7 @@ def verdict_lines(rows: list[dict], baseline: str) -> list[str]:
                 continue
             estimate = RatioEstimate(
                 ratio=r["latency_vs_baseline"], low=r["latency_ratio_low"], high=r["latency_ratio_high"],
-                p_value=r["p_value"], verdict=r["verdict"], rounds=r["rounds"],
-                replicates=r["processes"] if (r.get("processes") or 1) > 1 else r["rounds"],
+                p_value=r["p_value"], verdict=r["verdict"], rounds=r["rounds"], replicates=r["ratio_replicates"],
                 confidence=r["confidence"], margin=r["margin"])
             text = f"  {r['label']}: {format_ratio(r['macs_vs_baseline'])} the MACs; "
             if r.get("unstable") is True and " in state " in str(r.get("state_ratios")):

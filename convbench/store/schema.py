@@ -27,6 +27,7 @@ COLUMNS = [
     "peak_memory_bytes", "gmacs_per_s", "gbytes_per_s", "roofline_bound_ms", "roofline_fraction",
     "params_vs_baseline", "macs_vs_baseline", "latency_vs_baseline",
     "latency_ratio_low", "latency_ratio_high", "confidence", "p_value", "significant", "verdict", "margin",
+    "ratio_replicates",
     "latency_vs_eager", "eager_ratio_low", "eager_ratio_high", "eager_ratio_note", "backend_max_abs_diff",
     "backend_max_rel_diff", "quant_sqnr_db", "latency_vs_float32", "float32_ratio_low", "float32_ratio_high",
     "int8_scheme", "int8_calibration", "delegated_ops", "ops_not_delegated", "ops_not_delegated_names",
@@ -55,7 +56,7 @@ INTEGER_COLUMNS = frozenset({
     "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles", "gpu_other_processes",
     "timing_attempts", "convs_replaced", "convs_kept", "pooled_runs", "batch_dim", "macs_int8", "macs_backward",
     "macs_train_step", "activation_memory_bytes", "saved_for_backward_bytes", "delegated_ops", "ops_not_delegated",
-    "runtime_threads"})
+    "runtime_threads", "ratio_replicates"})
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -226,7 +226,7 @@ def _fill_timing(case: Case, session: Session, i: int, base: int | None, content
     case.row.update(latency_vs_baseline=estimate.ratio, latency_ratio_low=estimate.low,
                     latency_ratio_high=estimate.high, p_value=estimate.p_value,
                     significant=estimate.significant, verdict=estimate.verdict,
-                    confidence=estimate.confidence, margin=estimate.margin)
+                    confidence=estimate.confidence, margin=estimate.margin, ratio_replicates=estimate.replicates)
     case.raw["round_ratios"] = [v / b for v, b in zip(session.round_ms[i], session.round_ms[base])]
     if session.probe_ms:
         by_state = session.ratio_by_state(i, base, suite.timing.confidence, suite.timing.margin)

@@ -319,7 +319,7 @@ def _session_in_processes(entries, rounds: int, round_time: float, processes: in
         timings.append(dataclasses.replace(
             first, median_ms=merged[0], iqr_ms=merged[1], runs=len(times), noisy=merged[2], times_ms=times,
             contention=combine([part.timings[i].contention for part in parts if part.timings[i].contention]),
-            processes=processes))
+            processes=len(parts)))  # workers that ran: more processes than rounds leaves some without one
     return Session(
         timings=timings,
         round_ms=[[ms for part in parts for ms in part.round_ms[i]] for i in range(n)],

@@ -22,6 +22,7 @@ from convbench.timing import (Comparison, RatioEstimate, Session, Timing, Timing
 from convbench.version import __version__
 
 __all__ = [
+    "__version__",
     "Comparison",
     "RatioEstimate",
     "Session",

@@ -138,9 +138,6 @@ class VariantSpec:
     notes: str = ""
     drop_in: bool = True
 
-    def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.params}
-
     def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
         """Defaults overlaid with ``given``, each value validated; unknown names are an error."""
         known = {p.name: p for p in self.params}

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from convbench.timing import contention
 from convbench.suite import roofline
 from convbench.timing import session as timing
 from convbench.cli import main

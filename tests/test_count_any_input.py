@@ -19,14 +19,14 @@ import convbench
 from convbench.counting.ops import multiplies_weights
 from tests.counting import counted_macs
 
-T, B, I, H = 50, 4, 16, 32
+T, B, IN, H = 50, 4, 16, 32
 GATES = {nn.LSTM: 4, nn.GRU: 3, nn.RNN: 1}
 
 
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
 def test_a_sequence_first_recurrent_layer_counts_per_sequence(cls):
-    cost = convbench.count(cls(I, H), torch.randn(T, B, I))
-    assert cost.macs == T * GATES[cls] * H * (I + H)  # every weight once per time step
+    cost = convbench.count(cls(IN, H), torch.randn(T, B, IN))
+    assert cost.macs == T * GATES[cls] * H * (IN + H)  # every weight once per time step
     assert (cost.per, cost.batch, cost.batch_dim) == ("sequence", B, 1)
     assert "batch_first=False" in cost.batch_source
 
@@ -34,22 +34,22 @@ def test_a_sequence_first_recurrent_layer_counts_per_sequence(cls):
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
 def test_batch_first_and_sequence_first_give_the_same_figure(cls):
     torch.manual_seed(0)
-    first = convbench.count(cls(I, H, batch_first=True), torch.randn(B, T, I), reference_counters=False)
-    second = convbench.count(cls(I, H), torch.randn(T, B, I), reference_counters=False)
+    first = convbench.count(cls(IN, H, batch_first=True), torch.randn(B, T, IN), reference_counters=False)
+    second = convbench.count(cls(IN, H), torch.randn(T, B, IN), reference_counters=False)
     assert first.macs == second.macs and first.batch == second.batch == B
 
 
 def test_ptflops_is_fed_one_sequence_and_its_division_is_named():
     """ptflops takes len(input) for the batch: one sequence, sequence-first, is T long there."""
-    cost = convbench.count(nn.LSTM(I, H, bias=False), torch.randn(T, B, I))
+    cost = convbench.count(nn.LSTM(IN, H, bias=False), torch.randn(T, B, IN))
     assert f"divides by the input's first dim ({T})" in cost.check
     assert "MACs missing" not in cost.check
 
 
 def test_an_unbatched_sequence_is_one_sequence():
-    cost = convbench.count(nn.LSTM(I, H), torch.randn(T, I), reference_counters=False)
+    cost = convbench.count(nn.LSTM(IN, H), torch.randn(T, IN), reference_counters=False)
     assert (cost.batch, cost.batch_dim, cost.per) == (1, None, "sequence")
-    assert cost.macs == T * 4 * H * (I + H)
+    assert cost.macs == T * 4 * H * (IN + H)
 
 
 def test_a_sequence_first_attention_layer_counts_per_sequence():
@@ -102,7 +102,7 @@ def test_a_padding_mask_on_the_nested_tensor_path_counts_the_tokens_it_computes(
 
 def test_a_given_batch_dim_must_agree_with_the_layer_that_takes_the_input():
     with pytest.raises(ValueError, match="batch_dim=0, but the model takes its batch at dim 1"):
-        convbench.count(nn.LSTM(I, H), torch.randn(T, B, I), batch_dim=0)
+        convbench.count(nn.LSTM(IN, H), torch.randn(T, B, IN), batch_dim=0)
     with pytest.raises(ValueError, match="not a dimension"):
         convbench.count(nn.Linear(4, 4), torch.randn(2, 4), batch_dim=5)
     assert convbench.count(nn.Linear(4, 4), torch.randn(3, 2, 4), batch_dim=1).batch == 2
@@ -112,7 +112,7 @@ def test_a_given_batch_dim_must_agree_with_the_layer_that_takes_the_input():
     ((8, 20), nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 5)), 20 * 64 + 64 * 5),
     ((8, 3, 40), nn.Conv1d(3, 6, 5, bias=False), 6 * 3 * 5 * 36),
     ((2, 3, 4, 8, 8), nn.Conv3d(3, 5, 3, padding=1, bias=False), 5 * 3 * 27 * 4 * 8 * 8),
-    ((8, I), nn.LSTMCell(I, H), 4 * H * (I + H)),
+    ((8, IN), nn.LSTMCell(IN, H), 4 * H * (IN + H)),
 ])
 def test_inputs_of_any_rank_count_per_sample(shape, model, macs):
     cost = convbench.count(model, torch.randn(*shape))

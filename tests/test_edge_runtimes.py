@@ -22,7 +22,6 @@ from convbench.plan.config import ConfigError
 from convbench.plan.loading import parse_config
 from convbench.plan.expand import make_plan
 from convbench.suite.runner import run_suite
-from convbench.plan.sharding import case_id
 from convbench.timing import check_runs
 from convbench.timing.settings import PRECISIONS
 from tests.cli_checks import assert_one_line_exit_2

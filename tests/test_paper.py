@@ -70,8 +70,8 @@ def test_latex_keeps_and_explains_the_verdict_marks(run):
     marks = {"same": r"^{\sim}", "undecided": r"^{?}"}
     for row in df.to_dict("records"):
         if row["verdict"] in marks:
-            line = next(l for l in lines if _latex_label(row["label"]) + " &" in l
-                        and f"{significant(row['macs_vs_baseline'])}$\\times$" in l)
+            line = next(text for text in lines if _latex_label(row["label"]) + " &" in text
+                        and f"{significant(row['macs_vs_baseline'])}$\\times$" in text)
             assert marks[row["verdict"]] in line, line
     assert latex.count(r"$^{\sim}$: the same speed as conv") == 4 and latex.count(r"$^{?}$: undecided") == 4
     for caption in re.findall(r"\\caption\{(.*)\}", latex):

@@ -80,7 +80,7 @@ def test_vector_plots_keep_text_as_text_and_draw_iqr_bars(tmp_path):
     assert b"/FontFile2" in pdf and b"/Type3" not in pdf  # TrueType fonts embedded, not glyph outlines
 
 
-def _rows(machines=("m",), contended=False) -> "pd.DataFrame":
+def _rows(machines=("m",), contended=False):
     import pandas as pd
 
     from convbench.store.schema import frame

@@ -7,3 +7,9 @@ class BackendUnavailable(ImportError):
 
 class BackendCannotTake(ValueError):
     """The runtime cannot take this module: one line naming the runtime and the reason."""
+
+
+def first_line(text: object, default: str = "") -> str:
+    """The first line of an error's (or a reason's) text: what a one-line message quotes of it."""
+    stripped = str(text).strip()
+    return stripped.splitlines()[0] if stripped else default

@@ -32,10 +32,10 @@ import weakref
 
 import torch
 
-from convbench.backends.errors import BackendCannotTake, BackendUnavailable
-from convbench.backends.runtime import Runtime
 from convbench.backends.calibration import calibration_set, report
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
 from convbench.backends.native_stderr import native_stderr_silenced
+from convbench.backends.runtime import Runtime
 
 INT8_SCHEME = "XNNPACKQuantizer (PT2E, static): int8 per-channel symmetric weights, int8 per-tensor activations"
 STRUCTURAL = ("getitem",)  # a delegate's output unpacking: no computation
@@ -55,7 +55,8 @@ def version() -> str:
 
 def settings(threads: int) -> dict:
     return {"threads": threads, "thread pool": "XNNPACK's process-wide pthreadpool, resized to the case's count",
-            "partitioner": "XnnpackPartitioner", "call": "Method::execute on inputs set once, read in place (not planned)"}
+            "partitioner": "XnnpackPartitioner",
+            "call": "Method::execute on inputs set once, read in place (not planned)"}
 
 
 @contextlib.contextmanager
@@ -108,12 +109,7 @@ def _export(model, inputs):
         return torch.export.export(model, tuple(inputs), strict=False)
     except Exception as error:
         raise BackendCannotTake(f"executorch cannot take it: torch.export failed ({type(error).__name__}: "
-                                f"{_first_line(error)})") from None
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else ""
+                                f"{first_line(error)})") from None
 
 
 def _loaded_call(program_bytes: bytes, inputs, threads: int, fields: dict):
@@ -127,7 +123,7 @@ def _loaded_call(program_bytes: bytes, inputs, threads: int, fields: dict):
         method.set_inputs(kept)
     except Exception as error:
         raise BackendCannotTake(f"executorch cannot take it: loading failed ({type(error).__name__}: "
-                                f"{_first_line(error)})") from None
+                                f"{first_line(error)})") from None
 
     def call():
         method.execute()
@@ -167,13 +163,15 @@ def prepare(model, inputs, threads, device):
             program, fields = _lower(exported)
         except Exception as error:
             raise BackendCannotTake(f"executorch cannot take it: lowering to XNNPACK failed "
-                                    f"({type(error).__name__}: {_first_line(error)})") from None
+                                    f"({type(error).__name__}: {first_line(error)})") from None
         return _loaded_call(program, inputs, threads, fields)
 
 
 def prepare_int8(model, inputs, threads, device):
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
-                                                                        get_symmetric_quantization_config)
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     if device.type != "cpu":
@@ -189,7 +187,7 @@ def prepare_int8(model, inputs, threads, device):
             program, fields = _lower(quantized)
         except Exception as error:
             raise BackendCannotTake(f"executorch cannot take it in int8: {type(error).__name__}: "
-                                    f"{_first_line(error)}") from None
+                                    f"{first_line(error)}") from None
         return _loaded_call(program, inputs, threads, {**fields, **report(INT8_SCHEME)})
 
 

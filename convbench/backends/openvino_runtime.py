@@ -17,7 +17,7 @@ import warnings
 import psutil
 import torch
 
-from convbench.backends.errors import BackendCannotTake, BackendUnavailable
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
 from convbench.backends.runtime import Runtime
 
 PRECISION = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
@@ -39,7 +39,8 @@ def require() -> None:
 def require_int8() -> None:
     require()
     if importlib.util.find_spec("nncf") is None:
-        raise BackendUnavailable("openvino in int8 needs nncf, in the openvino extra: pip install 'convbench[openvino]'")
+        raise BackendUnavailable("openvino in int8 needs nncf, in the openvino extra: "
+                                 "pip install 'convbench[openvino]'")
 
 
 def version() -> str:
@@ -94,15 +95,10 @@ def prepare_int8(model, inputs, threads, device):
             quantized = openvino_int8.quantized(converted, inputs)
     except Exception as error:
         raise BackendCannotTake(f"openvino cannot take it in int8: nncf.quantize failed ({type(error).__name__}: "
-                                f"{_first_line(error)})") from None
+                                f"{first_line(error)})") from None
     call = _compiled_call(quantized, inputs, threads, "f32")  # quantized ops run in int8 whatever the hint
     call.report = report(openvino_int8.SCHEME)
     return call
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else ""
 
 
 def _converted(model, inputs):
@@ -114,7 +110,7 @@ def _converted(model, inputs):
             warnings.simplefilter("ignore")
             return ov.convert_model(model, example_input=tuple(inputs), input=[tuple(t.shape) for t in inputs])
     except Exception as error:
-        raise BackendCannotTake(f"openvino cannot take it: {type(error).__name__}: {_first_line(error)}") from None
+        raise BackendCannotTake(f"openvino cannot take it: {type(error).__name__}: {first_line(error)}") from None
 
 
 def _compiled_call(converted, inputs, threads, precision: str):
@@ -128,7 +124,7 @@ def _compiled_call(converted, inputs, threads, precision: str):
             warnings.simplefilter("ignore")
             compiled = ov.Core().compile_model(converted, "CPU", config)
     except Exception as error:
-        raise BackendCannotTake(f"openvino cannot take it: {type(error).__name__}: {_first_line(error)}") from None
+        raise BackendCannotTake(f"openvino cannot take it: {type(error).__name__}: {first_line(error)}") from None
     request = compiled.create_infer_request()
     kept = [t.detach().contiguous() for t in inputs]  # the shared memory must outlive the request's use
     for i, t in enumerate(kept):

@@ -5,11 +5,12 @@ A compiled module can quietly run eager code: a graph break splits it into sever
 Python between them, and a module that gives dynamo no graph at all (every op breaks it, or the
 code object has reached dynamo's recompile limit: the 9th conv shape compiled in one process with
 the default limit of 8) runs eagerly under the ``compile`` label. So the first calls are made under
-observation and :func:`prepare` reports what it saw (dynamo's graphs, graph breaks, eager frames and recompiles); a module that ran no
-compiled code raises :class:`NotCompiled`, which makes its row an error naming why. What ran is
-observed, not inferred from counters (a module compiled before in the same process reuses its
-graphs and adds to no counter): one call is profiled for its compiled-graph calls. Compilation
-raises the recompile limit while it runs, so every case of a suite gets its own graph.
+observation and :func:`prepare` reports what it saw (dynamo's graphs, graph breaks, eager frames
+and recompiles); a module that ran no compiled code raises :class:`NotCompiled`, which makes its
+row an error naming why. What ran is observed, not inferred from counters (a module compiled
+before in the same process reuses its graphs and adds to no counter): one call is profiled for
+its compiled-graph calls. Compilation raises the recompile limit while it runs, so every case of a
+suite gets its own graph.
 
 Inductor writes and builds C++ on the CPU, so it needs a C++ compiler (``$CXX`` or ``c++``).
 """
@@ -21,8 +22,8 @@ import shutil
 
 import torch
 
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
 from convbench.backends.native_stderr import native_stderr_silenced
-from convbench.backends.errors import BackendCannotTake, BackendUnavailable
 from convbench.backends.runtime import Runtime
 
 MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduce-overhead")
@@ -99,14 +100,10 @@ def _report(compiled, inputs, known_breaks: set) -> dict:
     compiled(*inputs)
     recompiles = counters["stats"]["unique_graphs"] - before
     reasons = sorted(set(counters["graph_break"]) - known_breaks)
-    why = (f"dynamo broke the graph on every op ({_first_line(reasons[0])})" if reasons else
+    why = (f"dynamo broke the graph on every op ({first_line(reasons[0], 'no reason given')})" if reasons else
            "dynamo captured no graph (a forward it skips, one with no tensor ops, or its recompile limit reached)")
     return {"dynamo_graphs": graphs, "dynamo_graph_breaks": max(frames - 1, 0),
             "dynamo_eager_frames": max(frames - graphs, 0), "dynamo_recompiles": recompiles, "why": why}
-
-
-def _first_line(reason: str) -> str:
-    return reason.strip().splitlines()[0] if reason.strip() else "no reason given"
 
 
 class CompileRuntime(Runtime):

@@ -184,7 +184,8 @@ def _show_model(name: str, model_input: str | None, variant: str | None, params:
                   f"ptflops {cost.macs_ptflops}; check: {cost.check}", markup=False)
     if training:
         console.print(f"training step: {cost.macs_train_step:,} MACs per {cost.per} (forward {cost.macs:,} + backward "
-                      f"{cost.macs_backward:,}); FlopCounterMode / 2: {_number(cost.macs_train_step_flop_counter)}", markup=False)
+                      f"{cost.macs_backward:,}); FlopCounterMode / 2: {_number(cost.macs_train_step_flop_counter)}",
+                      markup=False)
     where = "unbatched" if cost.batch_dim is None else f"batch of {cost.batch} at dim {cost.batch_dim}"
     console.print(f"counted per {cost.per}: {where} ({cost.batch_source})", markup=False)
     _count_lines(cost, console)

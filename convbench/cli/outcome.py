@@ -65,7 +65,8 @@ def finish(recording: Recording, as_json: bool, draw: bool, verdicts: bool = Fal
         echo_json({"directory": str(directory) if directory else None,
                     "metadata": recording.parts[0].metadata if recording.parts else {},
                     "parts": [part.metadata for part in recording.parts], "rows": rows,
-                    **({"verdicts": [line for part in recording.parts for line in verdict_lines(part.rows, part.suite.baseline.label)]}
+                    **({"verdicts": [line for part in recording.parts
+                                     for line in verdict_lines(part.rows, part.suite.baseline.label)]}
                        if verdicts else {})})
     console = None if as_json else new_console()
     for part in recording.parts:
@@ -103,7 +104,8 @@ def print_tracebacks(recording: Recording) -> None:
     for part in recording.parts:
         for row in part.rows:
             if row.get("traceback"):
-                click.echo(f"{row.get('status')}: {row.get('label')} on {row.get('shape')}:\n{row['traceback']}", err=True)
+                click.echo(f"{row.get('status')}: {row.get('label')} on {row.get('shape')}:\n{row['traceback']}",
+                           err=True)
 
 
 def say(line: str, console: Console | None) -> None:

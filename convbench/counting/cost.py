@@ -66,8 +66,8 @@ class Cost:
     once (whole batch, not per sample: every tensor an op allocated, from its allocation until it
     was freed; weights and inputs excluded, a kernel's internal workspace not seen), over the forward
     and, with ``backward``, the backward; ``saved_for_backward_bytes`` what autograd kept from the
-    forward for the backward, beyond weights and inputs. ``data_dependent_ops`` names the ops that make the count hold for this input
-    only (``aten.nonzero x 3``); empty when any input of these shapes costs the same.
+    forward for the backward, beyond weights and inputs. ``data_dependent_ops`` names the ops that make
+    the count hold for this input only (``aten.nonzero x 3``); empty when any input of these shapes costs the same.
     ``macs_ptflops`` / ``macs_ptflops_aten`` are ptflops' ``get_model_complexity_info`` with its
     ``pytorch`` (default) and ``aten`` backends; ``params_torchsummary`` is torchsummary's
     "Total params". ``check`` is ``"ok"`` when those run agree with the exact counts, else the reasons.

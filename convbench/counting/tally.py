@@ -209,7 +209,8 @@ def restored(module: nn.Module, values: bool = True):
             saved.append((sub, sub.training, None, None))
             continue
         state = sub.__dict__
-        saved.append((sub, sub.training, dict(state), {key: dict(value) for key in _CONTENTS if (value := state.get(key))}))
+        contents = {key: dict(value) for key in _CONTENTS if (value := state.get(key))}
+        saved.append((sub, sub.training, dict(state), contents))
         gradients += [(p, p.grad) for p in sub._parameters.values() if p is not None]
         if values:
             kept += [(b, b.clone()) for b in sub._buffers.values() if b is not None and not b.is_inference()]

@@ -19,7 +19,6 @@ MAX_CASES = 10_000  # shapes x devices x variants a config may queue unless rais
 MIN_SPAN = 20.0  # seconds a session's rounds are spread over by default (README: "How far to trust them")
 MIN_ROUNDS = 5  # fewer rounds give a t interval too wide to decide most comparisons
 ON_CONTENTION = ("mark", "retry", "fail")
-ON_INSTABILITY = ON_CONTENTION
 TOP_KEYS = ("name", "description", "baseline", "devices", "backends", "dtype", "memory_format", "timing", "shapes",
             "sweep", "models", "variants")
 MODEL_KEYS = ("name", "batch", "size", "input", "kwargs", "where", "skip_unfit")

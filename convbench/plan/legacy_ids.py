@@ -54,7 +54,8 @@ def _ids(row: dict[str, Any], metadata: dict[str, Any]) -> tuple[str, str] | Non
                   memory_format=str(row.get("memory_format") or part.get("memory_format") or "contiguous"),
                   timing=timing, shapes=[workload], variants=[request])
     backend = "eager" if missing_value(row.get("backend")) else str(row["backend"])
-    return case_id(suite, workload, str(row["device"]), request, backend), session_key(suite, workload, str(row["device"]))
+    device = str(row["device"])
+    return case_id(suite, workload, device, request, backend), session_key(suite, workload, device)
 
 
 def parse_label(label: str, variant: str | None = None) -> VariantRequest:

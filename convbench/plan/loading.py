@@ -26,8 +26,9 @@ from convbench.plan.located import ConfigDocument, check_keys, expect_choice, ex
 from convbench.plan.expand import make_plan
 from convbench.plan.overrides import Overrides
 from convbench.plan.sweeps import check_case_count, parse_shapes, split_sweep, sweep_variants
-from convbench.plan.config import (DEVICES, precision_problem, MAX_CASES, MIN_ROUNDS, MODEL_KEYS, ON_CONTENTION, SHAPE_KEYS, TOP_KEYS,
-                                    WHERE_KEYS, ConfigError, ModelWorkload, Suite, SuiteTiming, VariantRequest)
+from convbench.plan.config import (DEVICES, MAX_CASES, MIN_ROUNDS, MODEL_KEYS, ON_CONTENTION, SHAPE_KEYS, TOP_KEYS,
+                                   WHERE_KEYS, ConfigError, ModelWorkload, Suite, SuiteTiming, VariantRequest,
+                                   precision_problem)
 from convbench.timing.settings import MEMORY_FORMATS, OPTIMIZERS, PRECISIONS
 
 TIMING_KEYS = tuple(field.name for field in dataclasses.fields(SuiteTiming))
@@ -173,7 +174,8 @@ def _parse_dtypes(doc: ConfigDocument, value) -> list[str]:
     """``dtype``: one precision, or a list of them, each timed as its own case in the same session."""
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not values:
-        raise doc.error(("dtype",), f"must be one of {', '.join(PRECISIONS)}, or a list of them such as [float32, int8]")
+        raise doc.error(("dtype",), f"must be one of {', '.join(PRECISIONS)}, "
+                                    "or a list of them such as [float32, int8]")
     path = (lambda i: ("dtype", i)) if isinstance(value, list) else (lambda i: ("dtype",))
     return list(dict.fromkeys(expect_choice(doc, path(i), item, PRECISIONS) for i, item in enumerate(values)))
 

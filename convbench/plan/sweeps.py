@@ -53,11 +53,13 @@ def split_sweep(doc: ConfigDocument, sweep, variants: list[VariantRequest]) -> t
         target, _, names = key.rpartition(".")
         takers = [v for v in variants if not target or v.name == target]
         if target and not takers:
-            raise doc.error(path, f"no variant '{target}' in variants to sweep{suggest(target, [v.name for v in variants])}")
+            names = [v.name for v in variants]
+            raise doc.error(path, f"no variant '{target}' in variants to sweep{suggest(target, names)}")
         for name in names.split(","):
             if not any(name in {p.name for p in get_variant(v.name).params} for v in takers):
+                valid = [*SHAPE_KEYS, *sorted(params)]
                 raise doc.error(path, f"unknown key '{name}': neither a shape key nor a parameter of "
-                                      f"{target or 'any variant listed'}{suggest(name, [*SHAPE_KEYS, *sorted(params)])}")
+                                      f"{target or 'any variant listed'}{suggest(name, valid)}")
         if not isinstance(values, list) or not values:
             raise doc.error(path, f"must be a non-empty list of values, e.g. {key}: [2, 4, 8]")
         param_sweep[key] = values
@@ -72,7 +74,8 @@ def split_sweep(doc: ConfigDocument, sweep, variants: list[VariantRequest]) -> t
     return shape_sweep, param_sweep
 
 
-def sweep_variants(doc: ConfigDocument, variants: list[VariantRequest], sweep: dict, max_cases: int) -> list[VariantRequest]:
+def sweep_variants(doc: ConfigDocument, variants: list[VariantRequest], sweep: dict,
+                   max_cases: int) -> list[VariantRequest]:
     """Each variant once per combination of the swept parameters it takes; the label names them."""
     if not sweep:
         return variants

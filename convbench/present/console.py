@@ -18,11 +18,21 @@ from rich.text import Text
 
 from convbench import backends
 from convbench.present.edge_notes import sqnr_text
-from convbench.present.formatting import DIGITS, count_unit, missing, percent, ratio, si, significant, with_spread
+from convbench.present.formatting import (
+    DIGITS,
+    VERDICT_MARKS,
+    count_unit,
+    missing,
+    percent,
+    ratio,
+    si,
+    significant,
+    truthy,
+    with_spread,
+)
 from convbench.present.paper import hidden_text, latest_per_label
-from convbench.present.report import calibration_text, row_notes, short_conventions, truthy
+from convbench.present.report import calibration_text, row_notes, short_conventions
 
-VERDICT_MARKS = {"same": "~", "undecided": "?"}
 VERDICT_STYLES = {"faster": "green", "slower": "red", "same": "dim", "undecided": "yellow"}
 COLUMNS = ("variant", "params", "MACs", "kMAC/px", "MAC/B", "latency ms", "roof", "x params", "x MACs", "x latency",
            "CI", "verdict", "x eager", "x fp32", "SQNR dB", "note")
@@ -124,7 +134,8 @@ def console_tables(df: pd.DataFrame, baseline: str, console: Console | None = No
     console = console or Console()
     metadata = metadata or {}
     calibration = calibration_text(metadata)
-    df = df.assign(backend=df["backend"].astype(object).fillna("eager")) if "backend" in df else df.assign(backend="eager")
+    df = (df.assign(backend=df["backend"].astype(object).fillna(backends.DEFAULT)) if "backend" in df
+          else df.assign(backend=backends.DEFAULT))
     several_threads = df["threads"].nunique() > 1
     df = df.assign(thread_axis=df["threads"] if several_threads else 0)
     for (shape, device, dtype, backend, threads), group in df.groupby(

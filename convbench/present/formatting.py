@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import math
 
+from convbench.store.schema import missing_value as missing  # one definition, where rows are read
+
 DIGITS = 3  # significant figures, everywhere, unless --digits says otherwise
 
 
-def missing(value) -> bool:
-    """None, NaN or an empty string: a value that does not apply or was not measured."""
-    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+VERDICT_MARKS = {"same": "~", "undecided": "?"}  # a ratio's mark where the verdict is neither faster nor slower
+
+
+def truthy(value) -> bool:
+    """A flag column's value as read back from any results file: True, or the text "true"."""
+    return value is True or str(value).lower() == "true"
 
 
 def count_unit(rows) -> str:

@@ -100,8 +100,8 @@ def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGIT
                 r"\begin{tabular}{@{}" + label_column + "r" * len(columns) + "@{}}", r"\toprule"]
         if ratios:
             first = 2 + len(plain)
-            out += [" & " * (first - 1) + rf"\multicolumn{{{len(ratios)}}}{{c}}{{variant / {latex_text(table.baseline)}}}"
-                    + r" \\", rf"\cmidrule(l){{{first}-{first + len(ratios) - 1}}}"]
+            heading = rf"\multicolumn{{{len(ratios)}}}{{c}}{{variant / {latex_text(table.baseline)}}}"
+            out += [" & " * (first - 1) + heading + r" \\", rf"\cmidrule(l){{{first}-{first + len(ratios) - 1}}}"]
         out += ["Variant & " + " & ".join(heading if "\\" in heading else latex_text(heading)
                                           for _, _, heading in columns) + r" \\", r"\midrule"]
         for row in table.rows:
@@ -110,11 +110,13 @@ def latex_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int = DIGIT
                 text, keys = _cells(row, key, digits, "+-")
                 cells.append(_number(text) + _marks(keys) if row.get("status") == "ok" else latex_text(text))
             out.append(" & ".join(cells) + r" \\")
-        note = (f"{method_text({**table.part, 'batch': table.rows[0].get('batch'), 'dtype': dtype}, table.baseline, count_unit(table.rows))} "
+        part = {**table.part, 'batch': table.rows[0].get('batch'), 'dtype': dtype}
+        note = (f"{method_text(part, table.baseline, count_unit(table.rows))} "
                 f"{legend_text(table.margin, table.baseline, table.contended, table.unstable, table.pooled)}"
                 f"{hidden_text(group.attrs.get('hidden', 0))}")
-        out += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"{\footnotesize\raggedright " + _legend_marks(latex_text(note))
-                + r"\par}", rf"\end{{{environment}}}", ""]
+        out += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip",
+                r"{\footnotesize\raggedright " + _legend_marks(latex_text(note)) + r"\par}",
+                rf"\end{{{environment}}}", ""]
     return "\n".join(out)
 
 
@@ -159,6 +161,7 @@ def latex_runtime_tables(df: pd.DataFrame, metadata: dict[str, Any], digits: int
                 cells.append(marked if narrow else f"{significant(row['latency_ms'], digits)} ({marked})")
             out.append(" & ".join(cells) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip",
-                r"{\footnotesize\raggedright Runtimes: " + latex_text(", ".join(str(versions.get(n, n)) for n in names)) + r".\par}",
+                r"{\footnotesize\raggedright Runtimes: "
+                + latex_text(", ".join(str(versions.get(n, n)) for n in names)) + r".\par}",
                 rf"\end{{{environment}}}", ""]
     return "\n".join(out)

@@ -15,14 +15,18 @@ import pandas as pd
 
 from convbench import backends
 from convbench.present.escaping import markdown_text
-from convbench.present.formatting import DIGITS, count_unit, missing, ratio, si, significant, with_spread
+from convbench.present.formatting import (
+    DIGITS,
+    VERDICT_MARKS,
+    count_unit,
+    missing,
+    ratio,
+    si,
+    significant,
+    truthy,
+    with_spread,
+)
 from convbench.store.schema import part_for
-
-VERDICT_MARKS = {"same": "~", "undecided": "?"}
-
-
-def _truthy(value) -> bool:
-    return value is True or str(value).lower() == "true"
 
 
 def latest_per_label(group: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +106,7 @@ def _cells(row: dict, key: str, digits: int, plus_minus: str) -> tuple[str, list
             return "", []
         verdict = row.get("verdict")
         marks = [verdict] if not missing(verdict) and verdict in VERDICT_MARKS else []
-        marks += [flag for flag in ("contended", "unstable") if _truthy(row.get(flag))]
+        marks += [flag for flag in ("contended", "unstable") if truthy(row.get(flag))]
         return text, marks
     if key in ("macs_vs_baseline", "latency_vs_float32"):
         return ratio(value, digits), []
@@ -183,8 +187,8 @@ class _Table:
         baseline = part.get("baseline") or metadata.get("baseline") or "baseline"
         rows = group.to_dict("records")
         pooled = max((int(r["pooled_runs"]) for r in rows if not missing(r.get("pooled_runs"))), default=0)
-        return cls(part, baseline, rows, _columns(rows, baseline), any(_truthy(r.get("contended")) for r in rows),
-                   float((part.get("timing") or {}).get("margin", 0.05)), any(_truthy(r.get("unstable")) for r in rows),
+        return cls(part, baseline, rows, _columns(rows, baseline), any(truthy(r.get("contended")) for r in rows),
+                   float((part.get("timing") or {}).get("margin", 0.05)), any(truthy(r.get("unstable")) for r in rows),
                    pooled if pooled > 1 else 0)
 
 

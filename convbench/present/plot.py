@@ -124,8 +124,8 @@ class PlotStyle:
     def legend(self, fig, handles: dict, columns: int, title: str | None = None) -> None:
         if self.size:
             wide = max((len(str(label)) for label in handles), default=0) > 20
-            fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=1 if wide else 2, frameon=False,
-                       fontsize=self.legend_size(), title=title, title_fontsize=self.legend_size())
+            fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=1 if wide else 2,
+                       frameon=False, fontsize=self.legend_size(), title=title, title_fontsize=self.legend_size())
         else:
             fig.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5),
                        fontsize=self.legend_size(), frameon=False, ncol=columns, title=title,
@@ -254,13 +254,6 @@ def roofline_chart(df: pd.DataFrame, metadata: dict[str, Any], path: Path, style
         style.save(fig, path)
         plt.close(fig)
     return path
-
-
-def plot_run(df: pd.DataFrame, metadata: dict[str, Any], directory: Path, fmt: str = "png") -> list[Path]:
-    """Both charts of a run into ``directory``: latency_vs_macs.<fmt> and roofline.<fmt>."""
-    if fmt not in FORMATS:
-        raise ValueError(f"format {fmt!r} must be one of {', '.join(FORMATS)}")
-    return plot_files(df, metadata, directory / f"latency_vs_macs.{fmt}", directory / f"roofline.{fmt}")
 
 
 def plot_files(df: pd.DataFrame, metadata: dict[str, Any], latency_path: Path, roofline_path: Path,

@@ -11,11 +11,11 @@ from typing import Any
 import pandas as pd
 
 from convbench import backends
-from convbench.timing.contention import THRESHOLD
-from convbench.present.escaping import csv_cell, markdown_code, markdown_text
 from convbench.present.edge_notes import edge_notes
-from convbench.present.formatting import DIGITS, missing, ratio, si, significant
+from convbench.present.escaping import csv_cell, markdown_code, markdown_text
+from convbench.present.formatting import DIGITS, missing, ratio, si, significant, truthy
 from convbench.store.schema import machine_of, part_for
+from convbench.timing.contention import THRESHOLD
 from convbench.timing.stats import CONFIDENCE, MARGIN
 
 EXPORT_FORMATS = ("csv", "markdown", "latex", "json")
@@ -43,10 +43,6 @@ def si_count(value) -> str:
 
 def format_ratio(value) -> str:
     return ratio(value) or "-"
-
-
-def truthy(value) -> bool:
-    return value is True or str(value).lower() == "true"
 
 
 def swap_notes(row) -> list[str]:
@@ -109,7 +105,8 @@ def training_notes(row) -> list[str]:
         return []
     after = "backward" if row.get("mode") in (None, "training") else "backward and optimizer step"
     text = (f"step = forward {significant(forward)} ms + {after} {significant(backward)} ms "
-            f"(CI {significant(row.get('latency_backward_low_ms'))}-{significant(row.get('latency_backward_high_ms'))} ms)")
+            f"(CI {significant(row.get('latency_backward_low_ms'))}-"
+            f"{significant(row.get('latency_backward_high_ms'))} ms)")
     if not missing(row.get("macs_backward")):
         text += f"; MACs forward {si(row['macs'])} + backward {si(row['macs_backward'])}"
     parts = [f"{part} {ratio(row[f'{part}_vs_baseline'])} (CI {ratio(row[f'{part}_ratio_low'])}-"
@@ -294,7 +291,8 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, di
         same = [p for p in parts if p.get("config") == config and machine_of(p) == machine]
         if len(same) > 1:
             lines.append(f"- measured in {len(same)} parts: " + text("; ".join(
-                f"{'shard ' + str(p['shard']) + ', ' if p.get('shard') else ''}{p.get('date', 'undated')}" for p in same)))
+                f"{'shard ' + str(p['shard']) + ', ' if p.get('shard') else ''}{p.get('date', 'undated')}"
+                for p in same)))
         lines += [f"- runtime {text(name)}: {text(f'{version}; {_settings_text(part, name)}')}" for name, version in
                   (part.get("backends") or {}).items() if not backends.is_default(name)]
         lines += [f"- {text(line)}" for line in timing_summary(rows, part)]

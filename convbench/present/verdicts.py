@@ -14,22 +14,28 @@ def verdict_lines(rows: list[dict], baseline: str) -> list[str]:
     base = baseline
     lines = []
     several = len({r.get("dtype") for r in rows}) > 1
-    for shape, backend, dtype in dict.fromkeys((r["shape"], r.get("backend", backends.DEFAULT), r.get("dtype")) for r in rows):
-        here = [r for r in rows if r["shape"] == shape and r.get("backend", backends.DEFAULT) == backend and r.get("dtype") == dtype]
+    def where(r):
+        return r["shape"], r.get("backend", backends.DEFAULT), r.get("dtype")
+
+    for shape, backend, dtype in dict.fromkeys(where(r) for r in rows):
+        here = [r for r in rows if where(r) == (shape, backend, dtype)]
         ok = [r for r in here if r["status"] == "ok"]
         variants = [r for r in ok if r["label"] != base]
-        lines.append(f"{shape}{'' if backends.is_default(backend) else f' on {backend}'}{f' in {dtype}' if several else ''}:")
+        runtime = "" if backends.is_default(backend) else f" on {backend}"
+        lines.append(f"{shape}{runtime}{f' in {dtype}' if several else ''}:")
         lines += [f"  {r['label']}: {r['status']} ({r['error']})" for r in here if r["status"] != "ok"]
         if not variants:
             continue
         cheapest = min(ok, key=lambda r: r["macs"])
-        lines.append(f"  cheapest on paper: {cheapest['label']} with {si_count(cheapest['macs'])} MACs per {cheapest.get('per') or 'image'}"
-                     + (f" ({format_ratio(cheapest['macs_vs_baseline'])} {base})" if cheapest.get("macs_vs_baseline") else ""))
+        against = f" ({format_ratio(cheapest['macs_vs_baseline'])} {base})" if cheapest.get("macs_vs_baseline") else ""
+        lines.append(f"  cheapest on paper: {cheapest['label']} with {si_count(cheapest['macs'])} MACs per "
+                     f"{cheapest.get('per') or 'image'}{against}")
         timed = [r for r in ok if r.get("latency_ms") is not None]
         if len(timed) < len(ok):
             continue
         fastest = min(timed, key=lambda r: r["latency_ms"])
-        lines.append(f"  fastest here ({fastest['device']}): {fastest['label']} at {significant(fastest['latency_ms'])} ms")
+        lines.append(f"  fastest here ({fastest['device']}): {fastest['label']} at "
+                     f"{significant(fastest['latency_ms'])} ms")
         for r in variants:
             if missing(r.get("verdict")):
                 continue

@@ -79,7 +79,8 @@ def _apply(contents: Contents, record: Any, where: str) -> None:
         if not isinstance(sessions, list) or not all(isinstance(s, str) for s in sessions):
             raise ResultsError(f"{where}: drop needs a machine and a list of sessions")
         gone = set(sessions)
-        keep = [i for i, row in enumerate(contents.rows) if not (row.get("machine") == machine and row.get("session") in gone)]
+        keep = [i for i, row in enumerate(contents.rows)
+                if not (row.get("machine") == machine and row.get("session") in gone)]
         contents.rows = [contents.rows[i] for i in keep]
         if contents.raw is not None:
             contents.raw = [contents.raw[i] for i in keep]

@@ -111,4 +111,5 @@ def with_machine(df: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
 
 
 def missing_value(value) -> bool:
+    """None, NaN or an empty string: a value that does not apply or was not measured."""
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""

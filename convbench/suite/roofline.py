@@ -4,8 +4,9 @@
 (oneDNN's and cuDNN's conv kernels can beat the matmul, and a quiet plain conv must not read above
 100 %), and memory bandwidth with a large copy (GB/s, bytes read + written), per device, dtype and
 thread count, each from its fastest reading, and the state probe's reference level (the
-machine-state probe over 20 s, the faster state's level if it saw two; :mod:`convbench.timing.state_probe`) (a peak is the best the machine does, as STREAM
-reports it). It refuses to cache a calibration taken while other processes used the CPU (see
+machine-state probe over 20 s, the faster state's level if it saw two;
+:mod:`convbench.timing.state_probe`) (a peak is the best the machine does, as STREAM reports it).
+It refuses to cache a calibration taken while other processes used the CPU (see
 :mod:`convbench.timing.contention`), and caches the result with its date, the contention measured and the
 machine's metadata in ``~/.cache/convbench/calibration.json`` (or ``$CONVBENCH_CACHE``).
 A layer with arithmetic intensity ``I`` MACs per byte can at best run at

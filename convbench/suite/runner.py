@@ -7,7 +7,6 @@ A case that fails gives a row saying why (see :mod:`convbench.suite.cases`); the
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import time
 import traceback

@@ -25,7 +25,8 @@ def cpu_peak_bytes(call: Callable[[], object]) -> int:
     """The most bytes PyTorch's CPU allocator held during ``call()`` beyond what it held before."""
     with native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         call()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type().name == "CPU"]
+    events = [e for e in prof.profiler.kineto_results.events()
+              if e.name() == "[memory]" and e.device_type().name == "CPU"]
     running = peak = 0
     for event in sorted(events, key=lambda e: e.start_ns()):
         running += event.nbytes()

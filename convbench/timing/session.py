@@ -196,7 +196,8 @@ def time_session(
     settings: TimingSettings | None = None,
     **keywords,
 ) -> Session:
-    """Read every ``(module, inputs)`` (or ``(module, inputs, backend)``) in ``entries`` once per round for ``round_time`` seconds,
+    """Read every ``(module, inputs)`` (or ``(module, inputs, backend)``) in ``entries`` once per
+    round for ``round_time`` seconds,
     in an order that rotates and reverses from round to round, for ``rounds`` rounds.
 
     ``settings`` (or ``keywords``, :class:`TimingSettings`' fields) say how every module is

@@ -147,7 +147,7 @@ def test_a_wrong_runtime_answer_is_an_error_row(tmp_path, monkeypatch):
         call = real(*args)
         return lambda: [value + 1 for value in call().values()]
 
-    monkeypatch.setattr(openvino_runtime, "prepare", off_by_one)
+    monkeypatch.setattr(openvino_runtime.OpenVinoRuntime, "prepare_float", staticmethod(off_by_one))
     config = tmp_path / "r.yaml"
     config.write_text(CONFIG.format(runtime="openvino"))
     result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "o"), "--json"])

@@ -148,14 +148,7 @@ class OpenVinoRuntime(Runtime):
     def require(self, precision="float32"):
         require_int8() if precision == "int8" else require()
 
-    def version(self):
-        return version()
-
-    def settings(self, threads):
-        return settings(threads)
-
-    def prepare_float(self, model, inputs, threads, device):
-        return prepare(model, inputs, threads, device)
-
-    def prepare_int8(self, model, inputs, threads, device):
-        return prepare_int8(model, inputs, threads, device)
+    version = staticmethod(version)
+    settings = staticmethod(settings)
+    prepare_float = staticmethod(prepare)
+    prepare_int8 = staticmethod(prepare_int8)

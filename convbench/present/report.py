@@ -27,6 +27,7 @@ def short_conventions(timing: dict[str, Any] | None = None, per: str = "image") 
     margin = 100 * float(timing.get("margin", MARGIN))
     confidence = 100 * float(timing.get("confidence", CONFIDENCE))
     rounds, processes = timing.get("rounds"), int(timing.get("processes") or 1)
+    processes = min(processes, int(rounds)) if rounds else processes  # a worker reads one round at least
     where = f" in {processes} processes" if processes > 1 else ""
     min_span = float(timing.get("min_span") or 0)
     where += f" spread over >= {min_span:g} s" if min_span > 0 else " back to back"

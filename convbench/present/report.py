@@ -14,6 +14,7 @@ from convbench import backends
 from convbench.present.edge_notes import edge_notes
 from convbench.present.escaping import csv_cell, markdown_code, markdown_text
 from convbench.present.formatting import DIGITS, missing, ratio, si, significant, truthy
+from convbench.store.ratios import BACKWARD, FORWARD
 from convbench.store.schema import machine_of, part_for
 from convbench.timing.contention import THRESHOLD
 from convbench.timing.stats import CONFIDENCE, MARGIN
@@ -110,9 +111,8 @@ def training_notes(row) -> list[str]:
             f"{significant(row.get('latency_backward_high_ms'))} ms)")
     if not missing(row.get("macs_backward")):
         text += f"; MACs forward {si(row['macs'])} + backward {si(row['macs_backward'])}"
-    parts = [f"{part} {ratio(row[f'{part}_vs_baseline'])} (CI {ratio(row[f'{part}_ratio_low'])}-"
-             f"{ratio(row[f'{part}_ratio_high'])})"
-             for part in ("forward", "backward") if not missing(row.get(f"{part}_vs_baseline"))]
+    parts = [f"{name} {ratio(row[columns.ratio])} (CI {ratio(row[columns.low])}-{ratio(row[columns.high])})"
+             for name, columns in (("forward", FORWARD), ("backward", BACKWARD)) if not missing(row.get(columns.ratio))]
     if parts:
         text += "; vs baseline: " + ", ".join(parts)
     return [text]

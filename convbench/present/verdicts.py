@@ -6,7 +6,7 @@ from __future__ import annotations
 from convbench import backends
 from convbench.present.formatting import missing, significant
 from convbench.present.report import format_ratio, si_count
-from convbench.timing.stats import RatioEstimate
+from convbench.store.ratios import BASELINE
 
 
 def verdict_lines(rows: list[dict], baseline: str) -> list[str]:
@@ -39,10 +39,7 @@ def verdict_lines(rows: list[dict], baseline: str) -> list[str]:
         for r in variants:
             if missing(r.get("verdict")):
                 continue
-            estimate = RatioEstimate(
-                ratio=r["latency_vs_baseline"], low=r["latency_ratio_low"], high=r["latency_ratio_high"],
-                p_value=r["p_value"], verdict=r["verdict"], rounds=r["rounds"], replicates=r["ratio_replicates"],
-                confidence=r["confidence"], margin=r["margin"])
+            estimate = BASELINE.read(r)
             text = f"  {r['label']}: {format_ratio(r['macs_vs_baseline'])} the MACs; "
             if r.get("unstable") is True and " in state " in str(r.get("state_ratios")):
                 text += (f"UNSTABLE, the machine changed state: {r['state_ratios']}; both states together: "

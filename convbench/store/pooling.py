@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from convbench.store.ratios import BASELINE
 from convbench.store.schema import COLUMNS, missing_value
 from convbench.timing.stats import CONFIDENCE, MARGIN, paired_ratio
 
@@ -52,9 +53,7 @@ def pooled_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
         return row
     confidence = _first(runs, "confidence", CONFIDENCE)
     estimate = paired_ratio(ratios, [1.0] * len(ratios), confidence=confidence, margin=_first(runs, "margin", MARGIN))
-    row.update(latency_vs_baseline=estimate.ratio, latency_ratio_low=estimate.low, latency_ratio_high=estimate.high,
-               p_value=estimate.p_value, verdict=estimate.verdict, significant=estimate.significant,
-               confidence=confidence)
+    row.update(BASELINE.flatten(estimate))  # its replicates: the runs pooled
     return row
 
 

@@ -8,6 +8,7 @@ import dataclasses
 from typing import Any
 
 from convbench import backends
+from convbench.store.ratios import EAGER, FLOAT32
 from convbench.timing import Session, TimingSettings, check_runs
 
 
@@ -43,12 +44,11 @@ def eager_fields(session: Session, i: int, eager: int, confidence: float, margin
     if mine != theirs:
         return {"eager_ratio_note": f"not compared with eager: read by the {mine} clock, eager by {theirs}"}
     estimate = session.ratio(i, eager, confidence, margin)
-    return {"latency_vs_eager": estimate.ratio, "eager_ratio_low": estimate.low, "eager_ratio_high": estimate.high}
+    return EAGER.flatten(estimate)
 
 
 def float32_fields(session: Session, i: int, float32: int, confidence: float, margin: float) -> dict:
     """Row ``i``'s latency against the same module in float32 on the same runtime, read in the
     same rounds: what the precision buys."""
     estimate = session.ratio(i, float32, confidence, margin)
-    return {"latency_vs_float32": estimate.ratio, "float32_ratio_low": estimate.low,
-            "float32_ratio_high": estimate.high}
+    return FLOAT32.flatten(estimate)

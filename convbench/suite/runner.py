@@ -16,6 +16,7 @@ from convbench import backends
 from convbench.suite.training_split import split_fields
 from convbench.plan.config import ModelWorkload, Suite, resolve_device
 from convbench.plan.expand import Plan, PlannedSession
+from convbench.store.ratios import BASELINE
 from convbench.suite.cases import Case, Workload, on_axis, prepare
 from convbench.suite.cross_runtime import check_output, eager_fields, float32_fields
 from convbench.suite.roofline import cached_peaks, roofline_fields
@@ -222,10 +223,7 @@ def _fill_timing(case: Case, session: Session, i: int, base: int | None, content
         case.row.update(latency_vs_baseline=1.0, params_vs_baseline=1.0, macs_vs_baseline=1.0)
         return
     estimate = session.ratio(i, base, suite.timing.confidence, suite.timing.margin)
-    case.row.update(latency_vs_baseline=estimate.ratio, latency_ratio_low=estimate.low,
-                    latency_ratio_high=estimate.high, p_value=estimate.p_value,
-                    significant=estimate.significant, verdict=estimate.verdict,
-                    confidence=estimate.confidence, margin=estimate.margin, ratio_replicates=estimate.replicates)
+    case.row.update(BASELINE.flatten(estimate))
     case.raw["round_ratios"] = [v / b for v, b in zip(session.round_ms[i], session.round_ms[base])]
     if session.probe_ms:
         by_state = session.ratio_by_state(i, base, suite.timing.confidence, suite.timing.margin)

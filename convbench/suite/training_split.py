@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from convbench.store.ratios import BACKWARD, FORWARD
 from convbench.timing import Session
 from convbench.timing.stats import geometric_mean, mean_difference, paired_ratio
 
@@ -26,13 +27,11 @@ def split_fields(session: Session, step: int, forward: int, base_step: int | Non
     groups = session.round_process if len(set(session.round_process)) > 1 else None
     forward_ratio = paired_ratio(session.round_ms[forward], session.round_ms[base_forward], groups=groups,
                                  confidence=confidence, margin=margin)
-    fields.update(forward_vs_baseline=forward_ratio.ratio, forward_ratio_low=forward_ratio.low,
-                  forward_ratio_high=forward_ratio.high)
+    fields.update(FORWARD.flatten(forward_ratio))
     base_backward = _backward_rounds(session, base_step, base_forward)
     if min(backward + base_backward) > 0:  # a round in which the step read faster than its forward has no ratio
         backward_ratio = paired_ratio(backward, base_backward, groups=groups, confidence=confidence, margin=margin)
-        fields.update(backward_vs_baseline=backward_ratio.ratio, backward_ratio_low=backward_ratio.low,
-                      backward_ratio_high=backward_ratio.high)
+        fields.update(BACKWARD.flatten(backward_ratio))
     return fields
 
 

@@ -1,0 +1,53 @@
+"""A ratio estimate's columns: written and read back in one place, with the replicate count the
+statistics used, so a verdict line says what the interval was taken over."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings, strategies as st
+
+from convbench.present.verdicts import verdict_lines
+from convbench.store.ratios import BASELINE, EAGER
+from convbench.timing.stats import paired_ratio
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0.5, 2.0), min_size=4, max_size=12, unique=True), st.integers(1, 4))
+def test_an_estimate_read_back_is_the_estimate_written(ratios, processes):
+    groups = [i % processes for i in range(len(ratios))]
+    estimate = paired_ratio(ratios, [1.0] * len(ratios), groups=groups if processes > 1 else None)
+    row = {**BASELINE.flatten(estimate), "rounds": len(ratios), "processes": processes}
+    back = BASELINE.read(row)
+    assert back == estimate
+    assert back.replicates == (min(processes, len(ratios)) if processes > 1 else len(ratios))
+
+
+def test_a_comparison_without_a_test_has_only_its_interval():
+    estimate = paired_ratio([1.1, 1.2, 1.15, 1.12], [1.0] * 4)
+    assert EAGER.flatten(estimate) == {"latency_vs_eager": estimate.ratio, "eager_ratio_low": estimate.low,
+                                       "eager_ratio_high": estimate.high}
+    assert EAGER.read({**EAGER.flatten(estimate), "rounds": 4}) is None
+
+
+def rows(replicates, processes):
+    estimate = paired_ratio([1.3, 1.25, 1.35, 1.28, 1.31], [1.0] * 5)
+    base = {"shape": "s", "status": "ok", "error": "", "device": "cpu", "macs": 100, "latency_ms": 1.0}
+    fields = {**BASELINE.flatten(estimate), "rounds": 5, "processes": processes}
+    if replicates is None:
+        fields.pop("ratio_replicates")
+    else:
+        fields["ratio_replicates"] = replicates
+    return [{**base, "label": "conv", "variant": "conv", "macs_vs_baseline": 1.0},
+            {**base, "label": "depthwise", "variant": "depthwise", "macs": 10, "latency_ms": 1.3,
+             "macs_vs_baseline": 0.1, **fields}]
+
+
+def test_more_processes_than_rounds_is_not_said_to_be_more_replicates():
+    """Seven workers asked for five rounds: five ran, and the interval is over the five."""
+    for recorded in (5, None):  # as a run records it, and as a row saved before the column reads
+        text = "\n".join(verdict_lines(rows(recorded, 7), "conv"))
+        assert "5 rounds" in text and "processes" not in text, text
+    text = "\n".join(verdict_lines(rows(3, 3), "conv"))
+    assert "5 rounds in 3 processes" in text
+    assert math.isclose(BASELINE.read(rows(3, 3)[1]).ratio, rows(3, 3)[1]["latency_vs_baseline"])

@@ -208,3 +208,45 @@ def test_every_runtime_answers_the_protocol():
         assert (name in backends.QUANTIZING) == cls.quantizes
     assert backends.canonical("compile:default") == "compile"
     assert backends.runtime("compile:max-autotune").spec == "compile:max-autotune"
+
+
+KEYS = st.sampled_from(["devices", "backends", "dtype", "timing", "threads", "shapes"])
+VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
+                      max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(KEYS, VALUES, max_size=4), st.lists(st.tuples(st.lists(KEYS, min_size=1, max_size=3), VALUES),
+                                                          max_size=4))
+def test_overrides_set_their_paths_and_leave_the_file_data_as_it_was(data, sets):
+    from copy import deepcopy
+
+    from convbench.plan.overrides import Overrides
+
+    before = deepcopy(data)
+    overrides = Overrides()
+    for path, value in sets:
+        overrides = overrides.set(tuple(path), value, f"--{path[-1]}")
+    applied, flags = overrides.apply(data)
+    assert data == before
+    for path in flags:  # a path set holds the last value given for it, unless a later one went inside it
+        last = max(i for i, (p, _) in enumerate(sets) if tuple(p) == path)
+        if any(tuple(p[:len(path)]) == path and len(p) > len(path) for p, _ in sets[last + 1:]):
+            continue
+        inner = applied
+        for key in path:
+            inner = inner[key]
+        assert inner == sets[last][1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(threads=st.text(max_size=8), dtypes=st.text(max_size=12), device=st.sampled_from(["cpu", "auto", "gpu", ""]))
+def test_bad_axis_options_are_refused_in_one_line(threads, dtypes, device):
+    result = invoke("run", "configs/quick.yaml", "--plan", "--json", "--threads", threads, "--dtype", dtypes,
+                    "--device", device)
+    assert result.exit_code in (0, 2), (result.exit_code, result.output, result.exception)
+    if result.exit_code == 2:
+        assert_one_line_exit_2(result)
+    else:
+        assert json.loads(result.output)

@@ -35,6 +35,7 @@ class Overrides:
                 inner = inner[key]
             else:
                 inner[path[-1]] = value
+                flags = {p: f for p, f in flags.items() if p[:len(path)] != path}  # what it replaced
                 flags[path] = flag
         return data, flags
 

@@ -9,17 +9,14 @@ from typing import Any
 import pandas as pd
 
 from convbench.store.metadata import machine_fingerprint
+from convbench.store.records import ContentionRecord, CountRecord, TimingRecord
 
 COLUMNS = [
     "case_id", "session", "machine", "run", "config", "shape", "variant", "label",
     "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width",
     "device", "backend", "dtype", "memory_format", "mode", "threads",
-    "params", "fixed_weights", "macs", "flops", "kmac_per_pixel", "elem_ops", "activation_bytes",
-    "bytes_moved", "arithmetic_intensity", "per", "batch_dim", "batch_source", "macs_int8", "count_depends_on",
-    "macs_backward", "macs_train_step", "activation_memory_bytes", "saved_for_backward_bytes",
-    "params_formula", "macs_formula", "formula_check",
-    "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "count_check",
-    "latency_ms", "latency_iqr_ms", "runs", "rounds", "processes", "noisy", "timing_method",
+    *CountRecord.names(),
+    *TimingRecord.names(),
     "latency_forward_ms", "latency_backward_ms", "latency_backward_low_ms", "latency_backward_high_ms",
     "forward_vs_baseline", "forward_ratio_low", "forward_ratio_high", "backward_vs_baseline", "backward_ratio_low",
     "backward_ratio_high",
@@ -33,30 +30,30 @@ COLUMNS = [
     "int8_scheme", "int8_calibration", "delegated_ops", "ops_not_delegated", "ops_not_delegated_names",
     "runtime_threads",
     "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles",
-    "contention", "contended", "cpu_steal", "load_avg", "gpu_other_processes", "timing_attempts",
-    "span_s", "state_probe_ms", "state_probe_spread", "unstable", "instability", "state_ratios",
+    *ContentionRecord.names(),
+    "state_probe_ms", "state_probe_spread", "unstable", "instability", "state_ratios",
     "convs_replaced", "convs_kept", "convs_kept_why",
     "status", "error",
 ]
 STATUSES = ("ok", "skipped", "error")
 REQUIRED = ("variant", "label", "shape", "status")
 
-# The kind of every column, checked when a results file is read (convbench.store.validation).
+# The kind of every column, checked when a results file is read (convbench.store.validation): the
+# records' columns by their fields' types, the others listed.
+RECORD_KINDS = {name: kind for record in (CountRecord, TimingRecord, ContentionRecord)
+                for name, kind in record.kinds().items()}
 TEXT_COLUMNS = frozenset({
     "case_id", "session", "machine", "run", "config", "shape", "variant", "label", "device", "backend", "dtype",
-    "memory_format", "mode", "formula_check", "count_check", "timing_method", "verdict", "eager_ratio_note",
-    "instability", "state_ratios", "convs_kept_why", "status", "error", "run_ratios", "per", "batch_source",
-    "count_depends_on", "int8_scheme", "int8_calibration", "ops_not_delegated_names"})
-FLAG_COLUMNS = frozenset({"noisy", "significant", "contended", "unstable"})
+    "memory_format", "mode", "verdict", "eager_ratio_note", "instability", "state_ratios", "convs_kept_why", "status",
+    "error", "run_ratios", "int8_scheme", "int8_calibration", "ops_not_delegated_names",
+    *(name for name, kind in RECORD_KINDS.items() if kind == "text")})
+FLAG_COLUMNS = frozenset({"significant", "unstable", *(name for name, kind in RECORD_KINDS.items() if kind == "flag")})
 NUMBER_COLUMNS = frozenset(COLUMNS) - TEXT_COLUMNS - FLAG_COLUMNS
 INTEGER_COLUMNS = frozenset({
-    "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width", "threads", "params",
-    "fixed_weights", "macs", "flops", "elem_ops", "activation_bytes", "bytes_moved", "params_formula", "macs_formula",
-    "macs_ptflops", "macs_ptflops_aten", "params_torchsummary", "runs", "rounds", "processes", "peak_memory_bytes",
-    "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles", "gpu_other_processes",
-    "timing_attempts", "convs_replaced", "convs_kept", "pooled_runs", "batch_dim", "macs_int8", "macs_backward",
-    "macs_train_step", "activation_memory_bytes", "saved_for_backward_bytes", "delegated_ops", "ops_not_delegated",
-    "runtime_threads", "ratio_replicates"})
+    "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width", "threads", "peak_memory_bytes",
+    "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles", "convs_replaced", "convs_kept",
+    "pooled_runs", "delegated_ops", "ops_not_delegated", "runtime_threads", "ratio_replicates",
+    *(name for name, kind in RECORD_KINDS.items() if kind == "integer")})
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

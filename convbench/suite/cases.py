@@ -21,6 +21,7 @@ from convbench.models.inputs import KeywordCall, make_inputs
 from convbench.models.octave_resnet import oct_resnet50
 from convbench.models.user import build_user_model, is_user_code
 from convbench.registry import build, example_inputs, get_variant
+from convbench.store.records import CountRecord
 from convbench.suite.interrupts import StopRequested
 from convbench.plan.config import ModelWorkload, Shape, Suite, VariantRequest
 from convbench.plan.expand import PlannedCase, PlannedSession
@@ -157,7 +158,8 @@ def _channels_first(workload: ModelWorkload) -> tuple[int | None, int | None, in
     return shape[0], shape[-2] if len(shape) >= 3 else None, shape[-1] if len(shape) >= 3 else None
 
 
-def cost_fields(request: VariantRequest, workload: Workload, cost: Cost) -> dict[str, Any]:
+def count_record(request: VariantRequest, workload: Workload, cost: Cost) -> CountRecord:
+    """The case's counts, with the variant's closed-form ones and how the two compare."""
     formula = None if isinstance(workload, ModelWorkload) else get_variant(request.name).cost(
         workload.in_channels, workload.out_channels, workload.kernel_size, workload.stride,
         workload.height, workload.width, **request.kwargs)
@@ -173,19 +175,17 @@ def cost_fields(request: VariantRequest, workload: Workload, cost: Cost) -> dict
                                                       ("backward macs", cost.macs_backward, formula.macs_backward))
                       if counted != expected and counted is not None]
         formula_check = "; ".join(mismatches) or "ok"
-    return {
-        "params": cost.params, "fixed_weights": cost.fixed_weights, "macs": cost.macs,
-        "flops": cost.flops, "kmac_per_pixel": cost.kmac_per_pixel, "elem_ops": cost.elem_ops,
-        "activation_bytes": cost.activation_bytes, "bytes_moved": cost.bytes_moved,
-        "arithmetic_intensity": cost.arithmetic_intensity, "per": cost.per, "batch_dim": cost.batch_dim,
-        "batch_source": cost.batch_source, "macs_int8": cost.macs_int8,
-        "count_depends_on": ", ".join(cost.data_dependent_ops), "macs_backward": cost.macs_backward,
-        "macs_train_step": cost.macs_train_step, "activation_memory_bytes": cost.activation_memory_bytes,
-        "saved_for_backward_bytes": cost.saved_for_backward_bytes, "params_formula": params_formula,
-        "macs_formula": macs_formula, "formula_check": formula_check,
-        "macs_ptflops": cost.macs_ptflops, "macs_ptflops_aten": cost.macs_ptflops_aten,
-        "params_torchsummary": cost.params_torchsummary, "count_check": cost.check,
-    }
+    return CountRecord(
+        params=cost.params, fixed_weights=cost.fixed_weights, macs=cost.macs, flops=cost.flops,
+        kmac_per_pixel=cost.kmac_per_pixel, elem_ops=cost.elem_ops, activation_bytes=cost.activation_bytes,
+        bytes_moved=cost.bytes_moved, arithmetic_intensity=cost.arithmetic_intensity, per=cost.per,
+        batch_dim=cost.batch_dim, batch_source=cost.batch_source, macs_int8=cost.macs_int8,
+        count_depends_on=", ".join(cost.data_dependent_ops), macs_backward=cost.macs_backward,
+        macs_train_step=cost.macs_train_step, activation_memory_bytes=cost.activation_memory_bytes,
+        saved_for_backward_bytes=cost.saved_for_backward_bytes, params_formula=params_formula,
+        macs_formula=macs_formula, formula_check=formula_check, macs_ptflops=cost.macs_ptflops,
+        macs_ptflops_aten=cost.macs_ptflops_aten, params_torchsummary=cost.params_torchsummary,
+        count_check=cost.check)
 
 
 @dataclass
@@ -241,7 +241,7 @@ def prepare(suite: Suite, session: PlannedSession, device: str, request: Variant
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
         cost = count_case(workload, module, inputs, suite.timing.training)
-        row.update(cost_fields(request, workload, cost))
+        row.update(count_record(request, workload, cost).columns())
         case.built = Built(module, inputs, cost)
     except Exception as error:  # a failed case is a row, not the end of the run
         row.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())

@@ -17,6 +17,7 @@ from convbench.suite.training_split import split_fields
 from convbench.plan.config import ModelWorkload, Suite, resolve_device
 from convbench.plan.expand import Plan, PlannedSession
 from convbench.store.ratios import BASELINE
+from convbench.store.records import ContentionRecord, TimingRecord
 from convbench.suite.cases import Case, Workload, on_axis, prepare
 from convbench.suite.cross_runtime import check_output, eager_fields, float32_fields
 from convbench.suite.roofline import cached_peaks, roofline_fields
@@ -199,14 +200,14 @@ def _unstable(session: Session, timed: list[Case], bases: list[int | None], peak
 def _fill_timing(case: Case, session: Session, i: int, base: int | None, contention: Contention,
                  threshold: float, attempts: int, suite: Suite, unstable: str | None) -> None:
     timing = session.timings[i]
-    case.row.update(
-        latency_ms=session.latency_ms(i), latency_iqr_ms=timing.iqr_ms, runs=timing.runs,
-        rounds=len(session.round_ms[i]), processes=timing.processes, noisy=timing.noisy,
-        timing_method=timing.method, threads=timing.threads, peak_memory_bytes=timing.peak_memory_bytes,
-        contention=contention.cores, contended=contention.contended(threshold), cpu_steal=contention.steal,
-        load_avg=contention.load_avg, gpu_other_processes=contention.gpu_other_processes,
-        timing_attempts=attempts, span_s=session.span_s,
-    )
+    case.row.update(TimingRecord(latency_ms=session.latency_ms(i), latency_iqr_ms=timing.iqr_ms, runs=timing.runs,
+                                 rounds=len(session.round_ms[i]), processes=timing.processes, noisy=timing.noisy,
+                                 timing_method=timing.method).columns(),
+                    threads=timing.threads, peak_memory_bytes=timing.peak_memory_bytes)
+    case.row.update(ContentionRecord(contention=contention.cores, contended=contention.contended(threshold),
+                                     cpu_steal=contention.steal, load_avg=contention.load_avg,
+                                     gpu_other_processes=contention.gpu_other_processes, timing_attempts=attempts,
+                                     span_s=session.span_s).columns())
     case.raw = {"round_ms": session.round_ms[i], "round_process": session.round_process,
                 "timing_ms": timing.times_ms,
                 "round_contention": [c.cores for c in session.contention[i]]}

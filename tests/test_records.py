@@ -1,5 +1,6 @@
-"""A ratio estimate's columns: written and read back in one place, with the replicate count the
-statistics used, so a verdict line says what the interval was taken over."""
+"""A row's typed parts: a ratio estimate's columns, written and read back in one place with the
+replicate count the statistics used (so a verdict line says what the interval was taken over),
+and the records whose fields' types give their columns' kinds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import math
 
 from hypothesis import given, settings, strategies as st
 
+from dataclasses import dataclass
+
 from convbench.present.verdicts import verdict_lines
+from convbench.store.records import Record
+from convbench.store.validation import ResultsError, check_row
 from convbench.store.ratios import BASELINE, EAGER
 from convbench.timing.stats import paired_ratio
 
@@ -51,3 +56,28 @@ def test_more_processes_than_rounds_is_not_said_to_be_more_replicates():
     text = "\n".join(verdict_lines(rows(3, 3), "conv"))
     assert "5 rounds in 3 processes" in text
     assert math.isclose(BASELINE.read(rows(3, 3)[1]).ratio, rows(3, 3)[1]["latency_vs_baseline"])
+
+
+@dataclass(frozen=True)
+class Planted(Record):
+    count: int | None
+    share: float
+    note: str | None
+    seen: bool
+
+
+def test_a_records_field_types_give_its_columns_kinds():
+    assert Planted.kinds() == {"count": "integer", "share": "number", "note": "text", "seen": "flag"}
+    assert Planted(3, 0.5, None, True).columns() == {"count": 3, "share": 0.5, "note": None, "seen": True}
+
+
+def test_a_count_column_holding_text_is_refused_on_reading():
+    good = {"variant": "conv", "label": "conv", "shape": "s", "status": "ok", "macs": 10, "noisy": False}
+    check_row(good, "r")
+    for column, value in (("macs", "ten"), ("noisy", "maybe"), ("timing_method", 3)):
+        try:
+            check_row({**good, column: value}, "r")
+        except ResultsError as error:
+            assert column in str(error)
+        else:
+            raise AssertionError(f"{column}={value!r} was accepted")

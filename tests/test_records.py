@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from dataclasses import dataclass
 
 from convbench.present.verdicts import verdict_lines
-from convbench.store.records import Record
+from convbench.store.records import Record, column_kinds
 from convbench.store.validation import ResultsError, check_row
 from convbench.store.ratios import BASELINE, EAGER
 from convbench.timing.stats import paired_ratio
@@ -67,7 +67,7 @@ class Planted(Record):
 
 
 def test_a_records_field_types_give_its_columns_kinds():
-    assert Planted.kinds() == {"count": "integer", "share": "number", "note": "text", "seen": "flag"}
+    assert column_kinds(Planted) == {"count": "integer", "share": "number", "note": "text", "seen": "flag"}
     assert Planted(3, 0.5, None, True).columns() == {"count": 3, "share": 0.5, "note": None, "seen": True}
 
 

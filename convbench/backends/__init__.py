@@ -30,7 +30,7 @@ from convbench.backends.errors import BackendCannotTake, BackendUnavailable
 from convbench.backends.executorch_runtime import ExecuTorchRuntime
 from convbench.backends.onnx_runtime import OnnxRuntime
 from convbench.backends.openvino_runtime import OpenVinoRuntime
-from convbench.backends.runtime import Runtime
+from convbench.backends.runtime import Runtime, RuntimeFacts
 from convbench.backends.torch_compile import CompileRuntime
 
 RUNTIMES: dict[str, type[Runtime]] = {cls.name: cls for cls in (EagerRuntime, CompileRuntime, OnnxRuntime,
@@ -43,8 +43,8 @@ QUANTIZING = tuple(sorted(name for name, cls in RUNTIMES.items() if cls.quantize
 TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 3e-2}
 
 __all__ = ["BACKENDS", "DEFAULT", "QUANTIZING", "RUNTIMES", "TOLERANCE", "BackendCannotTake", "BackendUnavailable",
-           "Runtime", "canonical", "difference", "is_default", "outputs_of", "parse", "prepare", "require", "runtime",
-           "settings", "short_name", "sqnr_db", "version"]
+           "Runtime", "RuntimeFacts", "canonical", "difference", "is_default", "outputs_of", "parse", "prepare",
+           "require", "runtime", "settings", "short_name", "sqnr_db", "version"]
 
 
 def parse(spec: str) -> tuple[str, str | None]:

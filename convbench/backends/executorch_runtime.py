@@ -35,7 +35,7 @@ import torch
 from convbench.backends.calibration import calibration_set, report
 from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
 from convbench.backends.native_stderr import native_stderr_silenced
-from convbench.backends.runtime import Runtime
+from convbench.backends.runtime import Runtime, RuntimeFacts
 
 INT8_SCHEME = "XNNPACKQuantizer (PT2E, static): int8 per-channel symmetric weights, int8 per-tensor activations"
 STRUCTURAL = ("getitem",)  # a delegate's output unpacking: no computation
@@ -134,7 +134,7 @@ def _loaded_call(program_bytes: bytes, inputs, threads: int, fields: dict):
     call.program, call.method, call.inputs = program, method, kept
     call.input_pointers = lambda: [t.data_ptr() for t in kept]
     call.program_bytes = program_bytes  # the loaded program reads from this buffer, not a copy
-    call.report = {**fields, "runtime_threads": portable_lib._threadpool_get_thread_count()}
+    call.report = RuntimeFacts(**fields, runtime_threads=portable_lib._threadpool_get_thread_count())
     call()  # XNNPACK packs its weights on the first call
     return call
 

@@ -16,7 +16,7 @@ import warnings
 import torch
 
 from convbench.backends.errors import BackendCannotTake, BackendUnavailable
-from convbench.backends.runtime import Runtime
+from convbench.backends.runtime import Runtime, RuntimeFacts
 
 EXTRA = "pip install 'convbench[onnx]'"
 
@@ -97,7 +97,7 @@ def prepare_int8(model, inputs, threads, device):
         raise BackendCannotTake(f"onnxruntime cannot take it in int8: quantize_static failed ({type(error).__name__}: "
                                 f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})") from None
     call = _session_call(model_bytes, inputs, threads, device)
-    call.report = report(onnx_int8.SCHEME)
+    call.report = RuntimeFacts(**report(onnx_int8.SCHEME))
     return call
 
 

@@ -18,7 +18,7 @@ import psutil
 import torch
 
 from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
-from convbench.backends.runtime import Runtime
+from convbench.backends.runtime import Runtime, RuntimeFacts
 
 PRECISION = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 QUIET_S = 0.3
@@ -97,7 +97,7 @@ def prepare_int8(model, inputs, threads, device):
         raise BackendCannotTake(f"openvino cannot take it in int8: nncf.quantize failed ({type(error).__name__}: "
                                 f"{first_line(error)})") from None
     call = _compiled_call(quantized, inputs, threads, "f32")  # quantized ops run in int8 whatever the hint
-    call.report = report(openvino_int8.SCHEME)
+    call.report = RuntimeFacts(**report(openvino_int8.SCHEME))
     return call
 
 

@@ -4,6 +4,8 @@ tests a runtime's name."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -12,12 +14,33 @@ from torch import nn
 from convbench.backends.errors import BackendCannotTake
 
 
+@dataclass(frozen=True)
+class RuntimeFacts:
+    """What a runtime's preparation saw of a module, as the row's columns of the same names: how
+    it was quantized (int8), what ExecuTorch's XNNPACK took and left and the threads its pool ran,
+    and what torch.compile compiled. A runtime sets the facts it has; the others stay unset."""
+
+    int8_scheme: str | None = None
+    int8_calibration: str | None = None
+    delegated_ops: int | None = None
+    ops_not_delegated: int | None = None
+    ops_not_delegated_names: str | None = None
+    runtime_threads: int | None = None
+    dynamo_graphs: int | None = None
+    dynamo_graph_breaks: int | None = None
+    dynamo_eager_frames: int | None = None
+    dynamo_recompiles: int | None = None
+
+    def columns(self) -> dict[str, Any]:
+        return {name: value for name, value in dataclasses.asdict(self).items() if value is not None}
+
+
 class Runtime:
     """One runtime, with the option its spec gives (``compile:max-autotune`` -> ``max-autotune``).
 
     ``prepare`` returns a zero-argument call running the module on the runtime with its one-off
     work done (export, compilation, a first call covering lazy initialisation), so that a timing
-    reads only inference. A call may carry ``report`` (what preparation saw, as row fields) and
+    reads only inference. A call may carry ``report`` (what preparation saw: :class:`RuntimeFacts`) and
     ``input_pointers()`` (the addresses the runtime reads its inputs from).
     """
 

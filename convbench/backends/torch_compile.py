@@ -24,7 +24,7 @@ import torch
 
 from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
 from convbench.backends.native_stderr import native_stderr_silenced
-from convbench.backends.runtime import Runtime
+from convbench.backends.runtime import Runtime, RuntimeFacts
 
 MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduce-overhead")
 RECOMPILE_LIMIT = 4096
@@ -77,7 +77,7 @@ def prepare(model, inputs, threads, device, mode: str = "default"):
     def call():
         return compiled(*inputs)
 
-    call.report = report
+    call.report = RuntimeFacts(**report)
     call.inputs = inputs
     call.input_pointers = lambda: [t.data_ptr() for t in inputs]
     return call

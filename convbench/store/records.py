@@ -1,7 +1,7 @@
-"""What a row is made of, typed: a case's counts, its timing and what other work did meanwhile.
-Each record's fields are the row's columns of the same names, in order; the schema takes the
-columns and their kinds from here (:mod:`convbench.store.schema`), and a row gets them by
-:meth:`columns`."""
+"""What a row is made of, typed: a case's counts, its timing and what other work did meanwhile
+(and, from its runtime, :class:`convbench.backends.runtime.RuntimeFacts`). Each record's fields
+are the row's columns of the same names, in order; the schema takes the columns and their kinds
+from here (:mod:`convbench.store.schema`), and a row gets them by ``columns()``."""
 
 from __future__ import annotations
 
@@ -12,25 +12,25 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def column_names(record: type) -> list[str]:
+    """A record's columns, in order: its fields."""
+    return [f.name for f in dataclasses.fields(record)]
+
+
+def column_kinds(record: type) -> dict[str, str]:
+    """Each column's kind (integer, number, text or flag), from the type of its record's field."""
+    kinds = {}
+    for name, hint in typing.get_type_hints(record).items():
+        args = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
+        kinds[name] = "flag" if bool in args else "integer" if int in args else "text" if str in args else "number"
+    return kinds
+
+
 class Record:
     """A block of a row's columns."""
 
     def columns(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def kinds(cls) -> dict[str, str]:
-        """Each column's kind: integer, number, text or flag, from the field's type."""
-        kinds = {}
-        for name, hint in typing.get_type_hints(cls).items():
-            args = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
-            kinds[name] = ("flag" if bool in args else "integer" if int in args else "text" if str in args
-                           else "number")
-        return kinds
 
 
 @dataclass(frozen=True)

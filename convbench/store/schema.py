@@ -9,14 +9,15 @@ from typing import Any
 import pandas as pd
 
 from convbench.store.metadata import machine_fingerprint
-from convbench.store.records import ContentionRecord, CountRecord, TimingRecord
+from convbench.backends.runtime import RuntimeFacts
+from convbench.store.records import ContentionRecord, CountRecord, TimingRecord, column_kinds, column_names
 
 COLUMNS = [
     "case_id", "session", "machine", "run", "config", "shape", "variant", "label",
     "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width",
     "device", "backend", "dtype", "memory_format", "mode", "threads",
-    *CountRecord.names(),
-    *TimingRecord.names(),
+    *column_names(CountRecord),
+    *column_names(TimingRecord),
     "latency_forward_ms", "latency_backward_ms", "latency_backward_low_ms", "latency_backward_high_ms",
     "forward_vs_baseline", "forward_ratio_low", "forward_ratio_high", "backward_vs_baseline", "backward_ratio_low",
     "backward_ratio_high",
@@ -27,10 +28,8 @@ COLUMNS = [
     "ratio_replicates",
     "latency_vs_eager", "eager_ratio_low", "eager_ratio_high", "eager_ratio_note", "backend_max_abs_diff",
     "backend_max_rel_diff", "quant_sqnr_db", "latency_vs_float32", "float32_ratio_low", "float32_ratio_high",
-    "int8_scheme", "int8_calibration", "delegated_ops", "ops_not_delegated", "ops_not_delegated_names",
-    "runtime_threads",
-    "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles",
-    *ContentionRecord.names(),
+    *column_names(RuntimeFacts),
+    *column_names(ContentionRecord),
     "state_probe_ms", "state_probe_spread", "unstable", "instability", "state_ratios",
     "convs_replaced", "convs_kept", "convs_kept_why",
     "status", "error",
@@ -40,19 +39,18 @@ REQUIRED = ("variant", "label", "shape", "status")
 
 # The kind of every column, checked when a results file is read (convbench.store.validation): the
 # records' columns by their fields' types, the others listed.
-RECORD_KINDS = {name: kind for record in (CountRecord, TimingRecord, ContentionRecord)
-                for name, kind in record.kinds().items()}
+RECORD_KINDS = {name: kind for record in (CountRecord, TimingRecord, ContentionRecord, RuntimeFacts)
+                for name, kind in column_kinds(record).items()}
 TEXT_COLUMNS = frozenset({
     "case_id", "session", "machine", "run", "config", "shape", "variant", "label", "device", "backend", "dtype",
     "memory_format", "mode", "verdict", "eager_ratio_note", "instability", "state_ratios", "convs_kept_why", "status",
-    "error", "run_ratios", "int8_scheme", "int8_calibration", "ops_not_delegated_names",
+    "error", "run_ratios",
     *(name for name, kind in RECORD_KINDS.items() if kind == "text")})
 FLAG_COLUMNS = frozenset({"significant", "unstable", *(name for name, kind in RECORD_KINDS.items() if kind == "flag")})
 NUMBER_COLUMNS = frozenset(COLUMNS) - TEXT_COLUMNS - FLAG_COLUMNS
 INTEGER_COLUMNS = frozenset({
     "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width", "threads", "peak_memory_bytes",
-    "dynamo_graphs", "dynamo_graph_breaks", "dynamo_eager_frames", "dynamo_recompiles", "convs_replaced", "convs_kept",
-    "pooled_runs", "delegated_ops", "ops_not_delegated", "runtime_threads", "ratio_replicates",
+    "convs_replaced", "convs_kept", "pooled_runs", "ratio_replicates",
     *(name for name, kind in RECORD_KINDS.items() if kind == "integer")})
 
 

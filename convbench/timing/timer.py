@@ -340,7 +340,7 @@ def check_runs(module: nn.Module, inputs: tuple[torch.Tensor, ...], settings: Ti
     :class:`TimingSettings`' when ``settings`` is not given."""
     call = PreparedCall(module, inputs, settings or TimingSettings(**keywords))
     if report is not None:
-        report.update(getattr(call.call, "report", {}))
+        report.update(getattr(call.call, "report", backends.RuntimeFacts()).columns())
     with call.settings():
         output = call.call()
         call.sync()

@@ -166,3 +166,22 @@ def test_a_row_without_its_dtype_exports(base, tmp_path, fmt):
     assert result.exit_code == 0, result.output
     if fmt == "markdown":
         assert "dtype not recorded" in result.output
+
+
+@pytest.mark.parametrize("value", [[None], "1.2", {"ms": 1}, True])
+def test_a_calibrated_state_probe_level_that_is_not_a_number_is_refused(base, tmp_path, value):
+    """Found by the fuzzer: a list as the part's state_probe.calibrated_ms crashed merge's report."""
+    run, _ = base
+    lines = []
+    for line in (run / "results.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if "part" in record:
+            record["part"]["state_probe"]["calibrated_ms"] = value
+        lines.append(json.dumps(record))
+    directory = tmp_path / "run"
+    directory.mkdir()
+    (directory / "results.jsonl").write_text("\n".join(lines) + "\n")
+    (directory / "results.csv").write_text((run / "results.csv").read_text())
+    result = CliRunner().invoke(main, ["merge", str(directory), "-o", str(tmp_path / "merged")])
+    check(result, "merge", "calibrated_ms")
+    assert result.exit_code == 2 or "reading" in result.output, result.output

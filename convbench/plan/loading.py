@@ -193,8 +193,9 @@ def _parse_backends(doc: ConfigDocument, value, timing: SuiteTiming) -> list[str
             raise doc.error(("backends", i), str(error)) from None
     inference_only = [name for name in names if not runtime(name).trains]
     if timing.training and inference_only:
+        training = doc.flags.get(("timing", "training"), "timing.training")
         raise doc.error(("backends",), f"{', '.join(inference_only)}: runtimes other than eager time inference only; "
-                                       "drop them or timing.training")
+                                       f"drop them or {training}")
     return list(dict.fromkeys(canonical_backend(name) for name in names))
 
 

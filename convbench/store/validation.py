@@ -175,6 +175,9 @@ def check_part(part: Any, where: str) -> dict[str, Any]:
                 raise ResultsError(f"{where}.roofline.{key}: must be positive")
         if roofline.get("state_probe_ms") is not None:
             _check_number(roofline["state_probe_ms"], f"{where}.roofline.state_probe_ms")
+    calibrated = (part.get("state_probe") or {}).get("calibrated_ms")
+    if calibrated is not None:
+        _check_number(calibrated, f"{where}.state_probe.calibrated_ms")
     for key, value in (part.get("backends") or {}).items():
         if value is not None and not isinstance(value, str):
             raise ResultsError(f"{where}.backends.{key}: must be text, got {_kind(value)}")

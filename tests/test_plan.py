@@ -250,3 +250,18 @@ def test_bad_axis_options_are_refused_in_one_line(threads, dtypes, device):
         assert_one_line_exit_2(result)
     else:
         assert json.loads(result.output)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("0123456789=,inoutksz²٣ -")), max_size=24))
+def test_a_shape_or_input_on_the_command_line_is_read_or_refused_as_bad_input(text):
+    """``str.isdigit`` takes "²" and "٣": a value must be ASCII digits, or the option is refused."""
+    import click
+
+    from convbench.cli.common import model_entry, parse_shape
+
+    for parse in (parse_shape, lambda t: model_entry("resnet18", t)):
+        try:
+            parse(text)
+        except click.ClickException as error:
+            assert error.exit_code == 2 and "\n" not in error.format_message()

@@ -79,13 +79,18 @@ def load_suite(path: str, max_cases: int = MAX_CASES, trust_code: bool = False,
         raise InputError(str(error)) from None
 
 
+def is_whole_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_shape(text: str) -> Shape:
     """``in=64,out=64,k=3,size=56`` (also stride / s, batch / n, height / h, width / w)."""
     values = {}
     for part in text.split(","):
         key, sep, value = part.partition("=")
         key = SHAPE_ALIASES.get(key.strip(), key.strip())
-        if not sep or not value.strip().isdigit():
+        if not sep or not is_whole_number(value.strip()):
             raise InputError(f"--shape {text!r}: expected key=positive integer pairs such as {DEFAULT_SHAPE}")
         values[key] = int(value)
     source = "{" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}"
@@ -100,7 +105,7 @@ def model_entry(name: str, model_input: str | None = None) -> dict:
     entry: dict = {"name": name}
     if model_input:
         parts = model_input.split(",")
-        if not all(p.strip().isdigit() for p in parts):
+        if not all(is_whole_number(p.strip()) for p in parts):
             raise InputError(f"--input {model_input!r}: expected positive integers C,H,W such as 3,224,224")
         entry["input"] = [int(p) for p in parts]
     return entry

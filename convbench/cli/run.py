@@ -14,7 +14,7 @@ from convbench import backends
 from convbench.backends import BACKENDS, QUANTIZING
 from convbench.cli.app import main
 from convbench.cli.command_line import RecordedCommand, command_line
-from convbench.cli.common import QUICK_TIMING, BackendSpec, InputError, load_suite, max_size_option
+from convbench.cli.common import QUICK_TIMING, BackendSpec, InputError, is_whole_number, load_suite, max_size_option
 from convbench.cli.outcome import record_and_report
 from convbench.cli.plan_listing import print_plans
 from convbench.plan.expand import make_plan
@@ -64,7 +64,7 @@ def _thread_counts(context, parameter, text: str | None) -> tuple[int, ...] | No
     if text is None:
         return None
     parts = [p.strip() for p in text.split(",")]
-    if not all(p.isdigit() and 0 < int(p) <= 4096 for p in parts):
+    if not all(is_whole_number(p) and 0 < int(p) <= 4096 for p in parts):
         raise InputError(f"--threads {text!r}: expected whole numbers from 1 to 4096, comma-separated, e.g. 1,2")
     return tuple(dict.fromkeys(int(p) for p in parts))
 

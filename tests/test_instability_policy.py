@@ -51,12 +51,12 @@ class SteadyProbe(PhasedProbe):
 
 def run(tmp_path, monkeypatch, probe, extra="", *args, ratio_moves: bool = True):
     """Run CONFIG with ``probe`` as the state probe; ``ratio_moves`` makes every ratio depend on
-    the state (the test of that, on synthetic rounds, is in test_states.py)."""
+    the state, and its absence makes none depend on it (the test of that, on synthetic rounds, is
+    in test_states.py): the real test on six real rounds would decide by the machine's own noise."""
     monkeypatch.setattr(timing_session, "StateProbe", probe)
     monkeypatch.setattr(timing_session, "Probe", QuietProbe)  # contention is not what these tests are about
-    if ratio_moves:
-        monkeypatch.setattr(timing_session, "depends_on_state",
-                            lambda variant, baseline, states, *args: states.states > 1)
+    monkeypatch.setattr(timing_session, "depends_on_state",
+                        lambda variant, baseline, states, *args: ratio_moves and states.states > 1)
     monkeypatch.setattr("convbench.suite.runner.RETRY_PAUSE_S", 0.0)
     path = tmp_path / "phases.yaml"
     path.write_text(CONFIG.format(extra=extra))

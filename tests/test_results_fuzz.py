@@ -151,17 +151,22 @@ def test_mutated_results_files_are_refused_in_one_line_or_read(base, tmp_path_fa
     fuzz()
 
 
+def _edited(run: Path, kind: str, edit) -> str:
+    """The run's results.jsonl with ``edit`` applied to every record of ``kind`` (part or row)."""
+    lines = []
+    for line in (run / "results.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if kind in record:
+            edit(record[kind])
+        lines.append(json.dumps(record))
+    return "\n".join(lines) + "\n"
+
+
 @pytest.mark.parametrize("fmt", ["markdown", "latex", "csv", "json"])
 def test_a_row_without_its_dtype_exports(base, tmp_path, fmt):
     """Found by the fuzzer: a row whose dtype was deleted made the table's title fail to build."""
     run, _ = base
-    lines = []
-    for line in (run / "results.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if "row" in record:
-            record["row"].pop("dtype", None)
-        lines.append(json.dumps(record))
-    (tmp_path / "results.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "results.jsonl").write_text(_edited(run, "row", lambda row: row.pop("dtype", None)))
     result = CliRunner().invoke(main, ["export", str(tmp_path), "--format", fmt])
     assert result.exit_code == 0, result.output
     if fmt == "markdown":
@@ -172,15 +177,10 @@ def test_a_row_without_its_dtype_exports(base, tmp_path, fmt):
 def test_a_calibrated_state_probe_level_that_is_not_a_number_is_refused(base, tmp_path, value):
     """Found by the fuzzer: a list as the part's state_probe.calibrated_ms crashed merge's report."""
     run, _ = base
-    lines = []
-    for line in (run / "results.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if "part" in record:
-            record["part"]["state_probe"]["calibrated_ms"] = value
-        lines.append(json.dumps(record))
     directory = tmp_path / "run"
     directory.mkdir()
-    (directory / "results.jsonl").write_text("\n".join(lines) + "\n")
+    (directory / "results.jsonl").write_text(
+        _edited(run, "part", lambda part: part["state_probe"].update(calibrated_ms=value)))
     (directory / "results.csv").write_text((run / "results.csv").read_text())
     result = CliRunner().invoke(main, ["merge", str(directory), "-o", str(tmp_path / "merged")])
     check(result, "merge", "calibrated_ms")

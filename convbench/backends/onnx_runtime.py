@@ -15,7 +15,7 @@ import warnings
 
 import torch
 
-from convbench.backends.errors import BackendCannotTake, BackendUnavailable
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
 from convbench.backends.runtime import Runtime, RuntimeFacts
 
 EXTRA = "pip install 'convbench[onnx]'"
@@ -72,8 +72,8 @@ def export(model, inputs) -> bytes:
             except Exception as second:
                 raise BackendCannotTake(
                     f"onnxruntime cannot take it: ONNX export failed ({type(first).__name__}: "
-                    f"{str(first).splitlines()[0] if str(first) else ''}; dynamo exporter: "
-                    f"{type(second).__name__}: {str(second).splitlines()[0] if str(second) else ''})") from None
+                    f"{first_line(first)}; dynamo exporter: "
+                    f"{type(second).__name__}: {first_line(second)})") from None
             finally:
                 quiet.setLevel(level)
 
@@ -95,7 +95,7 @@ def prepare_int8(model, inputs, threads, device):
         raise
     except Exception as error:
         raise BackendCannotTake(f"onnxruntime cannot take it in int8: quantize_static failed ({type(error).__name__}: "
-                                f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})") from None
+                                f"{first_line(error)})") from None
     call = _session_call(model_bytes, inputs, threads, device)
     call.report = RuntimeFacts(**report(onnx_int8.SCHEME))
     return call
@@ -118,7 +118,7 @@ def _session_call(model_bytes: bytes, inputs, threads, device):
         raise
     except Exception as error:  # an op the runtime lacks, a dtype it cannot run
         raise BackendCannotTake(f"onnxruntime cannot take it: {type(error).__name__}: "
-                                f"{str(error).splitlines()[0]}") from None
+                                f"{first_line(error)}") from None
     return _bound_call(session, [i.name for i in session.get_inputs()], inputs, device)
 
 

@@ -68,7 +68,7 @@ def prepare(model, inputs, threads, device, mode: str = "default"):
             compiled(*inputs)
         except Exception as error:  # a failure to compile is this module's, not the run's
             raise BackendCannotTake(f"compile cannot take it: {type(error).__name__}: "
-                                    f"{str(error).splitlines()[0] if str(error) else ''}") from None
+                                    f"{first_line(error)}") from None
         report = _report(compiled, inputs, known_breaks)
     if report["dynamo_graphs"] == 0:
         raise NotCompiled(f"compile ran no compiled code: {report.pop('why')}")

@@ -26,14 +26,6 @@ class Axis:
     threads: int | None
     dtype: str
 
-    def label(self, several_threads: bool, several_dtypes: bool) -> str:
-        parts = [self.backend]
-        if several_threads:
-            parts.append(f"{self.threads} threads")
-        if several_dtypes:
-            parts.append(self.dtype)
-        return ", ".join(parts)
-
 
 @dataclass(frozen=True)
 class PlannedCase:
@@ -100,10 +92,6 @@ class Plan:
         kept = tuple(s for s in self.sessions if not {c.case_id for c in s.cases} <= held)
         return replace(self, sessions=kept), len(self.sessions) - len(kept)
 
-    def only(self, keys: set[str]) -> Plan:
-        """The sessions whose keys are in ``keys``."""
-        return replace(self, sessions=tuple(s for s in self.sessions if s.key in keys))
-
 
 def make_plan(suite: Suite) -> Plan:
     """Every session and case of ``suite``: workloads in config order (layer shapes, then
@@ -118,7 +106,8 @@ def make_plan(suite: Suite) -> Plan:
     for workload in [*suite.shapes, *suite.models]:
         for device in suite.devices:
             identify = partial(_case_id, suite, workload, device, several_threads, several_dtypes)
-            cases = tuple(_case(identify, request, axis, suite) for request in requests for axis in axes)
+            cases = tuple(_case(identify, request, axis, suite.baseline, set(axes), several_threads)
+                          for request in requests for axis in axes)
             sessions.append(PlannedSession(len(sessions), session_key(suite, workload, device), workload, device,
                                            requests, cases, _sittings(cases, counts)))
     return Plan(suite, tuple(sessions), axes)
@@ -131,20 +120,16 @@ def _case_id(suite: Suite, workload: Workload, device: str, several_threads: boo
                    axis.dtype if several_dtypes else None)
 
 
-def _case(identify, request: VariantRequest, axis: Axis, suite: Suite) -> PlannedCase:
+def _case(identify, request: VariantRequest, axis: Axis, baseline: VariantRequest, timed: set[Axis],
+          threads_vary: bool) -> PlannedCase:
+    """The case at ``axis``, with its counterparts' ids where ``timed`` (the suite's axes) has them."""
     eager = replace(axis, backend=backends.DEFAULT)
     float32 = replace(axis, dtype="float32")
-    eager_timed = eager in _axes_of(suite)
-    float32_timed = float32 in _axes_of(suite)
     return PlannedCase(
-        identify(request, axis), request, axis, request == suite.baseline, identify(suite.baseline, axis),
-        eager_id=identify(request, eager) if axis.backend != eager.backend and eager_timed else None,
-        float32_id=identify(request, float32) if axis.dtype != "float32" and float32_timed else None,
-        threads_vary=len(suite.timing.thread_counts) > 1)
-
-
-def _axes_of(suite: Suite) -> set[Axis]:
-    return {Axis(b, t, d) for b in suite.backends for t in suite.timing.thread_counts for d in suite.precisions}
+        identify(request, axis), request, axis, request == baseline, identify(baseline, axis),
+        eager_id=identify(request, eager) if eager != axis and eager in timed else None,
+        float32_id=identify(request, float32) if float32 != axis and float32 in timed else None,
+        threads_vary=threads_vary)
 
 
 def _sittings(cases: tuple[PlannedCase, ...], counts: list[int | None]) -> tuple[tuple[str, ...], ...]:

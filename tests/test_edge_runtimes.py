@@ -143,7 +143,8 @@ variants: [conv, depthwise]
 @pytest.mark.parametrize("backend,threads", [*[(name, 1) for name in INT8_RUNTIMES],
                                               *([("executorch", "[1, 2]")] if HAS_EXECUTORCH else [])])
 def test_int8_rows_are_timed_against_int8_conv_and_their_own_float32(backend, threads):
-    measured = list(run_suite(make_plan(parse_config(EDGE.format(backend=backend, threads=threads)))))
+    measured = [(measurement.row(), raw) for measurement, raw in
+                run_suite(make_plan(parse_config(EDGE.format(backend=backend, threads=threads))))]
     rows = [row for row, _ in measured]
     assert all(row["status"] == "ok" for row in rows), [row["error"] for row in rows]
     assert len(rows) == 4 * (2 if threads != 1 else 1)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from convbench.present.verdicts import verdict_lines
 from convbench.store.records import Record, column_kinds
+from convbench.store.schema import frame, plain_row
+from convbench.store.upgrade import upgrade
 from convbench.store.validation import ResultsError, check_row
 from convbench.store.ratios import BASELINE, EAGER
 from convbench.timing.stats import paired_ratio
@@ -50,9 +52,11 @@ def rows(replicates, processes):
 
 def test_more_processes_than_rounds_is_not_said_to_be_more_replicates():
     """Seven workers asked for five rounds: five ran, and the interval is over the five."""
-    for recorded in (5, None):  # as a run records it, and as a row saved before the column reads
-        text = "\n".join(verdict_lines(rows(recorded, 7), "conv"))
-        assert "5 rounds" in text and "processes" not in text, text
+    text = "\n".join(verdict_lines(rows(5, 7), "conv"))
+    assert "5 rounds" in text and "processes" not in text, text
+    saved_before = upgrade(frame(rows(None, 7)), {"parts": [{"config": "c"}]})  # format 1: no replicate column
+    text = "\n".join(verdict_lines([plain_row(r) for r in saved_before.to_dict("records")], "conv"))
+    assert "5 rounds" in text and "processes" not in text, text
     text = "\n".join(verdict_lines(rows(3, 3), "conv"))
     assert "5 rounds in 3 processes" in text
     assert math.isclose(BASELINE.read(rows(3, 3)[1]).ratio, rows(3, 3)[1]["latency_vs_baseline"])
@@ -81,3 +85,32 @@ def test_a_count_column_holding_text_is_refused_on_reading():
             assert column in str(error)
         else:
             raise AssertionError(f"{column}={value!r} was accepted")
+
+
+def test_every_column_comes_from_one_field_of_a_measurement_or_a_pooled_row():
+    """A column is a field of one record a measurement holds (or of a pooled row), a ratio's
+    column, or a measurement's own field; none is written from anywhere else."""
+    import dataclasses
+    import typing
+
+    from convbench.store.records import Measurement, PoolRecord, column_names
+    from convbench.store.schema import COLUMNS, RATIOS
+
+    sources: list[str] = [*column_names(PoolRecord)]
+    hints = typing.get_type_hints(Measurement)
+    for field in dataclasses.fields(Measurement):
+        if field.name == "ratios":
+            sources += [name for ratio in RATIOS for name in ratio.kinds()]
+            continue
+        hint = hints[field.name]
+        records = [arg for arg in (*typing.get_args(hint), hint) if dataclasses.is_dataclass(arg)]
+        if field.name == "runtime":
+            from convbench.backends.runtime import RuntimeFacts
+            records = [RuntimeFacts]
+        if records:
+            sources += column_names(records[0])
+        elif field.name != "traceback":  # the journal keeps a failure's traceback; the table does not
+            sources.append(field.name)
+    twice = [name for name in set(sources) if sources.count(name) > 1]
+    assert twice == ["latency_vs_baseline"]  # an estimate's, or 1.0 on the baseline's own row
+    assert set(sources) == set(COLUMNS) and len(COLUMNS) == len(set(COLUMNS))

@@ -16,7 +16,7 @@ PEAKS = {"peak_gmacs_per_s": 100.0, "bandwidth_gb_per_s": 10.0}
 
 def test_a_compute_bound_layer_is_bounded_by_the_peak():
     # 1e9 MACs over 1e6 bytes: 1000 MACs / byte, far right of the ridge (10 MACs / byte)
-    fields = roofline.roofline_fields(1e9, 1e6, 1, latency_ms=20.0, peaks=PEAKS)
+    fields = roofline.roofline_record(1e9, 1e6, 1, latency_ms=20.0, peaks=PEAKS).columns()
     assert fields["roofline_bound_ms"] == pytest.approx(10.0)       # 1e9 / 100e9 s
     assert fields["roofline_fraction"] == pytest.approx(0.5)
     assert fields["gmacs_per_s"] == pytest.approx(50.0)
@@ -25,15 +25,15 @@ def test_a_compute_bound_layer_is_bounded_by_the_peak():
 
 def test_a_memory_bound_layer_is_bounded_by_the_bandwidth():
     # 1e6 MACs over 1e8 bytes per image, batch 2: 0.01 MACs / byte
-    fields = roofline.roofline_fields(1e6, 1e8, 2, latency_ms=40.0, peaks=PEAKS)
+    fields = roofline.roofline_record(1e6, 1e8, 2, latency_ms=40.0, peaks=PEAKS).columns()
     assert fields["roofline_bound_ms"] == pytest.approx(20.0)       # 2e8 bytes / 10e9 B/s
     assert fields["roofline_fraction"] == pytest.approx(0.5)
     assert fields["gbytes_per_s"] == pytest.approx(5.0)
 
 
 def test_no_latency_or_no_calibration_leaves_the_fields_empty():
-    assert set(roofline.roofline_fields(1, 1, 1, None, PEAKS).values()) == {None}
-    fields = roofline.roofline_fields(1e9, 1e6, 1, 10.0, None)
+    assert set(roofline.roofline_record(1, 1, 1, None, PEAKS).columns().values()) == {None}
+    fields = roofline.roofline_record(1e9, 1e6, 1, 10.0, None).columns()
     assert fields["gmacs_per_s"] == pytest.approx(100.0) and fields["roofline_fraction"] is None
 
 

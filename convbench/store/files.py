@@ -23,6 +23,7 @@ from convbench.store import journal
 from convbench.store.atomic import write_atomically
 from convbench.store.csv_text import inert, restored
 from convbench.store.journal import JournalWriter, read_journal, write_journal
+from convbench.store.upgrade import FORMAT
 from convbench.store.reading import CSV_NAME, LEGACY_JSON, csv_records, load_results, raw_timings, read_legacy
 from convbench.store.schema import COLUMNS
 from convbench.store.validation import MAX_BYTES, ResultsError
@@ -157,6 +158,7 @@ class ResultWriter:
 
     def begin(self, metadata: dict[str, Any]) -> None:
         """Start a part: the rows added from now on are described by ``metadata``."""
+        metadata["format"] = FORMAT
         self.parts.append(metadata)
         self._begun.append(copy.deepcopy(metadata))
         self._journal.append("part", metadata)

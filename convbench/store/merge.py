@@ -48,8 +48,8 @@ def merge_runs(paths: list[str | Path], warn: Callable[[str], None] | None = Non
         raise ResultsError("no runs to merge")
     frames, parts, sources = [], [], []
     for path in paths:
-        df, metadata = load_results(path, warn, max_bytes)
-        frames.append(identify(df, metadata) if identify else df)
+        df, metadata = load_results(path, warn, max_bytes, identify)
+        frames.append(df)
         sources.append(str(path))
         for part in parts_of(metadata):
             key = (part.get("config"), machine_of(part), part.get("date"))

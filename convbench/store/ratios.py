@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from convbench.store.schema import missing_value
+from convbench.store.records import missing_value
 from convbench.timing.stats import RatioEstimate
 
 
@@ -21,6 +21,14 @@ class RatioColumns:
     high: str
     tested: bool = False
 
+    def kinds(self) -> dict[str, str]:
+        """Its columns, in order, with their kinds (see :func:`convbench.store.records.column_kinds`)."""
+        kinds = {self.ratio: "number", self.low: "number", self.high: "number"}
+        if self.tested:
+            kinds.update(confidence="number", p_value="number", significant="flag", verdict="text", margin="number",
+                         ratio_replicates="integer")
+        return kinds
+
     def flatten(self, estimate: RatioEstimate) -> dict[str, Any]:
         fields: dict[str, Any] = {self.ratio: estimate.ratio, self.low: estimate.low, self.high: estimate.high}
         if self.tested:
@@ -32,14 +40,9 @@ class RatioColumns:
         """The tested estimate a row holds, or None where it holds none."""
         if not self.tested or missing_value(row.get(self.ratio)) or missing_value(row.get("verdict")):
             return None
-        rounds = int(row["rounds"])
-        replicates = row.get("ratio_replicates")
-        if missing_value(replicates):  # saved before the column: those runs took the interval over processes
-            processes = int(row.get("processes") or 1)
-            replicates = min(processes, rounds) if processes > 1 else rounds
         return RatioEstimate(ratio=float(row[self.ratio]), low=float(row[self.low]), high=float(row[self.high]),
-                             p_value=float(row["p_value"]), verdict=str(row["verdict"]), rounds=rounds,
-                             replicates=int(replicates), confidence=float(row["confidence"]),
+                             p_value=float(row["p_value"]), verdict=str(row["verdict"]), rounds=int(row["rounds"]),
+                             replicates=int(row["ratio_replicates"]), confidence=float(row["confidence"]),
                              margin=float(row["margin"]))
 
 

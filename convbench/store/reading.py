@@ -13,7 +13,8 @@ import pandas as pd
 from convbench.store import journal
 from convbench.store.csv_text import restored
 from convbench.store.journal import read_journal
-from convbench.store.schema import COLUMNS, FLAG_COLUMNS, NUMBER_COLUMNS, REQUIRED, STATUSES, frame, with_machine
+from convbench.store.upgrade import Identify, upgrade
+from convbench.store.schema import COLUMNS, FLAG_COLUMNS, NUMBER_COLUMNS, REQUIRED, STATUSES, frame
 from convbench.store.validation import (MAX_BYTES, ResultsError, TooLarge, check_part, check_row, parse_json,
                                         read_regular)
 
@@ -21,17 +22,22 @@ LEGACY_JSON = "results.json"
 CSV_NAME = "results.csv"
 
 
-def load_results(path: str | Path, warn: Callable[[str], None] | None = None,
-                 max_bytes: int = MAX_BYTES) -> tuple[pd.DataFrame, dict[str, Any]]:
+def load_results(path: str | Path, warn: Callable[[str], None] | None = None, max_bytes: int = MAX_BYTES,
+                 identify: Identify | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A run's rows and metadata, from its directory, its results.jsonl (or an older run's
-    results.json) or its results.csv.
+    results.json) or its results.csv, in the current results format (:mod:`convbench.store.upgrade`;
+    ``identify`` computes the case ids of a run saved before them).
 
     Raises :class:`ResultsError` naming the file and the field for anything unreadable or not of the
     schema; ``warn`` hears of what was worked around (a cut-short last line or row, a corrupt
     results.jsonl beside a good results.csv).
     """
-    warn = warn or (lambda message: None)
-    path = Path(path)
+    df, metadata = _read(Path(path), warn or (lambda message: None), max_bytes)
+    return upgrade(df, metadata, identify, where=str(path)), metadata
+
+
+def _read(path: Path, warn: Callable[[str], None], max_bytes: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The rows and metadata a run's files hold, in the format they were saved in."""
     if path.is_dir():
         csv_path = path / CSV_NAME
         for name in (journal.NAME, LEGACY_JSON):
@@ -64,7 +70,7 @@ def _load_records(path: Path, max_bytes: int, warn: Callable[[str], None]) -> tu
     metadata = dict(parts[0]) if parts else {}
     metadata["parts"] = parts
     _check_columns(path, rows[0].keys() if rows else REQUIRED)
-    return with_machine(frame(rows), metadata), metadata
+    return frame(rows), metadata
 
 
 def read_legacy(path: Path, max_bytes: int, keep_raw: bool = False):
@@ -134,7 +140,7 @@ def _load_csv(path: Path, warn: Callable[[str], None], max_bytes: int) -> tuple[
             except ResultsError as error:
                 warn(f"{error}; the tables will lack the run's metadata")
             break
-    return with_machine(df.reindex(columns=COLUMNS), metadata), metadata
+    return df.reindex(columns=COLUMNS), metadata
 
 
 def raw_timings(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[tuple[str, str], dict[str, Any]]:

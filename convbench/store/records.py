@@ -1,15 +1,23 @@
-"""What a row is made of, typed: a case's counts, its timing and what other work did meanwhile
-(and, from its runtime, :class:`convbench.backends.runtime.RuntimeFacts`). Each record's fields
-are the row's columns of the same names, in order; the schema takes the columns and their kinds
-from here (:mod:`convbench.store.schema`), and a row gets them by ``columns()``."""
+"""What a row is made of, typed: which case it is, its counts, its timing, what other work did
+meanwhile, the machine's state, and so on (and, from its runtime,
+:class:`convbench.backends.runtime.RuntimeFacts`); a :class:`Measurement` holds one case's records
+and ratio estimates and is flattened into the row by :meth:`Measurement.row`, where it is stored.
+Each record's fields are the row's columns of the same names, in order; the schema takes the
+columns and their kinds from here (:mod:`convbench.store.schema`)."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
 from typing import Any
+
+
+def missing_value(value) -> bool:
+    """None, NaN or an empty string: a value that does not apply or was not measured."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
 
 def column_names(record: type) -> list[str]:
@@ -31,6 +39,43 @@ class Record:
 
     def columns(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class CaseRecord(Record):
+    """Which case a row is: its id, session, machine and run, the config, workload and variant, and
+    the axes it was measured on (``threads`` where they vary or once timed)."""
+
+    case_id: str | None
+    session: str | None
+    machine: str | None
+    run: str | None
+    config: str
+    shape: str
+    variant: str
+    label: str
+    batch: int | None
+    in_channels: int | None
+    out_channels: int | None
+    kernel_size: int | None
+    stride: int | None
+    height: int | None
+    width: int | None
+    device: str
+    backend: str
+    dtype: str
+    memory_format: str
+    mode: str
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class SwapRecord(Record):
+    """A network's convs swapped for the variant: how many, and those kept with why."""
+
+    convs_replaced: int
+    convs_kept: int
+    convs_kept_why: str
 
 
 @dataclass(frozen=True)
@@ -92,3 +137,105 @@ class ContentionRecord(Record):
     gpu_other_processes: int | None
     timing_attempts: int
     span_s: float
+
+
+@dataclass(frozen=True)
+class SplitRecord(Record):
+    """A training step split: its forward read alone in the same rounds, and the backward as the
+    step less the forward (a mean difference with its interval)."""
+
+    latency_forward_ms: float
+    latency_backward_ms: float
+    latency_backward_low_ms: float
+    latency_backward_high_ms: float
+
+
+@dataclass(frozen=True)
+class PoolRecord(Record):
+    """Several runs of one case pooled into one row (``merge --pool``): how many, the range of
+    their latencies and their ratios."""
+
+    pooled_runs: int | None
+    latency_min_ms: float | None
+    latency_max_ms: float | None
+    run_ratios: str | None
+
+
+@dataclass(frozen=True)
+class RooflineRecord(Record):
+    """What a case reached (GMAC/s, GB/s), the least time the machine's calibrated peaks allow and
+    the share of that bound it reached (None without a calibration)."""
+
+    gmacs_per_s: float | None
+    gbytes_per_s: float | None
+    roofline_bound_ms: float | None
+    roofline_fraction: float | None
+
+
+@dataclass(frozen=True)
+class OutputCheck(Record):
+    """A runtime's output held against eager PyTorch's: the largest absolute and relative
+    difference, or in int8 the signal-to-quantization-noise ratio against float32 (dB)."""
+
+    backend_max_abs_diff: float | None = None
+    backend_max_rel_diff: float | None = None
+    quant_sqnr_db: float | None = None
+
+    def columns(self) -> dict[str, Any]:
+        return {name: value for name, value in dataclasses.asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class StateRecord(Record):
+    """The machine's state while a case was read: the state probe's median level and spread, and
+    whether its ratio is unstable, with why."""
+
+    state_probe_ms: float
+    state_probe_spread: float
+    unstable: bool
+    instability: str
+
+
+@dataclass
+class Measurement:
+    """One case's row as records, filled in as the case is built, counted and timed; ``ratios``
+    holds each comparison's estimate by its columns (:mod:`convbench.store.ratios`), and
+    ``traceback`` goes with a failed row into the journal only."""
+
+    case: CaseRecord
+    status: str = "ok"
+    error: str = ""
+    traceback: str | None = None
+    swaps: SwapRecord | None = None
+    count: CountRecord | None = None
+    params_vs_baseline: float | None = None
+    macs_vs_baseline: float | None = None
+    runtime: Any = None  # convbench.backends.runtime.RuntimeFacts
+    output: OutputCheck | None = None
+    timing: TimingRecord | None = None
+    peak_memory_bytes: int | None = None
+    split: SplitRecord | None = None
+    roofline: RooflineRecord | None = None
+    contention: ContentionRecord | None = None
+    state: StateRecord | None = None
+    ratios: dict[Any, Any] = dataclasses.field(default_factory=dict)  # RatioColumns -> RatioEstimate
+    latency_vs_baseline: float | None = None  # 1.0 on the baseline's own row, which has no estimate
+    state_ratios: str | None = None
+    eager_ratio_note: str | None = None
+
+    def failed(self, status: str, error: str, trace: str | None) -> None:
+        self.status, self.error, self.traceback = status, error, trace
+
+    def row(self) -> dict[str, Any]:
+        """The row: every record's columns and every estimate's, flat (unset parts left out)."""
+        row: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "ratios":
+                for columns, estimate in value.items():
+                    row.update(columns.flatten(estimate))
+            elif hasattr(value, "columns"):
+                row.update(value.columns())
+            elif value is not None:
+                row[field.name] = value
+        return row

@@ -8,50 +8,43 @@ from typing import Any
 
 import pandas as pd
 
-from convbench.store.metadata import machine_fingerprint
 from convbench.backends.runtime import RuntimeFacts
-from convbench.store.records import ContentionRecord, CountRecord, TimingRecord, column_kinds, column_names
+from convbench.store.ratios import BACKWARD, BASELINE, EAGER, FLOAT32, FORWARD
+from convbench.store.records import (CaseRecord, ContentionRecord, CountRecord, Measurement, OutputCheck, PoolRecord,
+                                     RooflineRecord, SplitRecord, StateRecord, SwapRecord, TimingRecord, column_kinds,
+                                     column_names, missing_value)  # noqa: F401 (missing_value: read here)
+
+RECORDS = (CaseRecord, CountRecord, TimingRecord, SplitRecord, PoolRecord, RooflineRecord, OutputCheck, RuntimeFacts,
+           ContentionRecord, StateRecord, SwapRecord)
+RATIOS = (BASELINE, EAGER, FLOAT32, FORWARD, BACKWARD)
 
 COLUMNS = [
-    "case_id", "session", "machine", "run", "config", "shape", "variant", "label",
-    "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width",
-    "device", "backend", "dtype", "memory_format", "mode", "threads",
+    *column_names(CaseRecord),
     *column_names(CountRecord),
     *column_names(TimingRecord),
-    "latency_forward_ms", "latency_backward_ms", "latency_backward_low_ms", "latency_backward_high_ms",
-    "forward_vs_baseline", "forward_ratio_low", "forward_ratio_high", "backward_vs_baseline", "backward_ratio_low",
-    "backward_ratio_high",
-    "pooled_runs", "latency_min_ms", "latency_max_ms", "run_ratios",
-    "peak_memory_bytes", "gmacs_per_s", "gbytes_per_s", "roofline_bound_ms", "roofline_fraction",
-    "params_vs_baseline", "macs_vs_baseline", "latency_vs_baseline",
-    "latency_ratio_low", "latency_ratio_high", "confidence", "p_value", "significant", "verdict", "margin",
-    "ratio_replicates",
-    "latency_vs_eager", "eager_ratio_low", "eager_ratio_high", "eager_ratio_note", "backend_max_abs_diff",
-    "backend_max_rel_diff", "quant_sqnr_db", "latency_vs_float32", "float32_ratio_low", "float32_ratio_high",
+    *column_names(SplitRecord), *FORWARD.kinds(), *BACKWARD.kinds(),
+    *column_names(PoolRecord),
+    "peak_memory_bytes", *column_names(RooflineRecord),
+    "params_vs_baseline", "macs_vs_baseline", *BASELINE.kinds(),
+    *EAGER.kinds(), "eager_ratio_note", *column_names(OutputCheck), *FLOAT32.kinds(),
     *column_names(RuntimeFacts),
     *column_names(ContentionRecord),
-    "state_probe_ms", "state_probe_spread", "unstable", "instability", "state_ratios",
-    "convs_replaced", "convs_kept", "convs_kept_why",
+    *column_names(StateRecord), "state_ratios",
+    *column_names(SwapRecord),
     "status", "error",
 ]
 STATUSES = ("ok", "skipped", "error")
 REQUIRED = ("variant", "label", "shape", "status")
 
-# The kind of every column, checked when a results file is read (convbench.store.validation): the
-# records' columns by their fields' types, the others listed.
-RECORD_KINDS = {name: kind for record in (CountRecord, TimingRecord, ContentionRecord, RuntimeFacts)
-                for name, kind in column_kinds(record).items()}
-TEXT_COLUMNS = frozenset({
-    "case_id", "session", "machine", "run", "config", "shape", "variant", "label", "device", "backend", "dtype",
-    "memory_format", "mode", "verdict", "eager_ratio_note", "instability", "state_ratios", "convs_kept_why", "status",
-    "error", "run_ratios",
-    *(name for name, kind in RECORD_KINDS.items() if kind == "text")})
-FLAG_COLUMNS = frozenset({"significant", "unstable", *(name for name, kind in RECORD_KINDS.items() if kind == "flag")})
+# The kind of every column, checked when a results file is read (convbench.store.validation): a
+# record's columns by its fields' types, a measurement's own fields likewise, a ratio's by its columns.
+KINDS = {name: kind for source in (*RECORDS, Measurement) for name, kind in column_kinds(source).items()
+         if name in COLUMNS}
+KINDS.update({name: kind for ratio in RATIOS for name, kind in ratio.kinds().items()})
+TEXT_COLUMNS = frozenset(name for name, kind in KINDS.items() if kind == "text")
+FLAG_COLUMNS = frozenset(name for name, kind in KINDS.items() if kind == "flag")
 NUMBER_COLUMNS = frozenset(COLUMNS) - TEXT_COLUMNS - FLAG_COLUMNS
-INTEGER_COLUMNS = frozenset({
-    "batch", "in_channels", "out_channels", "kernel_size", "stride", "height", "width", "threads", "peak_memory_bytes",
-    "convs_replaced", "convs_kept", "pooled_runs", "ratio_replicates",
-    *(name for name, kind in RECORD_KINDS.items() if kind == "integer")})
+INTEGER_COLUMNS = frozenset(name for name, kind in KINDS.items() if kind == "integer")
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -78,11 +71,9 @@ def parts_of(metadata: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def machine_of(part: dict[str, Any]) -> str | None:
-    """A part's machine id (computed from its metadata for runs saved before ids existed)."""
+    """A part's machine id (None where it has none)."""
     machine = part.get("machine")
-    if isinstance(machine, dict) and machine.get("id"):
-        return machine["id"]
-    return machine_fingerprint(part)["id"] if part.get("host") else None
+    return machine.get("id") if isinstance(machine, dict) else None
 
 
 def part_for(metadata: dict[str, Any], config: Any = None, machine: Any = None) -> dict[str, Any]:
@@ -92,19 +83,3 @@ def part_for(metadata: dict[str, Any], config: Any = None, machine: Any = None) 
         if (config is None or part.get("config") == config) and (machine is None or machine_of(part) == machine):
             return part
     return parts[0] if parts else {}
-
-
-def with_machine(df: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
-    """Rows saved before machine ids and runtimes existed get their run's machine id, and eager."""
-    df["backend"] = df["backend"].astype(object).where(df["backend"].notna(), "eager")
-    if df["machine"].isna().any():
-        machines = {part.get("config"): machine_of(part) for part in parts_of(metadata)}
-        fallback = machine_of(metadata) if metadata else None
-        df["machine"] = [m if not missing_value(m) else machines.get(c, fallback)
-                         for m, c in zip(df["machine"], df["config"])]
-    return df
-
-
-def missing_value(value) -> bool:
-    """None, NaN or an empty string: a value that does not apply or was not measured."""
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""

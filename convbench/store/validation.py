@@ -155,6 +155,9 @@ def check_part(part: Any, where: str) -> dict[str, Any]:
             raise ResultsError(f"{where}.{key}: must be an object, got {_kind(part[key])}")
     if part.get("threads") is not None:
         _check_number(part["threads"], f"{where}.threads")
+    if part.get("format") is not None and (not isinstance(part["format"], int) or isinstance(part["format"], bool)
+                                           or part["format"] < 1):
+        raise ResultsError(f"{where}.format: must be a results-format version (1, 2, ...), got {part['format']!r:.40}")
     machine = part.get("machine") or {}
     if machine.get("id") is not None and not isinstance(machine["id"], str):
         raise ResultsError(f"{where}.machine.id: must be text, got {_kind(machine['id'])}")

@@ -1,5 +1,5 @@
 """Cases: one variant on one workload (a layer shape, or a network with its convs swapped), built,
-counted and turned into the start of its row.
+counted and turned into the start of its measurement.
 
 A variant that cannot take a shape (a ``ValueError`` from its builder) gives a ``skipped`` row with
 the reason; anything else that fails gives an ``error`` row.
@@ -7,6 +7,7 @@ the reason; anything else that fails gives an ``error`` row.
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from convbench.models.inputs import KeywordCall, make_inputs
 from convbench.models.octave_resnet import oct_resnet50
 from convbench.models.user import build_user_model, is_user_code
 from convbench.registry import build, example_inputs, get_variant
-from convbench.store.records import CountRecord
+from convbench.store.records import CaseRecord, CountRecord, Measurement, SwapRecord
 from convbench.suite.interrupts import StopRequested
 from convbench.plan.config import ModelWorkload, Shape, Suite, VariantRequest
 from convbench.plan.expand import PlannedCase, PlannedSession
@@ -121,24 +122,19 @@ def count_case(workload: Workload, module: nn.Module, inputs: tuple[torch.Tensor
                          "the shape without the batch") from None
 
 
-def base_row(suite: Suite, session: PlannedSession, device: str, request: VariantRequest) -> dict[str, Any]:
+def case_record(suite: Suite, session: PlannedSession, device: str, request: VariantRequest) -> CaseRecord:
+    """Which case this is, before its axis is known: the session's workload and the variant, on eager."""
     workload = session.workload
     is_model = isinstance(workload, ModelWorkload)
-    return {
-        "case_id": None, "session": session.key,
-        "config": suite.name, "shape": workload.label, "variant": request.name, "label": request.label,
-        "batch": workload.batch,
-        "in_channels": _channels_first(workload)[0] if is_model else workload.in_channels,
-        "out_channels": None if is_model else workload.out_channels,
-        "kernel_size": None if is_model else workload.kernel_size,
-        "stride": None if is_model else workload.stride,
-        "height": _channels_first(workload)[1] if is_model else workload.height,
-        "width": _channels_first(workload)[2] if is_model else workload.width,
-        "device": device, "backend": "eager", "dtype": suite.dtype,
-        "memory_format": suite.memory_format,
-        "mode": _mode(suite),
-        "status": "ok", "error": "",
-    }
+    channels, height, width = _channels_first(workload) if is_model else (
+        workload.in_channels, workload.height, workload.width)
+    return CaseRecord(
+        case_id=None, session=session.key, machine=None, run=None, config=suite.name, shape=workload.label,
+        variant=request.name, label=request.label, batch=workload.batch, in_channels=channels,
+        out_channels=None if is_model else workload.out_channels,
+        kernel_size=None if is_model else workload.kernel_size, stride=None if is_model else workload.stride,
+        height=height, width=width, device=device, backend="eager", dtype=suite.dtype,
+        memory_format=suite.memory_format, mode=_mode(suite))
 
 
 def _mode(suite: Suite) -> str:
@@ -190,10 +186,10 @@ def count_record(request: VariantRequest, workload: Workload, cost: Cost) -> Cou
 
 @dataclass
 class Case:
-    """One planned case: its row, raw timings, and module once built (shared by the cases of one
-    variant on every axis, which are counted once)."""
+    """One planned case: its measurement, raw timings, and module once built (shared by the cases
+    of one variant on every axis, which are counted once)."""
 
-    row: dict[str, Any]
+    measurement: Measurement
     raw: dict[str, Any]
     built: Built | None
     request: VariantRequest
@@ -220,34 +216,34 @@ def on_axis(counted: Case, planned: PlannedCase) -> Case:
     """The counted case as measured at the planned case's axis: the same module and counts, its
     own row and id."""
     axis = planned.axis
-    row = {**counted.row, "backend": axis.backend, "dtype": axis.dtype, "case_id": planned.case_id}
-    if planned.threads_vary:
-        row["threads"] = axis.threads
-    return Case(row, {}, counted.built, counted.request, planned)
+    case = dataclasses.replace(counted.measurement.case, backend=axis.backend, dtype=axis.dtype,
+                               case_id=planned.case_id, threads=axis.threads if planned.threads_vary else None)
+    return Case(dataclasses.replace(counted.measurement, case=case, ratios={}), {}, counted.built, counted.request,
+                planned)
 
 
 def prepare(suite: Suite, session: PlannedSession, device: str, request: VariantRequest) -> Case:
     """The variant built for the session's workload and counted once; a skipped or error row when it cannot be."""
     workload = session.workload
-    row = base_row(suite, session, device, request)
-    case = Case(row, {}, None, request)
+    measurement = Measurement(case_record(suite, session, device, request))
+    case = Case(measurement, {}, None, request)
     try:
         try:
             module, inputs = build_case(workload, request, swaps := {})
-            row.update(swaps)
+            measurement.swaps = SwapRecord(**swaps) if swaps else None
         except ValueError as error:
-            row.update(status="skipped", error=str(error), traceback=traceback.format_exc())
+            measurement.failed("skipped", str(error), traceback.format_exc())
             return case
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
         cost = count_case(workload, module, inputs, suite.timing.training)
-        row.update(count_record(request, workload, cost).columns())
+        measurement.count = count_record(request, workload, cost)
         case.built = Built(module, inputs, cost)
     except Exception as error:  # a failed case is a row, not the end of the run
-        row.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
+        measurement.failed("error", f"{type(error).__name__}: {error}", traceback.format_exc())
     except (SystemExit, KeyboardInterrupt) as error:  # raised by the user's code, not by a stop signal
         if isinstance(error, StopRequested):
             raise
-        row.update(status="error", error=f"{type(error).__name__}({error}) raised while building the case",
-                   traceback=traceback.format_exc())
+        measurement.failed("error", f"{type(error).__name__}({error}) raised while building the case",
+                           traceback.format_exc())
     return case

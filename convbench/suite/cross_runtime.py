@@ -1,6 +1,6 @@
 """A case against the same module elsewhere in its session: its output against eager PyTorch's
-(in int8, its quantization error against float32's), and its latency against eager's and against
-its own float32 on the same runtime."""
+(in int8, its quantization error against float32's), and its latency against eager's (its
+latency against its own float32 on the same runtime is a plain ratio of the session)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import dataclasses
 from typing import Any
 
 from convbench import backends
-from convbench.store.ratios import EAGER, FLOAT32
+from convbench.store.ratios import EAGER
+from convbench.store.records import Measurement, OutputCheck
 from convbench.timing import Session, TimingSettings, check_runs
 
 
@@ -26,29 +27,23 @@ def check_output(case, output, references: dict[tuple, Any], settings: TimingSet
         eager = dataclasses.replace(settings, backend="eager", dtype=key[2])
         reference = references[key] = check_runs(case.built.module, case.built.inputs, settings=eager)
     if settings.dtype == "int8":
-        case.row["quant_sqnr_db"] = backends.sqnr_db(reference, output)
+        case.measurement.output = OutputCheck(quant_sqnr_db=backends.sqnr_db(reference, output))
         return
     largest, relative = backends.difference(reference, output)
-    case.row.update(backend_max_abs_diff=largest, backend_max_rel_diff=relative)
+    case.measurement.output = OutputCheck(backend_max_abs_diff=largest, backend_max_rel_diff=relative)
     tolerance = backends.TOLERANCE.get(settings.dtype, 1e-4)
     if relative > tolerance:
         raise ValueError(f"{case.backend} output differs from eager by {relative:.2g} of the largest output "
                          f"(max abs {largest:.2g}), above the {settings.dtype} tolerance of {tolerance:g}")
 
 
-def eager_fields(session: Session, i: int, eager: int, confidence: float, margin: float) -> dict:
+def compare_with_eager(measurement: Measurement, session: Session, i: int, eager: int, confidence: float,
+                       margin: float) -> None:
     """Row ``i``'s latency against the same module in eager PyTorch, where both were read by the
     same clock; where not (ONNX Runtime on CUDA waits for its stream every call and is read by the
     synchronised wall clock, eager by CUDA events), a note saying so instead of a ratio."""
     mine, theirs = session.timings[i].clock, session.timings[eager].clock
     if mine != theirs:
-        return {"eager_ratio_note": f"not compared with eager: read by the {mine} clock, eager by {theirs}"}
-    estimate = session.ratio(i, eager, confidence, margin)
-    return EAGER.flatten(estimate)
-
-
-def float32_fields(session: Session, i: int, float32: int, confidence: float, margin: float) -> dict:
-    """Row ``i``'s latency against the same module in float32 on the same runtime, read in the
-    same rounds: what the precision buys."""
-    estimate = session.ratio(i, float32, confidence, margin)
-    return FLOAT32.flatten(estimate)
+        measurement.eager_ratio_note = f"not compared with eager: read by the {mine} clock, eager by {theirs}"
+    else:
+        measurement.ratios[EAGER] = session.ratio(i, eager, confidence, margin)

@@ -162,9 +162,9 @@ def _measure(part: Part, plan: Plan, measure_time: bool, writer: ResultWriter | 
         def on_case(index: int, _: int, description: str) -> None:
             progress.update(task, completed=index, description=description)
 
-        for row, raw in run_suite(plan, measure_time=measure_time, on_case=on_case):
-            row["machine"] = machine
-            row["run"] = part.metadata["run"]
+        for measurement, raw in run_suite(plan, measure_time=measure_time, on_case=on_case):
+            measurement.case = dataclasses.replace(measurement.case, machine=machine, run=part.metadata["run"])
+            row = measurement.row()  # the one place a measurement becomes a row
             part.rows.append(row)
             if writer:
                 writer.add(row, raw)

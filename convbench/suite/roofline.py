@@ -28,6 +28,7 @@ import torch
 from convbench.timing.contention import THRESHOLD, ContendedError, Probe
 from convbench.store.metadata import cpu_model, run_metadata
 from convbench.store.files import write_atomically
+from convbench.store.records import RooflineRecord
 from convbench.timing import DTYPES, benchmark
 from convbench.timing.state_probe import DESCRIPTION, StateProbe
 from convbench.timing.states import machine_states
@@ -206,20 +207,17 @@ def _read(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def roofline_fields(macs: float, bytes_moved: float, batch: int, latency_ms: float | None,
-                    peaks: dict | None) -> dict[str, float | None]:
+def roofline_record(macs: float, bytes_moved: float, batch: int, latency_ms: float | None,
+                    peaks: dict | None) -> RooflineRecord:
     """Achieved GMAC/s and GB/s for one forward of the batch, and with ``peaks`` the roofline bound
     (the least time the machine needs for this work) and the fraction of it reached."""
-    fields: dict[str, float | None] = {"gmacs_per_s": None, "gbytes_per_s": None,
-                                       "roofline_bound_ms": None, "roofline_fraction": None}
     if not latency_ms:
-        return fields
+        return RooflineRecord(None, None, None, None)
     seconds = latency_ms * 1e-3
-    fields["gmacs_per_s"] = macs * batch / seconds / 1e9
-    fields["gbytes_per_s"] = bytes_moved * batch / seconds / 1e9
+    bound_ms = fraction = None
     if peaks:
         bound_s = max(macs * batch / (peaks["peak_gmacs_per_s"] * 1e9),
                       bytes_moved * batch / (peaks["bandwidth_gb_per_s"] * 1e9))
-        fields["roofline_bound_ms"] = bound_s * 1e3
-        fields["roofline_fraction"] = bound_s / seconds
-    return fields
+        bound_ms, fraction = bound_s * 1e3, bound_s / seconds
+    return RooflineRecord(gmacs_per_s=macs * batch / seconds / 1e9, gbytes_per_s=bytes_moved * batch / seconds / 1e9,
+                          roofline_bound_ms=bound_ms, roofline_fraction=fraction)

@@ -1,5 +1,5 @@
 """Running a suite: each case built and counted, then the cases of one workload on one device
-timed together, interleaved with their baseline, and their rows filled in.
+timed together, interleaved with their baseline, and their measurements filled in.
 
 A case that fails gives a row saying why (see :mod:`convbench.suite.cases`); the run goes on.
 """
@@ -13,27 +13,28 @@ import traceback
 from typing import Any, Callable, Iterator
 
 from convbench import backends
-from convbench.suite.training_split import split_fields
+from convbench.suite.training_split import split_step
 from convbench.plan.config import ModelWorkload, Suite, resolve_device
 from convbench.plan.expand import Plan, PlannedSession
-from convbench.store.ratios import BASELINE
-from convbench.store.records import ContentionRecord, TimingRecord
+from convbench.store.ratios import BASELINE, FLOAT32
+from convbench.store.records import ContentionRecord, Measurement, StateRecord, TimingRecord
 from convbench.suite.cases import Case, Workload, on_axis, prepare
-from convbench.suite.cross_runtime import check_output, eager_fields, float32_fields
-from convbench.suite.roofline import cached_peaks, roofline_fields
+from convbench.suite.cross_runtime import check_output, compare_with_eager
+from convbench.suite.roofline import cached_peaks, roofline_record
 from convbench.timing import Session, TimingSettings, check_runs, time_session
 from convbench.timing.contention import ContendedError, Contention, UnstableError
 from convbench.timing.states import STATE_GAP
 
 
 def run_suite(plan: Plan, measure_time: bool = True,
-              on_case: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[dict, dict]]:
-    """Yield ``(row, raw)`` for every case of the plan, in order; ``raw`` holds the raw timings for JSON.
+              on_case: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[Measurement, dict]]:
+    """Yield ``(measurement, raw)`` for every case of the plan, in order; ``raw`` holds the raw
+    timings for JSON.
 
     The cases of one session (a shape or network on one device) are built and counted, then timed
     together in interleaved rounds with their baseline, so the baseline's latency and every ratio
     come from the same rounds. With ``timing.on_contention: fail`` (or ``on_instability: fail``) a
-    contended (or unstable) session raises :class:`ContendedError` after its rows are yielded.
+    contended (or unstable) session raises :class:`ContendedError` after its measurements are yielded.
     """
     suite = plan.suite
     total = len(plan.cases)
@@ -61,7 +62,7 @@ def run_suite(plan: Plan, measure_time: bool = True,
                             if name == session.device}
             refused = _time_group(suite, device, session, prepared, device_peaks, on_round)
         for case in prepared:
-            yield case.row, case.raw
+            yield case.measurement, case.raw
         if refused:
             raise refused
 
@@ -73,8 +74,8 @@ def _count_ratios(prepared: list[Case]) -> None:
         baseline = by_id[case.planned.baseline_id].built
         if baseline is not None and case.built is not None:
             cost, base = case.built.cost, baseline.cost
-            case.row["params_vs_baseline"] = cost.params / base.params if base.params else None
-            case.row["macs_vs_baseline"] = cost.macs / base.macs if base.macs else None
+            case.measurement.params_vs_baseline = cost.params / base.params if base.params else None
+            case.measurement.macs_vs_baseline = cost.macs / base.macs if base.macs else None
 
 
 def _time_group(suite: Suite, device: str, session: PlannedSession, prepared: list[Case], peaks: dict,
@@ -96,14 +97,14 @@ def _time_group(suite: Suite, device: str, session: PlannedSession, prepared: li
             settings = settings_of(case)
             report: dict = {}
             output = check_runs(case.built.module, case.built.inputs, settings=settings, report=report)
-            case.row.update(report)
+            case.measurement.runtime = backends.RuntimeFacts(**report)
             if not t.training:
                 check_output(case, output, references, settings)
         except backends.BackendCannotTake as error:  # e.g. an op the runtime lacks: a skipped row
-            case.row.update(status="skipped", error=str(error), traceback=traceback.format_exc())
+            case.measurement.failed("skipped", str(error), traceback.format_exc())
             case.built = None
         except Exception as error:  # this case cannot be timed with these settings; the others can
-            case.row.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
+            case.measurement.failed("error", f"{type(error).__name__}: {error}", traceback.format_exc())
             case.built = None
     timed = [c for c in prepared if c.built is not None]
     refused = None
@@ -135,7 +136,7 @@ def _time_sitting(suite: Suite, device: str, workload: Workload, timed: list[Cas
                                    min_span=t.min_span, on_round=on_round)
         except Exception as error:  # e.g. out of memory: every case of the session gets the error
             for c in timed:
-                c.row.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
+                c.measurement.failed("error", f"{type(error).__name__}: {error}", traceback.format_exc())
             return None
         contentions = [session.contention_of(*{i, i if bases[i] is None else bases[i]}) for i, c in enumerate(timed)]
         worst = max(contentions, key=lambda c: c.cores)
@@ -148,24 +149,27 @@ def _time_sitting(suite: Suite, device: str, workload: Workload, timed: list[Cas
     for i, case in enumerate(timed):
         _fill_timing(case, session, i, bases[i], contentions[i], threshold, attempts, suite,
                      unstable[i])
+        measurement = case.measurement
         if i in to_eager:
-            case.row.update(eager_fields(session, i, to_eager[i], t.confidence, t.margin))
+            compare_with_eager(measurement, session, i, to_eager[i], t.confidence, t.margin)
         if i in to_float32:
-            case.row.update(float32_fields(session, i, to_float32[i], t.confidence, t.margin))
-        case.row.update(roofline_fields(case.built.cost.macs, case.built.cost.bytes_moved, workload.batch,
-                                        case.row["latency_ms"], peaks.get((case.threads, case.dtype))))
+            measurement.ratios[FLOAT32] = session.ratio(i, to_float32[i], t.confidence, t.margin)
+        measurement.roofline = roofline_record(case.built.cost.macs, case.built.cost.bytes_moved, workload.batch,
+                                               measurement.timing.latency_ms, peaks.get((case.threads, case.dtype)))
         if t.training:
             base = bases[i]
-            case.row.update(split_fields(session, i, len(timed) + i, base, None if base is None else len(timed) + base,
-                                         t.confidence, t.margin))
+            measurement.split, split_ratios = split_step(session, i, len(timed) + i, base,
+                                                         None if base is None else len(timed) + base,
+                                                         t.confidence, t.margin)
+            measurement.ratios.update(split_ratios)
     if t.on_contention == "fail" and worst.contended(threshold):
         return ContendedError(f"{workload.label} ({device}) was timed under contention: {worst.describe()}, "
                               f"above the threshold of {threshold:g} cores; rerun on a quiet machine (or set "
                               "timing.on_contention: mark)")
     if t.on_instability == "fail" and any(unstable):
-        first = next(case.row for case, reason in zip(timed, unstable) if reason)
-        return UnstableError(f"{workload.label} ({device}): {first['label']}: {first['instability']}; rerun when the "
-                             "machine is steady (or set timing.on_instability: mark)")
+        first = next(case.measurement for case, reason in zip(timed, unstable) if reason)
+        return UnstableError(f"{workload.label} ({device}): {first.case.label}: {first.state.instability}; rerun when "
+                             "the machine is steady (or set timing.on_instability: mark)")
     return None
 
 
@@ -200,32 +204,33 @@ def _unstable(session: Session, timed: list[Case], bases: list[int | None], peak
 def _fill_timing(case: Case, session: Session, i: int, base: int | None, contention: Contention,
                  threshold: float, attempts: int, suite: Suite, unstable: str | None) -> None:
     timing = session.timings[i]
-    case.row.update(TimingRecord(latency_ms=session.latency_ms(i), latency_iqr_ms=timing.iqr_ms, runs=timing.runs,
-                                 rounds=len(session.round_ms[i]), processes=timing.processes, noisy=timing.noisy,
-                                 timing_method=timing.method).columns(),
-                    threads=timing.threads, peak_memory_bytes=timing.peak_memory_bytes)
-    case.row.update(ContentionRecord(contention=contention.cores, contended=contention.contended(threshold),
-                                     cpu_steal=contention.steal, load_avg=contention.load_avg,
-                                     gpu_other_processes=contention.gpu_other_processes, timing_attempts=attempts,
-                                     span_s=session.span_s).columns())
+    measurement = case.measurement
+    measurement.case = dataclasses.replace(measurement.case, threads=timing.threads)
+    measurement.timing = TimingRecord(latency_ms=session.latency_ms(i), latency_iqr_ms=timing.iqr_ms,
+                                      runs=timing.runs, rounds=len(session.round_ms[i]), processes=timing.processes,
+                                      noisy=timing.noisy, timing_method=timing.method)
+    measurement.peak_memory_bytes = timing.peak_memory_bytes
+    measurement.contention = ContentionRecord(contention=contention.cores, contended=contention.contended(threshold),
+                                              cpu_steal=contention.steal, load_avg=contention.load_avg,
+                                              gpu_other_processes=contention.gpu_other_processes,
+                                              timing_attempts=attempts, span_s=session.span_s)
     case.raw = {"round_ms": session.round_ms[i], "round_process": session.round_process,
                 "timing_ms": timing.times_ms,
                 "round_contention": [c.cores for c in session.contention[i]]}
     states = session.states_of(i)
     if states is not None:
-        case.row.update(state_probe_ms=states.level_ms, state_probe_spread=states.spread,
-                        unstable=unstable is not None,
-                        instability=states.describe() + (f"; {unstable}" if unstable and not states.drift else ""))
+        measurement.state = StateRecord(
+            state_probe_ms=states.level_ms, state_probe_spread=states.spread, unstable=unstable is not None,
+            instability=states.describe() + (f"; {unstable}" if unstable and not states.drift else ""))
         case.raw.update(round_probe_ms=list(states.round_levels_ms), round_state=list(states.labels),
                         round_start_s=[start - session.round_start_s[0] for start in session.round_start_s])
     if base is None:
         return
     if i == base:
-        case.row.update(latency_vs_baseline=1.0, params_vs_baseline=1.0, macs_vs_baseline=1.0)
+        measurement.latency_vs_baseline = measurement.params_vs_baseline = measurement.macs_vs_baseline = 1.0
         return
-    estimate = session.ratio(i, base, suite.timing.confidence, suite.timing.margin)
-    case.row.update(BASELINE.flatten(estimate))
+    measurement.ratios[BASELINE] = session.ratio(i, base, suite.timing.confidence, suite.timing.margin)
     case.raw["round_ratios"] = [v / b for v, b in zip(session.round_ms[i], session.round_ms[base])]
     if session.probe_ms:
         by_state = session.ratio_by_state(i, base, suite.timing.confidence, suite.timing.margin)
-        case.row["state_ratios"] = "; ".join(state.describe() for state in by_state) or "one state"
+        measurement.state_ratios = "; ".join(state.describe() for state in by_state) or "one state"

@@ -4,35 +4,32 @@ round, with its interval; and each part's ratio to the baseline's same part."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from convbench.store.ratios import BACKWARD, FORWARD
+from convbench.store.ratios import BACKWARD, FORWARD, RatioColumns
+from convbench.store.records import SplitRecord
 from convbench.timing import Session
-from convbench.timing.stats import geometric_mean, mean_difference, paired_ratio
+from convbench.timing.stats import RatioEstimate, geometric_mean, mean_difference, paired_ratio
 
-__all__ = ["split_fields"]
+__all__ = ["split_step"]
 
 
-def split_fields(session: Session, step: int, forward: int, base_step: int | None, base_forward: int | None,
-                 confidence: float, margin: float) -> dict[str, Any]:
-    """Row fields of the step read at ``step`` and its forward at ``forward`` (the baseline's at
-    ``base_step`` and ``base_forward``; None: no baseline on this row's axis)."""
+def split_step(session: Session, step: int, forward: int, base_step: int | None, base_forward: int | None,
+               confidence: float, margin: float) -> tuple[SplitRecord, dict[RatioColumns, RatioEstimate]]:
+    """The split of the step read at ``step`` with its forward at ``forward``, and each part's ratio
+    to the baseline's (read at ``base_step`` and ``base_forward``; None: no baseline on this row's
+    axis, and no ratios)."""
     backward = _backward_rounds(session, step, forward)
     centre, low, high = mean_difference(session.round_ms[step], session.round_ms[forward], confidence)
-    fields: dict[str, Any] = {"latency_forward_ms": geometric_mean(session.round_ms[forward]),
-                              "latency_backward_ms": centre, "latency_backward_low_ms": low,
-                              "latency_backward_high_ms": high}
+    split = SplitRecord(latency_forward_ms=geometric_mean(session.round_ms[forward]), latency_backward_ms=centre,
+                        latency_backward_low_ms=low, latency_backward_high_ms=high)
     if base_step is None or base_forward is None or base_step == step:
-        return fields
+        return split, {}
     groups = session.round_process if len(set(session.round_process)) > 1 else None
-    forward_ratio = paired_ratio(session.round_ms[forward], session.round_ms[base_forward], groups=groups,
-                                 confidence=confidence, margin=margin)
-    fields.update(FORWARD.flatten(forward_ratio))
+    ratios = {FORWARD: paired_ratio(session.round_ms[forward], session.round_ms[base_forward], groups=groups,
+                                    confidence=confidence, margin=margin)}
     base_backward = _backward_rounds(session, base_step, base_forward)
     if min(backward + base_backward) > 0:  # a round in which the step read faster than its forward has no ratio
-        backward_ratio = paired_ratio(backward, base_backward, groups=groups, confidence=confidence, margin=margin)
-        fields.update(BACKWARD.flatten(backward_ratio))
-    return fields
+        ratios[BACKWARD] = paired_ratio(backward, base_backward, groups=groups, confidence=confidence, margin=margin)
+    return split, ratios
 
 
 def _backward_rounds(session: Session, step: int, forward: int) -> list[float]:

@@ -1,5 +1,5 @@
 """Every variant on a grid of shapes: output shape, params and MACs against the closed-form formulas
-of the README's variant table."""
+of the variant table in docs/variants.md."""
 
 from __future__ import annotations
 

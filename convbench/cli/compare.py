@@ -20,7 +20,7 @@ from convbench.plan.loading import CodePolicy, parse_config
 
 # compare's rounds are spread over 12 s (a run's over 20 s), the shortest span that keeps them out
 # of one 10 s window, and over 3 fresh processes, so that the interval covers what differs between
-# processes; both chosen by measurement (README: "How far to trust them").
+# processes; both chosen by measurement (docs: findings/trust.md).
 COMPARE_MIN_SPAN = 12.0
 COMPARE_PROCESSES = 3
 COMPARE_CONFIG = {"name": "compare", "timing": {"min_span": COMPARE_MIN_SPAN, "processes": COMPARE_PROCESSES}}

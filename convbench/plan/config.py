@@ -16,7 +16,7 @@ from convbench.timing.stats import CONFIDENCE, MARGIN
 DEVICES = ("cpu", "cuda", "auto")
 SHAPE_KEYS = ("batch", "in_channels", "out_channels", "kernel_size", "stride", "size", "height", "width")
 MAX_CASES = 10_000  # shapes x devices x variants a config may queue unless raised (--max-cases)
-MIN_SPAN = 20.0  # seconds a session's rounds are spread over by default (README: "How far to trust them")
+MIN_SPAN = 20.0  # seconds a session's rounds are spread over by default (docs: findings/trust.md)
 MIN_ROUNDS = 5  # fewer rounds give a t interval too wide to decide most comparisons
 ON_CONTENTION = ("mark", "retry", "fail")
 TOP_KEYS = ("name", "description", "baseline", "devices", "backends", "dtype", "memory_format", "timing", "shapes",

@@ -46,8 +46,9 @@ def upgrade(df: pd.DataFrame, metadata: dict[str, Any], identify: Identify | Non
     for part in [*old, metadata]:
         _part_machine(part)
         part["format"] = FORMAT
-    df = _replicates(_rows_machine(df, parts, metadata)).copy()  # one block per kind again after the fills
-    return identify(df, metadata) if identify else df
+    df = _replicates(_rows_machine(df, parts, metadata))
+    df = identify(df, metadata) if identify else df
+    return df.copy()  # one block per kind again after the fills
 
 
 def _format(part: dict[str, Any]) -> int:

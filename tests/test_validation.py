@@ -96,3 +96,17 @@ def test_timing_empty_inputs_is_a_value_error(inputs):
         convbench.benchmark(module, *inputs, min_time=0.01)
     with pytest.raises(ValueError, match="non-empty"):
         convbench.compare(module, inputs, module, inputs, rounds=2, round_time=0.01)
+
+
+def test_a_part_key_with_a_newline_is_named_on_one_line():
+    """A key read from the file is quoted in the error, so the error stays one line (found by the
+    results fuzzer: a runtime named "ÊÂÖ\\n" holding true)."""
+    from convbench.store.validation import ResultsError, check_part
+
+    for part in ({"backends": {"ÊÂÖ\n": False}}, {"timing": {"a\nb": "x"}}):
+        try:
+            check_part(part, "part")
+        except ResultsError as error:
+            assert "\n" not in str(error) and "\\n" in str(error), str(error)
+        else:
+            raise AssertionError(f"{part} was read")

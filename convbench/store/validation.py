@@ -164,12 +164,12 @@ def check_part(part: Any, where: str) -> dict[str, Any]:
     for key, value in (part.get("timing") or {}).items():
         if key in ("on_contention", "on_instability"):
             if not isinstance(value, str):
-                raise ResultsError(f"{where}.timing.{key}: must be text, got {_kind(value)}")
+                raise ResultsError(f"{where}.timing.{_name(key)}: must be text, got {_kind(value)}")
         elif key == "threads" and isinstance(value, list):
             for i, count in enumerate(value):
                 _check_number(count, f"{where}.timing.threads[{i}]")
         elif value is not None and not isinstance(value, bool):
-            _check_number(value, f"{where}.timing.{key}")
+            _check_number(value, f"{where}.timing.{_name(key)}")
     roofline = part.get("roofline")
     if roofline:
         for key in ROOFLINE_NUMBERS:
@@ -183,8 +183,14 @@ def check_part(part: Any, where: str) -> dict[str, Any]:
         _check_number(calibrated, f"{where}.state_probe.calibrated_ms")
     for key, value in (part.get("backends") or {}).items():
         if value is not None and not isinstance(value, str):
-            raise ResultsError(f"{where}.backends.{key}: must be text, got {_kind(value)}")
+            raise ResultsError(f"{where}.backends.{_name(key)}: must be text, got {_kind(value)}")
     return part
+
+
+def _name(key: str) -> str:
+    """A key read from a file, as an error names it: as it is when it is a plain name, else quoted
+    (a newline or a control character in it cannot break the one line)."""
+    return key if key.isidentifier() and key.isascii() else repr(key)[:40]
 
 
 def _kind(value: Any) -> str:

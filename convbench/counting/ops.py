@@ -44,13 +44,16 @@ import torch
 from torch.utils.flop_counter import flop_registry
 
 from convbench.counting.backward_ops import BACKWARD_MACS
-from convbench.counting.quantized_ops import INT8_OPS, QUANTIZED_MACS, QUANTIZED_NAMES
+from convbench.counting.matrix_ops import INT8_MATRIX_OPS, MATRIX_MACS
+from convbench.counting.quantized_ops import INT8_OPS as QUANTIZED_INT8_OPS, QUANTIZED_MACS, QUANTIZED_NAMES
 from convbench.counting.sequence_ops import SEQUENCE_MACS
 
 aten = torch.ops.aten
 
 __all__ = ["DATA_DEPENDENT", "DATA_MOVEMENT", "ELEMENTWISE_COST", "INT8_OPS", "WEIGHT_OPS", "is_conv", "mac_count",
            "multiplies_weights", "numel", "torch_macs"]
+
+INT8_OPS = QUANTIZED_INT8_OPS | INT8_MATRIX_OPS  # the ops whose MACs are int8 ones (Cost.macs_int8)
 
 # Ops that multiply weights (or attention operands) with inputs, by exact name: one of these without a
 # MAC formula is a gap in convbench's own count. A name is never matched by a part of it
@@ -174,14 +177,17 @@ _CONV_OPS = {aten.convolution, aten._convolution, aten.cudnn_convolution,
 
 
 def mac_count(packet, args, kwargs, out) -> int:
-    """MACs of one op call: convbench's formula for the fused attention, recurrent, quantized and
-    backward ops, else torch's flop formula halved; 0 for ops without either."""
+    """MACs of one op call: convbench's formula for the fused attention, recurrent, quantized,
+    backward and matrix-vector / int8 / trilinear ops, else torch's flop formula halved; 0 for ops
+    without either."""
     if packet in SEQUENCE_MACS:
         return int(SEQUENCE_MACS[packet](args, kwargs or {}, out))
     if packet in QUANTIZED_MACS:
         return int(QUANTIZED_MACS[packet](args, kwargs or {}, out))
     if packet in BACKWARD_MACS:
         return int(BACKWARD_MACS[packet](args, kwargs or {}, out))
+    if packet in MATRIX_MACS:
+        return int(MATRIX_MACS[packet](args, kwargs or {}, out))
     return torch_macs(packet, args, kwargs, out) or 0
 
 

@@ -104,9 +104,6 @@ def test_every_column_comes_from_one_field_of_a_measurement_or_a_pooled_row():
             continue
         hint = hints[field.name]
         records = [arg for arg in (*typing.get_args(hint), hint) if dataclasses.is_dataclass(arg)]
-        if field.name == "runtime":
-            from convbench.backends.runtime import RuntimeFacts
-            records = [RuntimeFacts]
         if records:
             sources += column_names(records[0])
         elif field.name != "traceback":  # the journal keeps a failure's traceback; the table does not

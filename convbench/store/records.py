@@ -14,6 +14,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from convbench.backends.runtime import RuntimeFacts
+
 
 def missing_value(value) -> bool:
     """None, NaN or an empty string: a value that does not apply or was not measured."""
@@ -210,7 +212,7 @@ class Measurement:
     count: CountRecord | None = None
     params_vs_baseline: float | None = None
     macs_vs_baseline: float | None = None
-    runtime: Any = None  # convbench.backends.runtime.RuntimeFacts
+    runtime: RuntimeFacts | None = None
     output: OutputCheck | None = None
     timing: TimingRecord | None = None
     peak_memory_bytes: int | None = None

@@ -3,7 +3,7 @@ any JSON value, a key removed or added, a record duplicated, its kind changed, t
 given garbage), through export (every format, and pooled), merge, plot and --resume. Every outcome must be
 success or one line naming the problem with exit code 2: never a traceback.
 
-CI runs 80 mutated runs (about 2 minutes here); ``CONVBENCH_FUZZ_EXAMPLES=2000`` runs more."""
+CI runs 40 mutated runs (about a minute here); ``CONVBENCH_FUZZ_EXAMPLES=2000`` runs more."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from convbench.cli import main
 
-EXAMPLES = int(os.environ.get("CONVBENCH_FUZZ_EXAMPLES", "80"))
+EXAMPLES = int(os.environ.get("CONVBENCH_FUZZ_EXAMPLES", "40"))
 CONFIG = ("name: fuzz\ntiming: {min_span: 0, min_time: 0.02, rounds: 5, threads: 1, warmup_time: 0.0}\n"
           "shapes: [{in_channels: 4, size: 6}, {in_channels: 4, size: 8}]\nvariants: [conv, depthwise]\n")
 

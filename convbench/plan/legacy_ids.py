@@ -17,7 +17,8 @@ import pandas as pd
 import yaml
 
 from convbench.registry import get_variant
-from convbench.store.schema import missing_value, part_for
+from convbench.store.records import missing_value
+from convbench.store.schema import part_for
 from convbench.plan.config import Shape, Suite, SuiteTiming, VariantRequest
 from convbench.plan.sharding import case_id, session_key
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from convbench.store.schema import missing_value as missing  # one definition, where rows are read
+from convbench.store.records import missing_value as missing  # one definition, where rows are typed
 
 DIGITS = 3  # significant figures, everywhere, unless --digits says otherwise
 

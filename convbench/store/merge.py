@@ -21,7 +21,8 @@ from convbench.store.atomic import new_directory_mode
 from convbench.store.files import OutputError, ResultsError, load_results, raw_timings, write_atomically, write_run
 from convbench.store.validation import MAX_BYTES
 from convbench.store.pooling import pool_repeats
-from convbench.store.schema import COLUMNS, machine_of, missing_value, parts_of, plain_row
+from convbench.store.records import missing_value
+from convbench.store.schema import COLUMNS, machine_of, parts_of, plain_row
 from convbench.timing.states import STATE_GAP
 
 

@@ -18,7 +18,8 @@ from typing import Any
 import pandas as pd
 
 from convbench.store.ratios import BASELINE
-from convbench.store.schema import COLUMNS, missing_value
+from convbench.store.records import missing_value
+from convbench.store.schema import COLUMNS
 from convbench.timing.stats import CONFIDENCE, MARGIN, paired_ratio
 
 

@@ -12,7 +12,7 @@ from convbench.backends.runtime import RuntimeFacts
 from convbench.store.ratios import BACKWARD, BASELINE, EAGER, FLOAT32, FORWARD
 from convbench.store.records import (CaseRecord, ContentionRecord, CountRecord, Measurement, OutputCheck, PoolRecord,
                                      RooflineRecord, SplitRecord, StateRecord, SwapRecord, TimingRecord, column_kinds,
-                                     column_names, missing_value)  # noqa: F401 (missing_value: read here)
+                                     column_names)
 
 RECORDS = (CaseRecord, CountRecord, TimingRecord, SplitRecord, PoolRecord, RooflineRecord, OutputCheck, RuntimeFacts,
            ContentionRecord, StateRecord, SwapRecord)

@@ -12,7 +12,7 @@ did record:
 - a row's case id and session, where the caller can compute them (``identify``: the plan's rule,
   :func:`convbench.plan.legacy_ids.with_case_ids`, which lives above the store).
 
-A part of a newer format than this release reads is refused, naming the release it needs.
+A part of a newer format than this release reads is refused, in one line naming its format.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ modules and quantized kernels are counted like ``nn.Conv2d``; what each op costs
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -169,7 +170,8 @@ def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool
     none). It runs in training mode when ``training``.
     """
     kwargs = dict(kwargs or {})
-    tensors = [t for t in (*inputs, *kwargs.values()) if isinstance(t, torch.Tensor)]
+    named = _named_tensors(module, inputs, kwargs)
+    tensors = [t for _, t in named]
     if not tensors:
         raise ValueError("count() needs the module's input tensors, e.g. count(module, x)")
     if any(t.numel() == 0 for t in tensors if not t.is_nested):
@@ -177,8 +179,21 @@ def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool
         raise ValueError(f"an input is empty (shape {shape}): batch, channels and sizes must be >= 1")
     references = _references(reference_counters)
     with torch.random.fork_rng():  # counting leaves the caller's RNG alone
-        return _count(module, tuple(inputs), kwargs, tensors[0], training, references, batch_dim,
+        return _count(module, tuple(inputs), kwargs, named, training, references, batch_dim,
                       input_grad if backward else None)
+
+
+def _named_tensors(module: nn.Module, inputs: tuple, kwargs: dict) -> list[tuple[str, torch.Tensor]]:
+    """The input tensors, positional first, each named by its ``forward`` parameter where the
+    signature says (else ``input i``)."""
+    try:
+        parameters = [p.name for p in inspect.signature(module.forward).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        parameters = []
+    named = [(f"'{parameters[i]}'" if i < len(parameters) else f"input {i}", value)
+             for i, value in enumerate(inputs) if isinstance(value, torch.Tensor)]
+    return named + [(f"'{key}'", value) for key, value in kwargs.items() if isinstance(value, torch.Tensor)]
 
 
 def _references(choice: bool | Iterable[str]) -> tuple[str, ...]:
@@ -193,22 +208,27 @@ def _references(choice: bool | Iterable[str]) -> tuple[str, ...]:
     return names
 
 
-def _count(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, training: bool,
+def _count(module: nn.Module, args: tuple, kwargs: dict, named: list[tuple[str, torch.Tensor]], training: bool,
            references: tuple[str, ...], batch_dim: int | None, input_grad: bool | None) -> Cost:
     """``input_grad`` None: no backward."""
-    tally, summary, layout = _exact_pass(module, args, kwargs, first, training, "torchsummary" in references,
+    tally, summary, layout = _exact_pass(module, args, kwargs, named, training, "torchsummary" in references,
                                          batch_dim, input_grad)
+    batched = named[layout.at][1]
     batch = layout.size
     layers = _layer_rows(module, tally, batch)
     params = param_count(module)
     macs = _per_sample(sum(r["macs"] for r in tally.rows.values()), batch)
     bytes_moved = _per_sample(sum(r["bytes_moved"] for r in tally.rows.values()), batch)
-    pixels = int(first.shape[-2] * first.shape[-1]) if layout.unit == "image" else None
+    pixels = int(batched.shape[-2] * batched.shape[-1]) if layout.unit == "image" else None
 
     sample = one_sample(layout, args, kwargs)
     not_run = Reference(error="not run")
-    ptflops = ptflops_macs(module, *sample, "pytorch") if "ptflops" in references else not_run
-    aten = ptflops_macs(module, *sample, "aten") if "ptflops_aten" in references else not_run
+    uncut = Reference(error=f"not run: one {layout.unit} cannot be cut from the inputs")
+    ptflops = aten = not_run
+    if "ptflops" in references:
+        ptflops = ptflops_macs(module, *sample, "pytorch") if layout.cuttable else uncut
+    if "ptflops_aten" in references:
+        aten = ptflops_macs(module, *sample, "aten") if layout.cuttable else uncut
     check = (blame(module, tally, macs, params, layout, sample[0], ptflops, summary)
              if {"ptflops", "torchsummary"} <= set(references) else "not checked")
     macs_backward = None if input_grad is None else _per_sample(sum(tally.backward_macs.values()), batch)
@@ -251,22 +271,22 @@ def _count(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, tr
     )
 
 
-def _exact_pass(module: nn.Module, args: tuple, kwargs: dict, first: torch.Tensor, training: bool,
+def _exact_pass(module: nn.Module, args: tuple, kwargs: dict, named: list[tuple[str, torch.Tensor]], training: bool,
                 with_summary: bool, batch_dim: int | None,
                 input_grad: bool | None) -> tuple[Tally, Reference, BatchLayout]:
     """The tally of one forward, with torchsummary's hooks watching it when asked; if they break
     the pass, it is run again without them."""
     scripted = isinstance(module, torch.jit.ScriptModule)
-    rider = TorchsummaryRider(module, "cuda" if first.is_cuda else "cpu") if with_summary and not scripted else None
+    rider = TorchsummaryRider(module, "cuda" if named[0][1].is_cuda else "cpu") if with_summary and not scripted else None
     with torch.inference_mode(False), restored(module, values=training):
         module.train(training)
-        watch = LayoutWatch(first)
+        watch = LayoutWatch(named)
         tally = tally_pass(module, args, kwargs, watch, rider.ride if rider else None,
                            backward=input_grad is not None, input_grad=bool(input_grad))
     if rider is not None and not rider.completed:
         with torch.inference_mode(False), restored(module, values=training):
             module.train(training)
-            watch = LayoutWatch(first)
+            watch = LayoutWatch(named)
             tally = tally_pass(module, args, kwargs, watch, backward=input_grad is not None,
                                input_grad=bool(input_grad))
     if rider is not None:

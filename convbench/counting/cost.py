@@ -13,6 +13,7 @@ modules and quantized kernels are counted like ``nn.Conv2d``; what each op costs
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -122,28 +123,42 @@ class Cost:
 
 def param_count(module: nn.Module) -> int:
     """Learnable parameters, each counted once however often it is used; frozen ones included; and
-    the weights and biases quantized modules keep packed (``torch.ao.nn.quantized``), which are
-    not ``nn.Parameter`` s."""
+    the weights and biases quantized modules keep packed (``torch.ao.nn``: quantized, fused
+    quantized and dynamic ones), which are not ``nn.Parameter`` s."""
     return sum(p.numel() for p in module.parameters()) + sum(_packed_size(m) for m in module.modules())
 
 
 def _packed_size(module: nn.Module) -> int:
-    if not type(module).__module__.startswith("torch.ao.nn.quantized") or not callable(getattr(module, "weight", None)):
+    """A quantized module's packed weights and biases: ``weight()`` / ``bias()`` on linear and conv
+    ones, ``_weight_bias()`` (a dict of dicts) on dynamic recurrent ones."""
+    if not type(module).__module__.startswith("torch.ao.nn."):
         return 0
-    tensors = [module.weight(), module.bias() if callable(getattr(module, "bias", None)) else None]
+    if callable(getattr(module, "weight", None)):
+        tensors = [module.weight(), module.bias() if callable(getattr(module, "bias", None)) else None]
+    elif callable(getattr(module, "_weight_bias", None)) and isinstance(packed := module._weight_bias(), dict):
+        tensors = [t for group in packed.values() for t in group.values()]
+    else:
+        return 0
     return sum(t.numel() for t in tensors if isinstance(t, torch.Tensor))
 
 
 def _fixed_buffers(module: nn.Module) -> list[torch.Tensor]:
     """Persistent floating-point buffers that take part in the computation (the STFT bases);
-    normalisation statistics are not weights, and non-persistent caches are derived copies."""
-    if isinstance(module, nn.modules.batchnorm._NormBase):
+    normalisation statistics are not weights, non-persistent caches are derived copies, and a
+    quantizer's scale (on a ``torch.ao.nn`` module, or an ``_scale_0`` that ``convert_fx`` puts on
+    its graph module) is not a weight either."""
+    if isinstance(module, nn.modules.batchnorm._NormBase) or type(module).__module__.startswith("torch.ao.nn."):
         return []
+    quantizer = isinstance(module, torch.fx.GraphModule)
     return [
         buffer for name, buffer in module._buffers.items()
         if buffer is not None and buffer.is_floating_point()
         and name not in module._non_persistent_buffers_set
+        and not (quantizer and _QUANTIZER_SCALE.search(name))
     ]
+
+
+_QUANTIZER_SCALE = re.compile(r"scale_\d+$")
 
 
 def fixed_weight_count(module: nn.Module) -> int:
@@ -277,7 +292,8 @@ def _exact_pass(module: nn.Module, args: tuple, kwargs: dict, named: list[tuple[
     """The tally of one forward, with torchsummary's hooks watching it when asked; if they break
     the pass, it is run again without them."""
     scripted = isinstance(module, torch.jit.ScriptModule)
-    rider = TorchsummaryRider(module, "cuda" if named[0][1].is_cuda else "cpu") if with_summary and not scripted else None
+    device = "cuda" if named[0][1].is_cuda else "cpu"
+    rider = TorchsummaryRider(module, device) if with_summary and not scripted else None
     with torch.inference_mode(False), restored(module, values=training):
         module.train(training)
         watch = LayoutWatch(named)

@@ -45,15 +45,14 @@ from torch.utils.flop_counter import flop_registry
 
 from convbench.counting.backward_ops import BACKWARD_MACS
 from convbench.counting.matrix_ops import INT8_MATRIX_OPS, MATRIX_MACS
-from convbench.counting.quantized_ops import INT8_OPS as QUANTIZED_INT8_OPS, QUANTIZED_MACS, QUANTIZED_NAMES
+from convbench.counting.quantized_ops import QUANTIZED_MACS, QUANTIZED_NAMES, int8_call
 from convbench.counting.sequence_ops import SEQUENCE_MACS
 
 aten = torch.ops.aten
 
-__all__ = ["DATA_DEPENDENT", "DATA_MOVEMENT", "ELEMENTWISE_COST", "INT8_OPS", "WEIGHT_OPS", "is_conv", "mac_count",
+__all__ = ["DATA_DEPENDENT", "DATA_MOVEMENT", "ELEMENTWISE_COST", "WEIGHT_OPS", "is_conv", "is_int8", "mac_count",
            "multiplies_weights", "numel", "torch_macs"]
 
-INT8_OPS = QUANTIZED_INT8_OPS | INT8_MATRIX_OPS  # the ops whose MACs are int8 ones (Cost.macs_int8)
 
 # Ops that multiply weights (or attention operands) with inputs, by exact name: one of these without a
 # MAC formula is a gap in convbench's own count. A name is never matched by a part of it
@@ -198,6 +197,11 @@ def torch_macs(packet, args, kwargs, out) -> int | None:
     if formula is None:
         return None
     return int(formula(*args, **(kwargs or {}), out_val=out)) // 2
+
+
+def is_int8(packet, args, kwargs) -> bool:
+    """Whether one op call's MACs are int8 ones (``Cost.macs_int8``)."""
+    return packet in INT8_MATRIX_OPS or int8_call(packet, args, kwargs)
 
 
 def is_conv(packet) -> bool:

@@ -20,7 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from convbench.counting.layout import LayoutWatch
-from convbench.counting.ops import (DATA_DEPENDENT, DATA_MOVEMENT, ELEMENTWISE_COST, INT8_OPS, is_conv, mac_count,
+from convbench.counting.ops import (DATA_DEPENDENT, DATA_MOVEMENT, ELEMENTWISE_COST, is_conv, is_int8, mac_count,
                                     multiplies_weights, torch_macs)
 
 __all__ = ["Tally", "backward_of", "needing_grad", "restored", "tally_pass"]
@@ -98,7 +98,7 @@ class Tally(TorchDispatchMode):
         row["macs"] += macs
         if macs and is_conv(packet) and owner not in self.conv_module_names:
             self.functional_conv_macs += macs
-        if packet in INT8_OPS:
+        if macs and is_int8(packet, args, kwargs):
             self.int8_macs += macs
         if (name in DATA_DEPENDENT and not self._reads_weights(args)) or _masks(name, args):
             self.data_dependent[name] += 1

@@ -32,7 +32,7 @@ def test_backward_macs_equal_the_closed_form_on_every_variant(name, shape):
     except ValueError:
         pytest.skip(f"{name} does not take {shape}")
     inputs = convbench.example_inputs(name, 2, cin, h, w, stride=s, **params)
-    cost = convbench.count(module, *inputs, backward=True, training=True, reference_counters=False)
+    cost = convbench.count(module, *inputs, backward=True, training=True, input_grad=True, reference_counters=False)
     formula = convbench.get_variant(name).cost(cin, cout, k, s, h, w, **params)
     assert cost.macs_backward == formula.macs_backward
     assert cost.macs_backward == 2 * cost.macs - formula.macs_fixed
@@ -42,7 +42,8 @@ def test_backward_macs_equal_the_closed_form_on_every_variant(name, shape):
 @pytest.mark.parametrize("groups,torch_ratio", [(1, 2), (4, 5), (32, 33)])
 def test_a_grouped_conv_backward_is_twice_its_forward_where_flop_counter_counts_it_ungrouped(groups, torch_ratio):
     conv = nn.Conv2d(32, 32, 3, padding=1, groups=groups, bias=False)
-    cost = convbench.count(conv, torch.randn(2, 32, 16, 16), backward=True, reference_counters=("flop_counter",))
+    cost = convbench.count(conv, torch.randn(2, 32, 16, 16), backward=True, input_grad=True,
+                           reference_counters=("flop_counter",))
     assert cost.macs_backward == 2 * cost.macs
     assert cost.macs_train_step_flop_counter == (1 + torch_ratio) * cost.macs  # torch 2.13's formula
     if groups == 1:
@@ -136,6 +137,7 @@ def test_a_backward_op_that_multiplies_weights_without_a_formula_is_named(monkey
 
     monkeypatch.delitem(backward_ops.BACKWARD_MACS, torch.ops.aten.convolution_backward)
     monkeypatch.setattr("convbench.counting.ops.flop_registry", {})  # nor torch's
-    cost = convbench.count(nn.Conv2d(4, 4, 3), torch.randn(1, 4, 6, 6), backward=True, reference_counters=False)
+    cost = convbench.count(nn.Conv2d(4, 4, 3), torch.randn(1, 4, 6, 6), backward=True, input_grad=True,
+                           reference_counters=False)
     assert cost.macs_backward == 0
     assert "no MAC formula for aten.convolution_backward in the backward" in cost.check

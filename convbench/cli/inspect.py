@@ -67,7 +67,8 @@ def show(variant, shape, params, model, model_input, training, as_json):
                                  shape_.stride, **kwargs)
         inputs = example_inputs(spec.name, shape_.batch, shape_.in_channels, shape_.height,
                                           shape_.width, stride=shape_.stride, **kwargs)
-        cost = count(module, *inputs, reference_counters=ALL_REFERENCES, backward=training, training=training)
+        cost = count(module, *inputs, reference_counters=ALL_REFERENCES, backward=training, training=training,
+                     input_grad=True)  # a layer inside a network
     except ValueError as error:
         raise InputError(str(error)) from None
     formula = spec.cost(shape_.in_channels, shape_.out_channels, shape_.kernel_size, shape_.stride,

@@ -9,8 +9,12 @@ formula or a wrong one.
 - scaled dot-product attention (the CPU flash kernel's backward): the gradients of Q, K and V and
   of the attention matrix are four products of the forward's sizes, ``2 L S E`` MACs over all
   heads, as for the two forward products.
-- ``mkldnn_rnn_layer_backward``: the gradients of the layer's input and of its weight matrices,
-  each one pass over every weight per time step: twice the forward.
+- ``mkldnn_rnn_layer_backward`` (oneDNN's LSTM layer): the kernel computes every gradient, but
+  the rule is the one for every layer: what the step needs. The gradient of each weight matrix
+  that learns (one pass over it per time step), of the hidden state at every step but the first
+  (one pass over ``W_hh``; the first too where the initial state needs a gradient), and of the
+  layer's input where it needs one (one pass over ``W_ih``): what autograd runs for a GRU, or for
+  an LSTM with oneDNN off.
 """
 
 from __future__ import annotations
@@ -42,8 +46,13 @@ def _flash_attention_backward(args, kwargs, out) -> int:
 
 
 def _rnn_layer_backward(args, kwargs, out) -> int:
-    data, weight_ih, weight_hh = args[0], args[1], args[2]
-    return 2 * (data.numel() // data.shape[-1]) * (weight_ih.numel() + weight_hh.numel())
+    data, weight_ih, weight_hh, hx = args[0], args[1], args[2], args[5]
+    rows = data.numel() // data.shape[-1]  # time steps x batch
+    first_step = 0 if hx.requires_grad else hx.shape[0]
+    learns = weight_ih.requires_grad or weight_hh.requires_grad or data.requires_grad or hx.requires_grad
+    return (rows * weight_ih.numel() * (int(weight_ih.requires_grad) + int(data.requires_grad))
+            + rows * weight_hh.numel() * int(weight_hh.requires_grad)
+            + (rows - first_step) * weight_hh.numel() * int(learns))
 
 
 BACKWARD_MACS: dict[Any, Callable[..., int]] = {

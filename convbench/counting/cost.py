@@ -62,8 +62,10 @@ class Cost:
     :mod:`convbench.counting.ops`; ``activation_bytes`` is the bytes every op writes (views
     excluded); ``bytes_moved`` is every op's tensor inputs (weights included) plus outputs, the
     traffic an op-by-op execution makes (views move nothing), and ``arithmetic_intensity`` is MACs
-    per byte moved. ``macs_backward`` are the backward pass's MACs (``count(..., backward=True)``),
-    and ``macs_train_step_flop_counter`` what torch's ``FlopCounterMode`` counts for the whole step
+    per byte moved. ``macs_backward`` are the backward pass's MACs (``count(..., backward=True)``):
+    the gradients the step needs; ``macs_recomputed`` the part of them that is a forward run again
+    in the backward (activation checkpointing: ``torch.utils.checkpoint``); and
+    ``macs_train_step_flop_counter`` what torch's ``FlopCounterMode`` counts for the whole step
     (FLOPs / 2). ``activation_memory_bytes`` is the most memory the call's own tensors held at
     once (whole batch, not per sample: every tensor an op allocated, from its allocation until it
     was freed; weights and inputs excluded, a kernel's internal workspace not seen), over the forward
@@ -100,6 +102,7 @@ class Cost:
     data_dependent_ops: tuple[str, ...] = ()
     macs_backward: float | None = None
     macs_train_step_flop_counter: float | None = None
+    macs_recomputed: float | None = None
     activation_memory_bytes: int = 0
     saved_for_backward_bytes: int | None = None
 
@@ -167,7 +170,7 @@ def fixed_weight_count(module: nn.Module) -> int:
 
 def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool = False,
           reference_counters: bool | Iterable[str] = True, batch_dim: int | None = None,
-          backward: bool = False, input_grad: bool = True) -> Cost:
+          backward: bool = False, input_grad: bool | None = None) -> Cost:
     """Count ``module`` on its inputs (as ``module(*inputs, **kwargs)`` would run), per sample.
 
     Inputs may be tensors of any rank (token ids, sequences, images, volumes) and keyword
@@ -180,9 +183,13 @@ def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool
     ``backward``); a field of one not run is None.
 
     ``backward=True`` also counts the backward of the outputs (each output's gradient all ones),
-    as a training step runs it: the weights' gradients, and the float inputs' where
-    ``input_grad`` (as for a layer inside a network; False for a whole network, whose input needs
-    none). It runs in training mode when ``training``.
+    as a training step runs it: the gradients the step needs. Those are the weights' gradients and
+    the gradients of the inputs that need one. By default (``input_grad=None``) an input needs one
+    when its tensor requires grad, as in training: data fed to a network does not, while
+    ``x.requires_grad_()`` stands for a layer inside a network. ``input_grad=True`` / ``False``
+    decides for every float input. The backward runs in training mode when ``training``.
+    Activation checkpointing's recomputed forward is part of ``macs_backward``, and
+    ``macs_recomputed`` says how much of it.
     """
     kwargs = dict(kwargs or {})
     named = _named_tensors(module, inputs, kwargs)
@@ -195,7 +202,7 @@ def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool
     references = _references(reference_counters)
     with torch.random.fork_rng():  # counting leaves the caller's RNG alone
         return _count(module, tuple(inputs), kwargs, named, training, references, batch_dim,
-                      input_grad if backward else None)
+                      backward, input_grad)
 
 
 def _named_tensors(module: nn.Module, inputs: tuple, kwargs: dict) -> list[tuple[str, torch.Tensor]]:
@@ -224,10 +231,9 @@ def _references(choice: bool | Iterable[str]) -> tuple[str, ...]:
 
 
 def _count(module: nn.Module, args: tuple, kwargs: dict, named: list[tuple[str, torch.Tensor]], training: bool,
-           references: tuple[str, ...], batch_dim: int | None, input_grad: bool | None) -> Cost:
-    """``input_grad`` None: no backward."""
+           references: tuple[str, ...], batch_dim: int | None, backward: bool, input_grad: bool | None) -> Cost:
     tally, summary, layout = _exact_pass(module, args, kwargs, named, training, "torchsummary" in references,
-                                         batch_dim, input_grad)
+                                         batch_dim, backward, input_grad)
     batched = named[layout.at][1]
     batch = layout.size
     layers = _layer_rows(module, tally, batch)
@@ -246,13 +252,13 @@ def _count(module: nn.Module, args: tuple, kwargs: dict, named: list[tuple[str, 
         aten = ptflops_macs(module, *sample, "aten") if layout.cuttable else uncut
     check = (blame(module, tally, macs, params, layout, sample[0], ptflops, summary)
              if {"ptflops", "torchsummary"} <= set(references) else "not checked")
-    macs_backward = None if input_grad is None else _per_sample(sum(tally.backward_macs.values()), batch)
+    macs_backward = None if not backward else _per_sample(sum(tally.backward_macs.values()), batch)
     if tally.backward_gaps:
         gap = (f"convbench: no MAC formula for {', '.join(sorted(tally.backward_gaps))} in the backward "
                "(counted as 0 MACs here)")
         check = gap if check in ("ok", "not checked") else f"{gap}; {check}"
     step = not_run
-    if input_grad is not None and "flop_counter" in references:
+    if backward and "flop_counter" in references:
         step = flop_counter_step(module, args, kwargs, training, input_grad)
         check = step_blame(check, tally, step, batch, macs + macs_backward)
 
@@ -280,15 +286,16 @@ def _count(module: nn.Module, args: tuple, kwargs: dict, named: list[tuple[str, 
         macs_int8=_per_sample(tally.int8_macs, batch),
         data_dependent_ops=tuple(f"{op} x {n}" for op, n in sorted(tally.data_dependent.items())),
         macs_backward=macs_backward,
+        macs_recomputed=_per_sample(tally.recomputed_macs, batch) if backward else None,
         activation_memory_bytes=tally.peak_live_bytes,
-        saved_for_backward_bytes=None if input_grad is None else tally.saved_bytes,
+        saved_for_backward_bytes=tally.saved_bytes if backward else None,
         macs_train_step_flop_counter=None if step.value is None else _per_sample(step.value, batch),
     )
 
 
 def _exact_pass(module: nn.Module, args: tuple, kwargs: dict, named: list[tuple[str, torch.Tensor]], training: bool,
                 with_summary: bool, batch_dim: int | None,
-                input_grad: bool | None) -> tuple[Tally, Reference, BatchLayout]:
+                backward: bool, input_grad: bool | None) -> tuple[Tally, Reference, BatchLayout]:
     """The tally of one forward, with torchsummary's hooks watching it when asked; if they break
     the pass, it is run again without them."""
     scripted = isinstance(module, torch.jit.ScriptModule)
@@ -298,13 +305,12 @@ def _exact_pass(module: nn.Module, args: tuple, kwargs: dict, named: list[tuple[
         module.train(training)
         watch = LayoutWatch(named)
         tally = tally_pass(module, args, kwargs, watch, rider.ride if rider else None,
-                           backward=input_grad is not None, input_grad=bool(input_grad))
+                           backward=backward, input_grad=input_grad)
     if rider is not None and not rider.completed:
         with torch.inference_mode(False), restored(module, values=training):
             module.train(training)
             watch = LayoutWatch(named)
-            tally = tally_pass(module, args, kwargs, watch, backward=input_grad is not None,
-                               input_grad=bool(input_grad))
+            tally = tally_pass(module, args, kwargs, watch, backward=backward, input_grad=input_grad)
     if rider is not None:
         summary = rider.result
     elif with_summary:

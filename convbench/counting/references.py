@@ -277,7 +277,8 @@ def _ptflops_reasons(reported: int, macs: float, tally: Tally, layout: BatchLayo
     return reasons
 
 
-def flop_counter_step(module: nn.Module, args: tuple, kwargs: dict, training: bool, input_grad: bool) -> Reference:
+def flop_counter_step(module: nn.Module, args: tuple, kwargs: dict, training: bool,
+                      input_grad: bool | None) -> Reference:
     """torch's ``FlopCounterMode`` over one training step as :func:`convbench.count` runs it
     (forward, then the backward of every output), in MACs (its FLOPs / 2), over the whole batch."""
     from torch.utils.flop_counter import FlopCounterMode

@@ -53,6 +53,7 @@ class Tally(TorchDispatchMode):
         self.paused = False
         self.backward = False  # in the backward pass: its MACs are counted apart, per op
         self.backward_macs: Counter = Counter()
+        self.recomputed_macs = 0  # the backward's ops run inside a module's forward: checkpointing
         self.backward_gaps: Counter = Counter()
         self.flop_counter_gap: Counter = Counter()  # FlopCounterMode's MACs minus ours, per op
         self.compare_torch = False  # record flop_counter_gap in the forward too
@@ -146,6 +147,8 @@ class Tally(TorchDispatchMode):
     def _backward_op(self, packet, name: str, args, kwargs, out) -> None:
         macs = mac_count(packet, args, kwargs, out)
         self.backward_macs[name] += macs
+        if self.stack:
+            self.recomputed_macs += macs
         if not macs and multiplies_weights(name):
             self.backward_gaps[name] += 1
         self._torch_gap(name, packet, args, kwargs, out, macs)
@@ -262,7 +265,7 @@ def _ordinary(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]
 
 def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
                forward: Callable[[Callable[[], object], Tally], None] | None = None,
-               backward: bool = False, input_grad: bool = False) -> Tally:
+               backward: bool = False, input_grad: bool | None = False) -> Tally:
     """Count one ``module(*args, **kwargs)``; ``forward``, if given, is handed the call and the
     tally and makes the call (a reference counter whose hooks watch the same pass, paused in the
     tally). With ``backward``, then the backward of every output (its gradient all ones), with the
@@ -287,7 +290,7 @@ def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
                 watch.see(name, module, args, kwargs)
 
         handles.append(sub.register_forward_pre_hook(entering, with_kwargs=True))
-        handles.append(sub.register_forward_hook(lambda m, a, o: tally.leave()))
+        handles.append(sub.register_forward_hook(lambda m, a, o: tally.leave(), always_call=True))
     outputs = []
     try:
         saving = torch.autograd.graph.saved_tensors_hooks(tally.saved, lambda tensor: tensor)
@@ -303,25 +306,23 @@ def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
                         outputs.append(own_forward(*args, **kwargs))
                     return outputs[-1]
                 forward(call, tally)
-    finally:
-        for handle in handles:
-            handle.remove()
-    if backward and outputs:
-        tally.backward = True
-        try:
+        if backward and outputs:  # the hooks stay: a checkpointed forward runs again in the backward
+            tally.backward = True
             with tally:
                 backward_of(outputs[0])
-        finally:
-            tally.backward = False
+    finally:
+        tally.backward = False
+        for handle in handles:
+            handle.remove()
     return tally
 
 
-def needing_grad(args: tuple, kwargs: dict, input_grad: bool) -> tuple[tuple, dict]:
-    """The inputs, the float ones asking for their gradient when ``input_grad`` (copies: the
-    caller's tensors are left alone)."""
+def needing_grad(args: tuple, kwargs: dict, input_grad: bool | None) -> tuple[tuple, dict]:
+    """The inputs, the float ones asking for their gradient when ``input_grad`` (None: those the
+    caller's ask for theirs), as copies: the caller's tensors are left alone."""
     def grad(value):
         if isinstance(value, torch.Tensor) and value.is_floating_point() and not value.is_nested:
-            return value.detach().requires_grad_(input_grad)
+            return value.detach().requires_grad_(value.requires_grad if input_grad is None else input_grad)
         return value
 
     return tuple(grad(a) for a in args), {k: grad(v) for k, v in kwargs.items()}

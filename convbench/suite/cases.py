@@ -108,7 +108,8 @@ def count_case(workload: Workload, module: nn.Module, inputs: tuple[torch.Tensor
     """The case's counts: a network's on its own inputs (keyword ones by name), with the batch where
     its config put it, which the network must agree with; in training mode, the backward too."""
     if not isinstance(workload, ModelWorkload):  # a layer inside a network: its input needs its gradient
-        return count(module, *inputs, reference_counters=ALL_REFERENCES, backward=training, training=training)
+        return count(module, *inputs, reference_counters=ALL_REFERENCES, backward=training, training=training,
+                     input_grad=True)
     args, kwargs = module.split(inputs) if isinstance(module, KeywordCall) else (inputs, {})
     model = module.model if isinstance(module, KeywordCall) else module
     first = workload.input_specs[0]

@@ -19,11 +19,12 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
+from torch.utils._pytree import keystr, tree_flatten_with_path
 
 from convbench.counting.layout import BatchLayout, LayoutWatch, one_sample
 from convbench.counting.references import (Reference, TorchsummaryRider, blame, flop_counter_step, ptflops_macs,
                                            step_blame)
-from convbench.counting.tally import Tally, restored, tally_pass
+from convbench.counting.tally import Tally, restored, set_mode, tally_pass
 
 __all__ = ["ALL_REFERENCES", "Cost", "LayerCost", "count", "fixed_weight_count", "param_count"]
 
@@ -195,7 +196,9 @@ def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool
     named = _named_tensors(module, inputs, kwargs)
     tensors = [t for _, t in named]
     if not tensors:
-        raise ValueError("count() needs the module's input tensors, e.g. count(module, x)")
+        given = ", ".join(type(value).__name__ for value in (*inputs, *kwargs.values()))
+        raise ValueError(f"count() found no tensor in the inputs given ({given})" if given else
+                         "count() needs the module's input tensors, e.g. count(module, x)")
     if any(t.numel() == 0 for t in tensors if not t.is_nested):
         shape = next(tuple(t.shape) for t in tensors if not t.is_nested and t.numel() == 0)
         raise ValueError(f"an input is empty (shape {shape}): batch, channels and sizes must be >= 1")
@@ -206,16 +209,22 @@ def count(module: nn.Module, *inputs, kwargs: dict | None = None, training: bool
 
 
 def _named_tensors(module: nn.Module, inputs: tuple, kwargs: dict) -> list[tuple[str, torch.Tensor]]:
-    """The input tensors, positional first, each named by its ``forward`` parameter where the
-    signature says (else ``input i``)."""
+    """The input tensors, inside lists, dicts and PackedSequences too, positional first, each named
+    by its ``forward`` parameter where the signature says (else ``input i``) and its place in it."""
     try:
         parameters = [p.name for p in inspect.signature(module.forward).parameters.values()
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
         parameters = []
-    named = [(f"'{parameters[i]}'" if i < len(parameters) else f"input {i}", value)
-             for i, value in enumerate(inputs) if isinstance(value, torch.Tensor)]
-    return named + [(f"'{key}'", value) for key, value in kwargs.items() if isinstance(value, torch.Tensor)]
+    named = []
+    for i, value in enumerate(inputs):
+        name = f"'{parameters[i]}'" if i < len(parameters) else f"input {i}"
+        named += [(name + keystr(path), leaf) for path, leaf in tree_flatten_with_path(value)[0]
+                  if isinstance(leaf, torch.Tensor)]
+    for key, value in kwargs.items():
+        named += [(f"'{key}'" + keystr(path), leaf) for path, leaf in tree_flatten_with_path(value)[0]
+                  if isinstance(leaf, torch.Tensor)]
+    return named
 
 
 def _references(choice: bool | Iterable[str]) -> tuple[str, ...]:
@@ -302,13 +311,13 @@ def _exact_pass(module: nn.Module, args: tuple, kwargs: dict, named: list[tuple[
     device = "cuda" if named[0][1].is_cuda else "cpu"
     rider = TorchsummaryRider(module, device) if with_summary and not scripted else None
     with torch.inference_mode(False), restored(module, values=training):
-        module.train(training)
+        set_mode(module, training)
         watch = LayoutWatch(named)
         tally = tally_pass(module, args, kwargs, watch, rider.ride if rider else None,
                            backward=backward, input_grad=input_grad)
     if rider is not None and not rider.completed:
         with torch.inference_mode(False), restored(module, values=training):
-            module.train(training)
+            set_mode(module, training)
             watch = LayoutWatch(named)
             tally = tally_pass(module, args, kwargs, watch, backward=backward, input_grad=input_grad)
     if rider is not None:

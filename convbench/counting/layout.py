@@ -6,7 +6,8 @@ A layer that takes sequences says where its batch is: ``batch_first`` on ``nn.LS
 batch at dim 1), on the attention inside ``nn.TransformerEncoder(Layer)`` and
 ``nn.TransformerDecoder(Layer)``, or on any module with a boolean ``batch_first``. The first such
 layer whose input still has an input's leading dimensions (the input itself, or what an
-embedding or a linear layer made of it) decides. An ``nn.EmbeddingBag`` given 1-D indices and
+embedding or a linear layer made of it) decides; a ``PackedSequence`` holds its sequences' count.
+An ``nn.EmbeddingBag`` given 1-D indices and
 offsets runs one bag per offset. Otherwise the batch is dim 0 of the inputs of two or more
 dimensions; where they disagree there (a conditioning tensor broadcast over the batch), the one
 the first conv, linear, embedding or sequence layer takes decides, and with no such layer the
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_map
 
 __all__ = ["BatchDimMismatch", "BatchLayout", "LayoutWatch", "one_sample"]
 
@@ -125,10 +127,17 @@ class LayoutWatch:
         if self.found is not None:
             return
         tensor = _first_tensor(args, kwargs)
+        if args and isinstance(args[0], nn.utils.rnn.PackedSequence):
+            tensor = args[0].data
         at = None if tensor is None else self._carried(tensor)
         if at is None:
             return
         what = f"{type(module).__name__} '{name or '(root)'}'"
+        if args and isinstance(args[0], nn.utils.rnn.PackedSequence):
+            sequences = int(args[0].batch_sizes[0])
+            self.found = BatchLayout(0, sequences, "sequence", f"{what} takes a PackedSequence of {sequences}",
+                                     at, False)
+            return
         if name and self.reached is None and _weight_layer(module):
             self.reached = at
         offsets = _offsets(args, kwargs) if isinstance(module, nn.EmbeddingBag) and tensor.dim() == 1 else None
@@ -201,4 +210,4 @@ def one_sample(layout: BatchLayout, args: tuple, kwargs: dict) -> tuple[tuple, d
                 return value.narrow(dim, 0, 1)
         return value
 
-    return tuple(cut(a) for a in args), {k: cut(v) for k, v in kwargs.items()}
+    return tree_map(cut, (tuple(args), dict(kwargs)))

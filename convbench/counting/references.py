@@ -21,10 +21,11 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_leaves
 
 from convbench.counting.layout import BatchLayout
 from convbench.counting.ops import multiplies_weights
-from convbench.counting.tally import Tally, backward_of, needing_grad, restored
+from convbench.counting.tally import Tally, backward_of, needing_grad, restored, set_mode
 
 __all__ = ["Reference", "TorchsummaryRider", "blame", "flop_counter_step", "ptflops_macs", "step_blame"]
 
@@ -52,14 +53,14 @@ def ptflops_macs(module: nn.Module, args: tuple, kwargs: dict, backend: str) -> 
 
     if isinstance(module, torch.jit.ScriptModule):
         return Reference(error="cannot hook a TorchScript module (no register_forward_hook)")
-    if len(args) == 1 and not kwargs:
+    if len(args) == 1 and not kwargs and not isinstance(args[0], dict):  # ptflops spreads a dict as keywords
         batch = args[0]
     else:
         try:
             batch = dict(inspect.signature(module.forward).bind(*args, **kwargs).arguments)
         except (TypeError, ValueError) as error:
             return Reference(error=f"cannot pass the inputs by name ({error})")
-    first = next((t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)), torch.empty(1))
+    first = next((t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)), torch.empty(1))
     with _quiet() as log, restored(module, values=False):  # ptflops runs the module in eval mode
         try:
             macs, _ = get_model_complexity_info(
@@ -259,6 +260,11 @@ def _ptflops_reasons(reported: int, macs: float, tally: Tally, layout: BatchLayo
     total = reported
     if layout.dim is None and first is not None and first.dim() > 1 and first.shape[0] > 1:
         return [f"ptflops: {reported:,} MACs, reading the unbatched input's first dim ({first.shape[0]}) as its batch"]
+    entries = sample[0] if sample and isinstance(sample[0], (list, tuple)) else ()
+    if len(entries) > 1:  # ptflops takes len(input) for the batch: a list's length
+        total = reported * len(entries)
+        reasons.append(f"ptflops: divides by the input list's length ({len(entries)}), which is not the batch: "
+                       f"x {len(entries)} = {total:,}")
     if layout.dim not in (0, None) and first is not None and first.dim() and first.shape[0] > 1:
         steps = int(first.shape[0])  # ptflops divides by len(input), the first dim, taking it for the batch
         total = reported * steps
@@ -286,9 +292,9 @@ def flop_counter_step(module: nn.Module, args: tuple, kwargs: dict, training: bo
     if isinstance(module, torch.jit.ScriptModule):
         return Reference(error="not run on a TorchScript module")
     with _quiet(), restored(module):
-        module.train(training)
-        step_args, step_kwargs = needing_grad(args, kwargs, input_grad)
         try:
+            set_mode(module, training)
+            step_args, step_kwargs = needing_grad(args, kwargs, input_grad)
             with torch.enable_grad(), FlopCounterMode(display=False) as counter:
                 backward_of(module(*step_args, **step_kwargs))
         except Exception as error:

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_leaves, tree_map
 
 from convbench.counting.layout import LayoutWatch
 from convbench.counting.ops import (DATA_DEPENDENT, DATA_MOVEMENT, ELEMENTWISE_COST, is_conv, is_int8, mac_count,
@@ -209,7 +209,7 @@ def restored(module: nn.Module, values: bool = True):
     saved, kept, gradients = [], [], []
     for sub in module.modules():
         if _scripted(sub):
-            saved.append((sub, sub.training, None, None))
+            saved.append((sub, getattr(sub, "training", None), None, None))  # a frozen one has no flag
             continue
         state = sub.__dict__
         contents = {key: dict(value) for key in _CONTENTS if (value := state.get(key))}
@@ -222,7 +222,8 @@ def restored(module: nn.Module, values: bool = True):
     finally:
         for sub, training, attributes, contents in saved:
             if attributes is None:
-                sub.training = training
+                if training is not None:
+                    sub.training = training
                 continue
             state = sub.__dict__
             for key in state.keys() - attributes.keys():
@@ -243,6 +244,21 @@ def restored(module: nn.Module, values: bool = True):
                 buffer.copy_(value)
 
 
+def set_mode(module: nn.Module, training: bool) -> None:
+    """``module.train(training)``, where the module still has a mode: a frozen TorchScript module
+    and ``torch.export``'s module run as they were made, and only in eval mode here."""
+    if not hasattr(module, "training"):
+        if training:
+            raise ValueError("a frozen TorchScript module has no training mode: count it with training=False")
+        return
+    try:
+        module.train(training)
+    except NotImplementedError:  # torch.export(...).module(): its graph was fixed at export
+        if training:
+            raise ValueError("torch.export's module cannot switch to training mode: count it with "
+                             "training=False, or count the module before export") from None
+
+
 def _ordinary(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """Parameters, buffers and inputs made in ``torch.inference_mode()`` dispatch composite ops
     (``aten.linear``, ``aten.conv2d``) without decomposing them; ordinary copies count the same in
@@ -260,7 +276,7 @@ def _ordinary(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]
     def plain(value):
         return value.clone() if isinstance(value, torch.Tensor) and value.is_inference() else value
 
-    return tuple(plain(a) for a in args), {k: plain(v) for k, v in kwargs.items()}
+    return tree_map(plain, (tuple(args), dict(kwargs)))
 
 
 def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
@@ -325,7 +341,7 @@ def needing_grad(args: tuple, kwargs: dict, input_grad: bool | None) -> tuple[tu
             return value.detach().requires_grad_(value.requires_grad if input_grad is None else input_grad)
         return value
 
-    return tuple(grad(a) for a in args), {k: grad(v) for k, v in kwargs.items()}
+    return tree_map(grad, (tuple(args), dict(kwargs)))
 
 
 def backward_of(output) -> None:

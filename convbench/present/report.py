@@ -111,6 +111,8 @@ def training_notes(row) -> list[str]:
             f"{significant(row.get('latency_backward_high_ms'))} ms)")
     if not missing(row.get("macs_backward")):
         text += f"; MACs forward {si(row['macs'])} + backward {si(row['macs_backward'])}"
+        if not missing(row.get("macs_recomputed")) and row["macs_recomputed"]:
+            text += f" (of which {si(row['macs_recomputed'])} recomputed by checkpointing)"
     parts = [f"{name} {ratio(row[columns.ratio])} (CI {ratio(row[columns.low])}-{ratio(row[columns.high])})"
              for name, columns in (("forward", FORWARD), ("backward", BACKWARD)) if not missing(row.get(columns.ratio))]
     if parts:

@@ -101,6 +101,7 @@ class CountRecord(Record):
     macs_int8: int | None
     count_depends_on: str
     macs_backward: int | None
+    macs_recomputed: int | None
     macs_train_step: int | None
     activation_memory_bytes: int | None
     saved_for_backward_bytes: int | None

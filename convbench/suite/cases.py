@@ -178,6 +178,7 @@ def count_record(request: VariantRequest, workload: Workload, cost: Cost) -> Cou
         bytes_moved=cost.bytes_moved, arithmetic_intensity=cost.arithmetic_intensity, per=cost.per,
         batch_dim=cost.batch_dim, batch_source=cost.batch_source, macs_int8=cost.macs_int8,
         count_depends_on=", ".join(cost.data_dependent_ops), macs_backward=cost.macs_backward,
+        macs_recomputed=cost.macs_recomputed,
         macs_train_step=cost.macs_train_step, activation_memory_bytes=cost.activation_memory_bytes,
         saved_for_backward_bytes=cost.saved_for_backward_bytes, params_formula=params_formula,
         macs_formula=macs_formula, formula_check=formula_check, macs_ptflops=cost.macs_ptflops,

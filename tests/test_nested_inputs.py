@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.nn.utils.rnn import pack_sequence
 
 import convbench
@@ -90,3 +92,38 @@ def test_a_frozen_torchscript_module_counts_its_macs_with_no_params_left():
     frozen = torch.jit.freeze(torch.jit.script(_conv()))
     cost = convbench.count(frozen, _images())
     assert (cost.macs, cost.batch, cost.params) == (CONV, BATCH, 0)
+
+
+class SumsEveryTensor(nn.Module):
+    """Takes anything; adds up every float tensor it is given, times one learnable scale."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, *args, **kwargs):
+        from torch.utils._pytree import tree_leaves
+
+        tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor) and t.is_floating_point()]
+        return sum((t.sum() for t in tensors), torch.zeros(())) * self.scale
+
+
+_leaves = st.one_of(
+    st.builds(lambda shape: torch.randn(tuple(shape)), st.lists(st.integers(0, 3), max_size=4)),
+    st.integers(-3, 3), st.text(max_size=3), st.none(), st.booleans(),
+)
+_nested = st.recursive(_leaves, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.tuples(inner, inner),
+    st.dictionaries(st.text(min_size=1, max_size=4), inner, max_size=3)), max_leaves=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(inputs=st.lists(_nested, max_size=3), keywords=st.dictionaries(st.sampled_from(["a", "mask", "x"]), _nested,
+                                                                       max_size=2))
+def test_any_nesting_of_inputs_is_counted_or_refused_in_one_line(inputs, keywords):
+    try:
+        cost = convbench.count(SumsEveryTensor(), *inputs, kwargs=keywords, reference_counters=False)
+    except ValueError as refused:
+        assert "\n" not in str(refused) and str(refused)
+        return
+    assert cost.batch >= 1 and cost.macs == 0 and cost.params == 1

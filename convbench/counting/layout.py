@@ -7,13 +7,14 @@ batch at dim 1), on the attention inside ``nn.TransformerEncoder(Layer)`` and
 ``nn.TransformerDecoder(Layer)``, or on any module with a boolean ``batch_first``. The first such
 layer whose input still has an input's leading dimensions (the input itself, or what an
 embedding or a linear layer made of it) decides; a ``PackedSequence`` holds its sequences' count.
-An ``nn.EmbeddingBag`` given 1-D indices and
-offsets runs one bag per offset. Otherwise the batch is dim 0 of the inputs of two or more
-dimensions; where they disagree there (a conditioning tensor broadcast over the batch), the one
-the first conv, linear, embedding or sequence layer takes decides, and with no such layer the
-count is refused. 0-D and 1-D inputs (a diffusion timestep) do not decide it when another input
-does. A 2-D input to a recurrent or attention layer (1-D to a cell) is one unbatched sequence,
-and so is a model's only 1-D (or 0-D) input unless ``batch_dim=0`` says it is a batch.
+An ``nn.EmbeddingBag`` given 1-D indices and offsets runs one bag per offset.
+
+Otherwise the batch is dim 0 of the inputs of two or more dimensions. Where they disagree there
+(a conditioning tensor broadcast over the batch), the one the first conv, linear, embedding or
+sequence layer takes decides; with no such layer the count is refused. 0-D and 1-D inputs (a
+diffusion timestep) do not decide it when another input does. A 2-D input to a recurrent or
+attention layer (1-D to a cell) is one unbatched sequence, and so is a model's only 1-D (or 0-D)
+input unless ``batch_dim=0`` says it is a batch.
 """
 
 from __future__ import annotations
@@ -126,15 +127,14 @@ class LayoutWatch:
     def see(self, name: str, module: nn.Module, args, kwargs) -> None:
         if self.found is not None:
             return
-        tensor = _first_tensor(args, kwargs)
-        if args and isinstance(args[0], nn.utils.rnn.PackedSequence):
-            tensor = args[0].data
+        packed = args[0] if args and isinstance(args[0], nn.utils.rnn.PackedSequence) else None
+        tensor = packed.data if packed is not None else _first_tensor(args, kwargs)
         at = None if tensor is None else self._carried(tensor)
         if at is None:
             return
         what = f"{type(module).__name__} '{name or '(root)'}'"
-        if args and isinstance(args[0], nn.utils.rnn.PackedSequence):
-            sequences = int(args[0].batch_sizes[0])
+        if packed is not None:
+            sequences = int(packed.batch_sizes[0])
             self.found = BatchLayout(0, sequences, "sequence", f"{what} takes a PackedSequence of {sequences}",
                                      at, False)
             return

@@ -14,14 +14,14 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "convbench"
 
 # Bottom to top: the registry, the layers it holds, networks built of them, counting, runtimes,
-# timing, results files, plans, presentation, runs, CLI.
+# timing and profiling, results files, plans, presentation, runs, CLI.
 LAYERS = [
     ("version", "registry"),
     ("variants",),
     ("models", "swap"),
     ("counting",),
     ("backends",),
-    ("timing",),
+    ("timing", "profiling"),
     ("store",),
     ("plan",),
     ("present",),

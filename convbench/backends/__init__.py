@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from convbench.backends.eager import EagerRuntime
-from convbench.backends.errors import BackendCannotTake, BackendUnavailable
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable, CannotProfile
+from convbench.backends.profiled import OpSpan, RuntimeProfile
 from convbench.backends.executorch_runtime import ExecuTorchRuntime
 from convbench.backends.onnx_runtime import OnnxRuntime
 from convbench.backends.openvino_runtime import OpenVinoRuntime
@@ -43,8 +44,9 @@ QUANTIZING = tuple(sorted(name for name, cls in RUNTIMES.items() if cls.quantize
 TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 3e-2}
 
 __all__ = ["BACKENDS", "DEFAULT", "QUANTIZING", "RUNTIMES", "TOLERANCE", "BackendCannotTake", "BackendUnavailable",
-           "Runtime", "RuntimeFacts", "canonical", "difference", "is_default", "outputs_of", "parse", "prepare",
-           "require", "runtime", "settings", "short_name", "sqnr_db", "version"]
+           "CannotProfile", "OpSpan", "Runtime", "RuntimeProfile", "RuntimeFacts", "canonical", "difference",
+           "is_default", "outputs_of", "parse", "prepare", "require", "runtime", "settings", "short_name", "sqnr_db",
+           "version"]
 
 
 def parse(spec: str) -> tuple[str, str | None]:

@@ -27,5 +27,10 @@ class EagerRuntime(Runtime):
         call.input_pointers = lambda: [t.data_ptr() for t in inputs]
         return call
 
+    def profile(self, model, inputs, threads, device, calls=20, warmup=3):
+        from convbench.backends.torch_profiling import profile_eager
+
+        return profile_eager(model, inputs, threads, device, calls, warmup)
+
     def timing_method(self, is_cuda, device, cuda_method):
         return cuda_method if is_cuda else "torch.utils.benchmark"

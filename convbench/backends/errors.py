@@ -13,3 +13,7 @@ def first_line(text: object, default: str = "") -> str:
     """The first line of an error's (or a reason's) text: what a one-line message quotes of it."""
     stripped = str(text).strip()
     return stripped.splitlines()[0] if stripped else default
+
+
+class CannotProfile(ValueError):
+    """The runtime has no per-op profiler here (or not for this module): one line saying why."""

@@ -205,3 +205,9 @@ class ExecuTorchRuntime(Runtime):
     settings = staticmethod(settings)
     prepare_float = staticmethod(prepare)
     prepare_int8 = staticmethod(prepare_int8)
+
+    def profile(self, model, inputs, threads, device, calls=20, warmup=3):
+        from convbench.backends import executorch_profiling
+
+        self.require()
+        return executorch_profiling.profile(model, inputs, threads, device, calls, warmup)

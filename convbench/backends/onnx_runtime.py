@@ -170,3 +170,9 @@ class OnnxRuntime(Runtime):
     settings = staticmethod(settings)
     prepare_float = staticmethod(prepare)
     prepare_int8 = staticmethod(prepare_int8)
+
+    def profile(self, model, inputs, threads, device, calls=20, warmup=3):
+        from convbench.backends import onnx_profiling
+
+        self.require()
+        return onnx_profiling.profile(model, inputs, threads, device, calls, warmup)

@@ -113,12 +113,13 @@ def _converted(model, inputs):
         raise BackendCannotTake(f"openvino cannot take it: {type(error).__name__}: {first_line(error)}") from None
 
 
-def _compiled_call(converted, inputs, threads, precision: str):
+def _compiled_call(converted, inputs, threads, precision: str, extra: dict | None = None):
     """A call of ``converted`` compiled for the CPU plugin with :data:`SETTINGS` and
-    ``precision`` (an ``INFERENCE_PRECISION_HINT``), on inputs set once."""
+    ``precision`` (an ``INFERENCE_PRECISION_HINT``), on inputs set once; ``extra`` adds to the
+    configuration (the profiler's ``PERF_COUNT``)."""
     import openvino as ov
 
-    config = {"INFERENCE_NUM_THREADS": threads, **SETTINGS, "INFERENCE_PRECISION_HINT": precision}
+    config = {"INFERENCE_NUM_THREADS": threads, **SETTINGS, "INFERENCE_PRECISION_HINT": precision, **(extra or {})}
     try:
         with warnings.catch_warnings(), _children_finished():
             warnings.simplefilter("ignore")
@@ -152,3 +153,9 @@ class OpenVinoRuntime(Runtime):
     settings = staticmethod(settings)
     prepare_float = staticmethod(prepare)
     prepare_int8 = staticmethod(prepare_int8)
+
+    def profile(self, model, inputs, threads, device, calls=20, warmup=3):
+        from convbench.backends import openvino_profiling
+
+        self.require()
+        return openvino_profiling.profile(model, inputs, threads, device, calls, warmup)

@@ -11,7 +11,8 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import nn
 
-from convbench.backends.errors import BackendCannotTake
+from convbench.backends.errors import BackendCannotTake, CannotProfile
+from convbench.backends.profiled import RuntimeProfile
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,13 @@ class Runtime:
 
     def prepare_int8(self, model, inputs, threads: int, device: torch.device) -> Callable[[], Any]:
         raise BackendCannotTake(f"{self.name} cannot take it: it has no int8 path")
+
+    def profile(self, model: nn.Module, inputs: tuple[torch.Tensor, ...], threads: int, device: torch.device,
+                calls: int = 20, warmup: int = 3) -> RuntimeProfile:
+        """Per-op times of ``model(*inputs)`` (float) from the runtime's own profiler, over ``calls``
+        calls after ``warmup`` more, on a copy prepared for it: never on a timed call.
+        :class:`~convbench.backends.errors.CannotProfile` where it has none."""
+        raise CannotProfile(f"{self.name} has no per-op profiler in convbench")
 
     def timing_method(self, is_cuda: bool, device: torch.device, cuda_method: str) -> str:
         """How a reading of it is taken, in words (``cuda_method``: how the CUDA clock reads)."""

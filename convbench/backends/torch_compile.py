@@ -124,3 +124,9 @@ class CompileRuntime(Runtime):
 
     def prepare_float(self, model, inputs, threads, device):
         return prepare(model, inputs, threads, device, self.option or "default")
+
+    def profile(self, model, inputs, threads, device, calls=20, warmup=3):
+        from convbench.backends.torch_profiling import profile_compiled
+
+        self.require()
+        return profile_compiled(model, inputs, threads, device, calls, warmup, self.option or "default")

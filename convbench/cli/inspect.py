@@ -11,8 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from convbench.cli.app import main
-from convbench.cli.common import (DEFAULT_SHAPE, InputError, echo_json, new_console, parse_model, parse_params,
-                                  parse_shape, variant_request)
+from convbench.cli.common import (DEFAULT_SHAPE, BackendSpec, InputError, echo_json, new_console, parse_model,
+                                  parse_params, parse_shape, variant_request)
+from convbench.cli.show_timing import show_timing
 from convbench.counting import ALL_REFERENCES, Cost, count
 from convbench.present.formatting import si
 from convbench.registry import build, example_inputs, get_variant, variant_names
@@ -51,12 +52,23 @@ def list_variants(as_json) -> None:
 @click.option("--model", metavar="NAME", help="A whole network (its convs swapped for VARIANT, if given).")
 @click.option("--input", "model_input", metavar="C,H,W", help="The network's input per image [3,224,224].")
 @click.option("--training", is_flag=True, help="Count a training step too: its backward's MACs, and FlopCounterMode's.")
+@click.option("--timing", is_flag=True,
+              help="Where one call's time goes: per-op latency from the runtime's profiler beside each op's MACs.")
+@click.option("--backend", "backend_names", multiple=True, type=BackendSpec(), metavar="NAME",
+              help="With --timing: the runtime to profile (repeat for several) [eager].")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="With --timing: CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def show(variant, shape, params, model, model_input, training, as_json):
+def show(variant, shape, params, model, model_input, training, timing, backend_names, threads, as_json):
     """Per-layer breakdown of VARIANT (or of a network with --model), and its totals: formula vs
-    counted vs ptflops vs torchsummary."""
+    counted vs ptflops vs torchsummary; with --timing, per-op latency on each runtime instead."""
+    if (backend_names or threads != 1) and not timing:
+        raise InputError("show: --backend and --threads go with --timing")
+    if timing and training:
+        raise InputError("show: --timing profiles inference; drop --training")
     if model:
-        return _show_model(model, model_input, variant, parse_params(params), as_json, training)
+        return _show_model(model, model_input, variant, parse_params(params), as_json, training,
+                           (backend_names, threads) if timing else None)
     if not variant:
         raise InputError("show: name a VARIANT (see `convbench list`), or a network with --model")
     shape_ = parse_shape(shape)
@@ -71,6 +83,8 @@ def show(variant, shape, params, model, model_input, training, as_json):
                      input_grad=True)  # a layer inside a network
     except ValueError as error:
         raise InputError(str(error)) from None
+    if timing:
+        return show_timing(f"{spec.name} on {shape_.label}", module, inputs, backend_names, threads, as_json)
     formula = spec.cost(shape_.in_channels, shape_.out_channels, shape_.kernel_size, shape_.stride,
                         shape_.height, shape_.width, **kwargs)
     if as_json:
@@ -159,7 +173,7 @@ def _layer_table(cost: Cost, title: str, console: Console) -> None:
 
 
 def _show_model(name: str, model_input: str | None, variant: str | None, params: dict, as_json: bool,
-                training: bool = False) -> None:
+                training: bool = False, timing: tuple | None = None) -> None:
     workload = parse_model(name, model_input)
     request = variant_request(variant) if variant else VariantRequest("conv")
     if params:
@@ -167,6 +181,9 @@ def _show_model(name: str, model_input: str | None, variant: str | None, params:
     swaps: dict = {}
     try:
         module, inputs = build_case(workload, request, swaps)
+        if timing:
+            title = workload.label + (f", convs swapped for {request.label}" if variant else "")
+            return show_timing(title, module, inputs, *timing, as_json)
         cost = count(module, *inputs, reference_counters=ALL_REFERENCES, backward=training, training=training,
                      input_grad=False)
     except ValueError as error:

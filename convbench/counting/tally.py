@@ -63,6 +63,7 @@ class Tally(TorchDispatchMode):
         self.saved_storages: set[int] = set()
         self.input_storages: set[int] = set()
         self.alive: dict = {}  # weak reference to a storage an op allocated -> its bytes
+        self.op_log: list[tuple[str, str, int, int]] | None = None  # a list: (module, op, MACs, bytes moved) per call
 
     @contextlib.contextmanager
     def pause(self):
@@ -109,8 +110,10 @@ class Tally(TorchDispatchMode):
             self.uncounted[name] += 1
         written = _bytes_written(func, out)
         row["activation_bytes"] += written
-        if written:  # a pure view reads and writes nothing
-            row["bytes_moved"] += written + _bytes_read(args, kwargs)
+        moved = written + _bytes_read(args, kwargs) if written else 0  # a pure view reads and writes nothing
+        row["bytes_moved"] += moved
+        if self.op_log is not None:
+            self.op_log.append((owner, name, macs, moved))
         return out
 
     def _allocated(self, func, out) -> None:
@@ -281,11 +284,12 @@ def _ordinary(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]
 
 def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
                forward: Callable[[Callable[[], object], Tally], None] | None = None,
-               backward: bool = False, input_grad: bool | None = False) -> Tally:
+               backward: bool = False, input_grad: bool | None = False, log_ops: bool = False) -> Tally:
     """Count one ``module(*args, **kwargs)``; ``forward``, if given, is handed the call and the
     tally and makes the call (a reference counter whose hooks watch the same pass, paused in the
     tally). With ``backward``, then the backward of every output (its gradient all ones), with the
-    float inputs' gradients too where ``input_grad``. Call inside :func:`restored`."""
+    float inputs' gradients too where ``input_grad``. ``log_ops`` keeps the forward's ops in order
+    (``Tally.op_log``). Call inside :func:`restored`."""
     args, kwargs = _ordinary(module, args, kwargs)
     if backward:
         args, kwargs = needing_grad(args, kwargs, input_grad)
@@ -294,6 +298,7 @@ def tally_pass(module: nn.Module, args: tuple, kwargs: dict, watch: LayoutWatch,
                if isinstance(t, torch.Tensor)}
     tally = Tally({name for name, m in named if isinstance(m, CONV_MODULES)}, weights)
     tally.compare_torch = backward  # FlopCounterMode is compared on a training step
+    tally.op_log = [] if log_ops else None
     tally.input_storages = {_storage(t) for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)}
     watch.see("", module, args, kwargs)  # the root gets the inputs themselves
     handles = []

@@ -1,0 +1,61 @@
+"""Per-op times of ONNX Runtime, from its own profiler (``SessionOptions.enable_profiling``): a
+span is a node of the optimised graph (its ``*_kernel_time`` event), the end-to-end time its
+``model_run`` event. Graph optimisation fuses and renames nodes (a Conv fused with its ReLU is
+named after the ReLU's output), so a node does not name the module it came from reliably: spans
+carry no module."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import torch
+
+from convbench.backends.errors import CannotProfile
+from convbench.backends.profiled import MULTIPLY, OTHER, OpSpan, RuntimeProfile, merged
+
+MULTIPLYING = {"Conv", "ConvTranspose", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul", "NhwcFusedConv",
+               "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "MatMulNBits", "Attention", "LSTM",
+               "GRU", "RNN", "Einsum", "QGemm"}
+
+
+def profile(model, inputs, threads: int, device: torch.device, calls: int, warmup: int) -> RuntimeProfile:
+    import onnxruntime as ort
+
+    from convbench.backends import onnx_runtime
+
+    if device.type != "cpu":
+        raise CannotProfile(f"onnxruntime per-op profiling is read on its CPU provider here, not {device.type}")
+    model_bytes = onnx_runtime.export(model, inputs)
+    with tempfile.TemporaryDirectory() as folder:
+        options = onnx_runtime._options(threads)
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(folder, "ort")
+        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        call = onnx_runtime._bound_call(session, [i.name for i in session.get_inputs()], inputs, device)
+        for _ in range(warmup + calls):
+            call()
+        with open(session.end_profiling()) as trace:
+            events = json.load(trace)
+    return read(events, calls)
+
+
+def read(events: list[dict], calls: int) -> RuntimeProfile:
+    """The profile of the last ``calls`` runs in an ONNX Runtime trace (its JSON events)."""
+    runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
+                  key=lambda e: e["ts"])[-calls:]
+    if len(runs) < calls:
+        raise CannotProfile(f"onnxruntime's trace holds {len(runs)} runs, not the {calls} profiled")
+    spans = []
+    for event in events:
+        if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time"):
+            continue
+        if not any(run["ts"] <= event["ts"] <= run["ts"] + run["dur"] for run in runs):
+            continue
+        op = event.get("args", {}).get("op_name", "?")
+        name = event["name"][:-len("_kernel_time")]
+        spans.append(OpSpan(f"{op} {name}", MULTIPLY if op in MULTIPLYING else OTHER, event["dur"] / 1e6))
+    return RuntimeProfile("onnxruntime", "ONNX Runtime's profiler: each node's kernel_time event; end to end: "
+                          "its model_run event", merged(spans, calls),
+                          sum(run["dur"] for run in runs) / 1e6 / calls, calls, 0, False)

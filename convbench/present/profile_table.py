@@ -1,0 +1,69 @@
+"""A profile as a console table and as Markdown: per op, its time per call, its share of the
+profiled end-to-end time, its MACs, bytes and MACs/byte, then the time no op accounts for, the
+profiled time beside the timed one, and the line on what dominates."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from convbench.present.formatting import percent, si, significant
+from convbench.profiling import ProfileTable, why
+
+HEADINGS = ("op", "module", "kind", "calls", "µs/call", "share", "MACs", "bytes moved", "MACs/byte")
+
+
+def _cells(table: ProfileTable) -> list[tuple[str, ...]]:
+    def number(value):
+        return "-" if value is None else si(value)
+
+    rows = [(row.op, "-" if row.module is None else (row.module or "(model)"), row.kind, str(row.calls),
+             significant(row.seconds * 1e6), percent(row.share), number(row.macs), number(row.bytes_moved),
+             "-" if row.macs_per_byte is None else significant(row.macs_per_byte)) for row in table.rows]
+    rows.append(("outside every op", "", "", "", significant(table.unaccounted_s * 1e6),
+                 percent(table.unaccounted_s / table.end_to_end_s if table.end_to_end_s else 0.0), "", "", ""))
+    return rows
+
+
+def summary_lines(table: ProfileTable, timed_ms: float | None, timed_how: str | None) -> list[str]:
+    """What the table is of: the profiled time and how it was read, the timed one, the join."""
+    lines = [f"profiled: {significant(table.end_to_end_s * 1e3)} ms per call, mean of {table.calls} calls after "
+             f"{table.warmup} warm-up calls ({table.source})"]
+    if timed_ms is not None:
+        overhead = table.end_to_end_s * 1e3 / timed_ms if timed_ms else None
+        lines.append(f"timed: {significant(timed_ms)} ms per call ({timed_how}); profiled / timed = "
+                     f"{significant(overhead) if overhead else '-'}x, the profiler's overhead and the run's noise")
+    lines.append(f"ops {percent(table.op_share)} of the profiled time, the runtime's own work "
+                 f"{percent(table.accounted_share - table.op_share)}, outside every op "
+                 f"{percent(1 - table.accounted_share)}")
+    if table.unjoined_macs:
+        lines.append(f"{table.unjoined_macs:,} of {table.macs:,} MACs on no op: the runtime's multiplying ops do not "
+                     "match the counted ones one to one (fused or split)")
+    lines.append("MACs and bytes moved per call of the whole batch, counted (aten dispatch), joined to the op that "
+                 "ran them; µs/call and share: the profiler's")
+    line = why(table)
+    if line:
+        lines.append(f"why: {line}")
+    return lines
+
+
+def print_profile(table: ProfileTable, title: str, console: Console, timed_ms: float | None = None,
+                  timed_how: str | None = None) -> None:
+    grid = Table(title=Text(title), title_justify="left")
+    for heading in HEADINGS:
+        grid.add_column(heading, justify="left" if heading in ("op", "module", "kind") else "right",
+                        overflow="fold" if heading == "op" else "ellipsis")
+    cells = _cells(table)
+    for i, cell in enumerate(cells):
+        grid.add_row(*(Text(c) for c in cell), style="bold" if i == len(cells) - 1 else None)
+    console.print(grid)
+    for line in summary_lines(table, timed_ms, timed_how):
+        console.print(line, markup=False, highlight=False)
+
+
+def markdown(table: ProfileTable, escape) -> list[str]:
+    """The table as Markdown lines, every cell through ``escape`` (the results are data)."""
+    lines = ["| " + " | ".join(HEADINGS) + " |", "|" + "---|" * len(HEADINGS)]
+    lines += ["| " + " | ".join(escape(c) for c in cell) + " |" for cell in _cells(table)]
+    return lines

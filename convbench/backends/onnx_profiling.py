@@ -1,5 +1,6 @@
 """Per-op times of ONNX Runtime, from its own profiler (``SessionOptions.enable_profiling``): a
-span is a node of the optimised graph (its ``*_kernel_time`` event), the end-to-end time its
+span is a node of the optimised graph (its ``*_kernel_time`` event), or the executor's own time
+between nodes (its ``SequentialExecutor::Execute`` event less theirs); the end-to-end time is its
 ``model_run`` event. Graph optimisation fuses and renames nodes (a Conv fused with its ReLU is
 named after the ReLU's output), so a node does not name the module it came from reliably: spans
 carry no module."""
@@ -13,11 +14,13 @@ import tempfile
 import torch
 
 from convbench.backends.errors import CannotProfile
-from convbench.backends.profiled import MULTIPLY, OTHER, OpSpan, RuntimeProfile, merged
+from convbench.backends.profiled import MULTIPLY, OTHER, RUNTIME, OpSpan, RuntimeProfile, merged
 
 MULTIPLYING = {"Conv", "ConvTranspose", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul", "NhwcFusedConv",
                "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "MatMulNBits", "Attention", "LSTM",
                "GRU", "RNN", "Einsum", "QGemm"}
+EXECUTOR = "SequentialExecutor::Execute"
+EXECUTOR_OWN = "executor, between its nodes"
 
 
 def profile(model, inputs, threads: int, device: torch.device, calls: int, warmup: int) -> RuntimeProfile:
@@ -38,24 +41,33 @@ def profile(model, inputs, threads: int, device: torch.device, calls: int, warmu
             call()
         with open(session.end_profiling()) as trace:
             events = json.load(trace)
-    return read(events, calls)
+    return read(events, calls, warmup)
 
 
-def read(events: list[dict], calls: int) -> RuntimeProfile:
-    """The profile of the last ``calls`` runs in an ONNX Runtime trace (its JSON events)."""
+def read(events: list[dict], calls: int, warmup: int = 0) -> RuntimeProfile:
+    """The profile of the last ``calls`` runs in an ONNX Runtime trace (its JSON events), after
+    ``warmup`` runs not used."""
     runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
                   key=lambda e: e["ts"])[-calls:]
     if len(runs) < calls:
         raise CannotProfile(f"onnxruntime's trace holds {len(runs)} runs, not the {calls} profiled")
-    spans = []
+
+    def in_runs(event) -> bool:
+        return any(run["ts"] <= event["ts"] <= run["ts"] + run["dur"] for run in runs)
+
+    spans, executor = [], 0.0
     for event in events:
-        if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time"):
-            continue
-        if not any(run["ts"] <= event["ts"] <= run["ts"] + run["dur"] for run in runs):
+        if event.get("cat") == "Session" and event.get("name") == EXECUTOR and in_runs(event):
+            executor += event["dur"] / 1e6
+        if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time") or not in_runs(event):
             continue
         op = event.get("args", {}).get("op_name", "?")
         name = event["name"][:-len("_kernel_time")]
-        spans.append(OpSpan(f"{op} {name}", MULTIPLY if op in MULTIPLYING else OTHER, event["dur"] / 1e6))
+        seconds = event["dur"] / 1e6
+        executor -= seconds
+        spans.append(OpSpan(op if name == op else f"{op} {name}", MULTIPLY if op in MULTIPLYING else OTHER, seconds))
+    if executor > 0:
+        spans.append(OpSpan(EXECUTOR_OWN, RUNTIME, executor))
     return RuntimeProfile("onnxruntime", "ONNX Runtime's profiler: each node's kernel_time event; end to end: "
                           "its model_run event", merged(spans, calls),
-                          sum(run["dur"] for run in runs) / 1e6 / calls, calls, 0, False)
+                          sum(run["dur"] for run in runs) / 1e6 / calls, calls, warmup, False)

@@ -112,7 +112,8 @@ class SuiteTiming:
     state probe saw the machine change state (:mod:`convbench.timing.states`); ``confidence``
     and ``margin`` are the statistics' (:mod:`convbench.timing.stats`). On CUDA, ``cudnn_benchmark``
     lets cuDNN pick its fastest algorithm, and ``tf32`` (None: torch's defaults) lets float32 convs
-    and matmuls run in TF32 on GPUs that have it.
+    and matmuls run in TF32 on GPUs that have it. ``profile`` reads each timed float32 case with its
+    runtime's profiler after the timing (:mod:`convbench.profiling`): per-op latency beside per-op MACs.
     """
 
     min_time: float = 0.5
@@ -132,6 +133,7 @@ class SuiteTiming:
     cudnn_benchmark: bool = True
     tf32: bool | None = None
     optimizer: str | None = None
+    profile: bool = False
 
     @property
     def thread_counts(self) -> list[int | None]:

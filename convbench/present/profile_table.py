@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from convbench.present.formatting import percent, si, significant
+from convbench.present.formatting import missing, percent, si, significant
 from convbench.profiling import ProfileTable, why
 
 HEADINGS = ("op", "module", "kind", "calls", "µs/call", "share", "MACs", "bytes moved", "MACs/byte")
@@ -66,4 +66,43 @@ def markdown(table: ProfileTable, escape) -> list[str]:
     """The table as Markdown lines, every cell through ``escape`` (the results are data)."""
     lines = ["| " + " | ".join(HEADINGS) + " |", "|" + "---|" * len(HEADINGS)]
     lines += ["| " + " | ".join(escape(c) for c in cell) + " |" for cell in _cells(table)]
+    return lines
+
+
+def profile_notes(row) -> list[str]:
+    """A profiled row's notes: its profiled time beside its timed one, the shares, and the why."""
+    error = row.get("profile_error")
+    if isinstance(error, str) and error:
+        return [f"not profiled: {error}"]
+    profiled = row.get("profiled_latency_ms")
+    if missing(profiled):
+        return []
+    shares = (f"ops {percent(row['profile_op_share'])}, the runtime's own work {percent(row['profile_runtime_share'])}"
+              f", outside every op {percent(row['profile_unaccounted_share'])}")
+    notes = [f"profiled {significant(profiled)} ms per call (mean of {int(row['profile_calls'])} profiled calls, "
+             f"after the timing) against {significant(row['latency_ms'])} ms timed; {shares}"]
+    line = row.get("profile_why")
+    if isinstance(line, str) and line:
+        notes.append(f"why: {line}")
+    return notes
+
+
+def markdown_sections(rows, escape, level: str = "###") -> list[str]:
+    """report.md's per-op tables, one per profiled row."""
+    lines = []
+    for row in rows:
+        text = row.get("profile_ops")
+        if not isinstance(text, str) or not text:
+            continue
+        try:
+            table = ProfileTable.from_json(text)
+        except ValueError as error:
+            lines += [escape(f"{row['shape']}: {row['label']} on {row['backend']}: {error}"), ""]
+            continue
+        if not lines:
+            lines += [f"{level} Where the time goes: per op, per call", ""]
+        lines += [f"{level}# {escape(row['shape'])}: {escape(row['label'])} on {escape(row['backend'])}", ""]
+        lines += markdown(table, escape) + [""]
+        timed = None if missing(row.get("latency_ms")) else float(row["latency_ms"])
+        lines += [escape(line) for line in summary_lines(table, timed, "the row's session")] + [""]
     return lines

@@ -14,6 +14,7 @@ from convbench import backends
 from convbench.present.edge_notes import edge_notes
 from convbench.present.escaping import csv_cell, markdown_code, markdown_text
 from convbench.present.formatting import DIGITS, missing, ratio, si, significant, truthy
+from convbench.present.profile_table import markdown_sections, profile_notes
 from convbench.store.ratios import BACKWARD, FORWARD
 from convbench.store.schema import machine_of, part_for
 from convbench.timing.contention import THRESHOLD
@@ -132,7 +133,7 @@ def compile_notes(row) -> list[str]:
 def row_notes(row, calibration: str | None = None) -> list[str]:
     """Everything a row's reader should know beside its numbers."""
     return (row_warnings(row, calibration) + pooled_notes(row) + swap_notes(row) + training_notes(row)
-            + count_notes(row) + counter_notes(row) + compile_notes(row) + edge_notes(row))
+            + count_notes(row) + counter_notes(row) + compile_notes(row) + edge_notes(row) + profile_notes(row))
 
 
 def pooled_notes(row) -> list[str]:
@@ -313,6 +314,7 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, di
             if checks:
                 lines.append("- " + text(f"{row['shape']}: {row['label']}: " + "; ".join(checks)))
         lines.append("")
+        lines += markdown_sections(ok.to_dict("records"), text)
     for part in parts:  # parts that ended before any row, e.g. a run stopped at once
         if part.get("stopped") and not (df["config"] == part.get("config")).any():
             lines.append("- " + text(f"{part.get('config')}: ") + f"**stopped**: {text(part['stopped'])}")

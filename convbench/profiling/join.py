@@ -13,6 +13,8 @@ ran counted ops."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -76,6 +78,22 @@ class ProfileTable:
 
     def top(self) -> OpRow | None:
         return max(self.rows, key=lambda row: row.seconds, default=None)
+
+    def to_json(self) -> str:
+        """The table as JSON text, as a results row carries it (:meth:`from_json` reads it back)."""
+        fields = dataclasses.asdict(self)
+        fields["rows"] = [[getattr(row, f.name) for f in dataclasses.fields(OpRow)] for row in self.rows]
+        return json.dumps(fields, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> ProfileTable:
+        """A table from :meth:`to_json`'s text; a ValueError in one line if it is not one."""
+        try:
+            fields = json.loads(text)
+            rows = tuple(OpRow(*row) for row in fields.pop("rows"))
+            return cls(rows=rows, **fields)
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            raise ValueError(f"not a profile table ({type(error).__name__}: {error})") from None
 
 
 def joined(profile: RuntimeProfile, costs: list[OpCost]) -> ProfileTable:

@@ -199,6 +199,28 @@ class StateRecord(Record):
     instability: str
 
 
+@dataclass(frozen=True)
+class ProfileRecord(Record):
+    """Where one call's time went, by the runtime's own profiler, read after the timing and never
+    on a timed call: the profiled end-to-end latency (mean of ``profile_calls`` calls), the shares
+    of it in ops, in the runtime's own work and outside every op, the op that took most and its
+    share, the line on what dominates, the MACs no op could be joined with, and the per-op table
+    as JSON (:meth:`convbench.profiling.ProfileTable.to_json`)."""
+
+    profiled_latency_ms: float | None = None
+    profile_calls: int | None = None
+    profile_op_share: float | None = None
+    profile_runtime_share: float | None = None
+    profile_unaccounted_share: float | None = None
+    profile_top_op: str | None = None
+    profile_top_share: float | None = None
+    profile_why: str | None = None
+    profile_unjoined_macs: int | None = None
+    profile_source: str | None = None
+    profile_ops: str | None = None
+    profile_error: str | None = None  # why the case could not be profiled
+
+
 @dataclass
 class Measurement:
     """One case's row as records, filled in as the case is built, counted and timed; ``ratios``
@@ -221,6 +243,7 @@ class Measurement:
     roofline: RooflineRecord | None = None
     contention: ContentionRecord | None = None
     state: StateRecord | None = None
+    profile: ProfileRecord | None = None
     ratios: dict[Any, Any] = dataclasses.field(default_factory=dict)  # RatioColumns -> RatioEstimate
     latency_vs_baseline: float | None = None  # 1.0 on the baseline's own row, which has no estimate
     state_ratios: str | None = None

@@ -11,11 +11,11 @@ import pandas as pd
 from convbench.backends.runtime import RuntimeFacts
 from convbench.store.ratios import BACKWARD, BASELINE, EAGER, FLOAT32, FORWARD
 from convbench.store.records import (CaseRecord, ContentionRecord, CountRecord, Measurement, OutputCheck, PoolRecord,
-                                     RooflineRecord, SplitRecord, StateRecord, SwapRecord, TimingRecord, column_kinds,
-                                     column_names)
+                                     ProfileRecord, RooflineRecord, SplitRecord, StateRecord, SwapRecord, TimingRecord,
+                                     column_kinds, column_names)
 
 RECORDS = (CaseRecord, CountRecord, TimingRecord, SplitRecord, PoolRecord, RooflineRecord, OutputCheck, RuntimeFacts,
-           ContentionRecord, StateRecord, SwapRecord)
+           ContentionRecord, StateRecord, SwapRecord, ProfileRecord)
 RATIOS = (BASELINE, EAGER, FLOAT32, FORWARD, BACKWARD)
 
 COLUMNS = [
@@ -31,6 +31,7 @@ COLUMNS = [
     *column_names(ContentionRecord),
     *column_names(StateRecord), "state_ratios",
     *column_names(SwapRecord),
+    *column_names(ProfileRecord),
     "status", "error",
 ]
 STATUSES = ("ok", "skipped", "error")

@@ -20,6 +20,7 @@ from convbench.store.ratios import BASELINE, FLOAT32
 from convbench.store.records import ContentionRecord, Measurement, StateRecord, TimingRecord
 from convbench.suite.cases import Case, Workload, on_axis, prepare
 from convbench.suite.cross_runtime import check_output, compare_with_eager
+from convbench.suite.profiles import profile_cases
 from convbench.suite.roofline import cached_peaks, roofline_record
 from convbench.timing import Session, TimingSettings, check_runs, time_session
 from convbench.timing.contention import ContendedError, Contention, UnstableError
@@ -112,6 +113,8 @@ def _time_group(suite: Suite, device: str, session: PlannedSession, prepared: li
         sitting = [c for c in timed if c.planned.case_id in ids]
         if sitting:
             refused = _time_sitting(suite, device, workload, sitting, peaks, on_round, settings_of) or refused
+    if t.profile:  # after every reading: profiling perturbs what it reads
+        profile_cases(timed, device, settings_of)
     return refused
 
 

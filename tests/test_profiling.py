@@ -257,7 +257,7 @@ def test_profile_calls_must_be_at_least_one():
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["show", "conv", "--backend", "onnxruntime"], "--backend and --threads go with --timing"),
+    (["show", "conv", "--backend", "onnxruntime"], "--backend, --threads and --by-module go with --timing"),
     (["show", "conv", "--timing", "--training"], "--timing profiles inference"),
     (["show", "conv", "--timing", "--backend", "compile:reduce-overhead"], "compile:reduce-overhead: compile cannot take it"),
 ])
@@ -319,3 +319,26 @@ def test_timing_profile_must_be_a_flag():
 
     with pytest.raises(ConfigError, match="timing.profile: must be true or false, got 3"):
         parse_config(PROFILED.format(profile="3"))
+
+
+def test_an_aten_span_multiplies_when_its_ops_did_macs_whatever_its_name():
+    spans = [OpSpan("aten::upsample_bilinear2d", MULTIPLY, 0.1, 1, "", ("aten.upsample_bilinear2d",)),
+             OpSpan("aten::einsum", OTHER, 0.1, 1, "", ("aten.bmm", "aten.einsum"))]
+    table = joined(profile_of(spans), [OpCost("", "aten.upsample_bilinear2d", 0, 80), OpCost("", "aten.bmm", 6, 8)])
+    assert [row.kind for row in table.rows] == [OTHER, MULTIPLY]
+
+
+def test_per_module_rows_add_up_their_spans_and_refuse_without_modules():
+    from convbench.profiling import by_module
+
+    spans = [OpSpan("Python in forward", RUNTIME, 0.05, 1, "a"),
+             OpSpan("aten::conv2d", MULTIPLY, 0.2, 1, "a", ("aten.convolution",)),
+             OpSpan("aten::relu", OTHER, 0.1, 1, "a", ("aten.relu",)),
+             OpSpan("aten::add", OTHER, 0.3, 2, "b", ("aten.add",))]
+    costs = [OpCost("a", "aten.convolution", 40, 16), OpCost("a", "aten.relu", 0, 8), OpCost("b", "aten.add", 0, 12)]
+    rows = {row.module: row for row in by_module(joined(profile_of(spans), costs)).rows}
+    assert (rows["a"].seconds, rows["a"].macs, rows["a"].bytes_moved, rows["a"].kind) == (pytest.approx(0.35), 40, 24,
+                                                                                         MULTIPLY)
+    assert (rows["b"].calls, rows["b"].macs, rows["b"].kind) == (2, 0, OTHER)
+    with pytest.raises(ValueError, match="names no module"):
+        by_module(joined(profile_of(spans[1:2], maps_modules=False), costs))

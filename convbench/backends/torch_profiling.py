@@ -27,8 +27,9 @@ from convbench.backends.profiled import MULTIPLY, OTHER, RUNTIME, OpSpan, Runtim
 CALL = "convbench: call"
 PYTHON = "Python in forward"  # a module's own time outside its ops: its forward's Python, its hooks
 MODULE = "convbench: module "
-# Names of ATen ops that multiply weights with inputs (a span running one is a MULTIPLY span).
-MULTIPLYING = ("conv", "mm", "matmul", "linear", "einsum", "lstm", "gru", "rnn_", "attention", "bilinear")
+# Names of ATen ops that multiply weights with inputs (a span running one is a MULTIPLY span, until
+# the join says from the counted ops whether it did MACs).
+MULTIPLYING = ("conv", "mm", "matmul", "linear", "einsum", "lstm", "gru", "rnn_", "attention")
 # Ranges around compiled code, not ops: what they hold is read as spans, and their own time (the
 # Python between the ops they hold) as a span of kind runtime, named here.
 COMPILED_CONTAINERS = {"Torch-Compiled Region": "dynamo's frame, outside its graph",

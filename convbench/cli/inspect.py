@@ -58,17 +58,18 @@ def list_variants(as_json) -> None:
               help="With --timing: the runtime to profile (repeat for several) [eager].")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="With --timing: CPU threads.")
+@click.option("--by-module", is_flag=True, help="With --timing: one row per module (eager, openvino).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def show(variant, shape, params, model, model_input, training, timing, backend_names, threads, as_json):
+def show(variant, shape, params, model, model_input, training, timing, backend_names, threads, by_module, as_json):
     """Per-layer breakdown of VARIANT (or of a network with --model), and its totals: formula vs
     counted vs ptflops vs torchsummary; with --timing, per-op latency on each runtime instead."""
-    if (backend_names or threads != 1) and not timing:
-        raise InputError("show: --backend and --threads go with --timing")
+    if (backend_names or threads != 1 or by_module) and not timing:
+        raise InputError("show: --backend, --threads and --by-module go with --timing")
     if timing and training:
         raise InputError("show: --timing profiles inference; drop --training")
     if model:
         return _show_model(model, model_input, variant, parse_params(params), as_json, training,
-                           (backend_names, threads) if timing else None)
+                           (backend_names, threads, by_module) if timing else None)
     if not variant:
         raise InputError("show: name a VARIANT (see `convbench list`), or a network with --model")
     shape_ = parse_shape(shape)
@@ -84,7 +85,8 @@ def show(variant, shape, params, model, model_input, training, timing, backend_n
     except ValueError as error:
         raise InputError(str(error)) from None
     if timing:
-        return show_timing(f"{spec.name} on {shape_.label}", module, inputs, backend_names, threads, as_json)
+        return show_timing(f"{spec.name} on {shape_.label}", module, inputs, backend_names, threads, by_module,
+                           as_json)
     formula = spec.cost(shape_.in_channels, shape_.out_channels, shape_.kernel_size, shape_.stride,
                         shape_.height, shape_.width, **kwargs)
     if as_json:

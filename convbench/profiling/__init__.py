@@ -13,13 +13,13 @@ from torch import nn
 
 from convbench import backends
 from convbench.counting.per_op import op_costs
-from convbench.profiling.join import OpRow, ProfileTable, joined
+from convbench.profiling.join import OpRow, ProfileTable, by_module, joined
 from convbench.profiling.why import DOMINANT, why
 
 CALLS = 20  # profiled calls, after WARMUP more
 WARMUP = 3
 
-__all__ = ["CALLS", "DOMINANT", "OpRow", "ProfileTable", "WARMUP", "joined", "profile_module", "why"]
+__all__ = ["CALLS", "DOMINANT", "OpRow", "ProfileTable", "WARMUP", "by_module", "joined", "profile_module", "why"]
 
 
 def profile_module(spec: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], threads: int,

@@ -18,7 +18,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
-from convbench.backends.profiled import MULTIPLY, RUNTIME, OpSpan, RuntimeProfile
+from convbench.backends.profiled import MULTIPLY, OTHER, RUNTIME, OpSpan, RuntimeProfile
 from convbench.counting.per_op import OpCost
 
 
@@ -101,6 +101,9 @@ def joined(profile: RuntimeProfile, costs: list[OpCost]) -> ProfileTable:
     spans = list(profile.spans)
     if any(span.aten_ops for span in spans):
         macs, moved, unjoined = _by_aten_name(spans, costs, profile.maps_modules)
+        # an ATen span multiplies when the ops it ran did MACs, whatever its name suggests
+        spans = [span if span.kind == RUNTIME else dataclasses.replace(span, kind=MULTIPLY if macs[i] else OTHER)
+                 for i, span in enumerate(spans)]
     else:
         macs, moved, unjoined = _in_order(spans, costs, profile.maps_modules)
     total = profile.end_to_end_s
@@ -158,3 +161,24 @@ def _in_order(spans: list[OpSpan], costs: list[OpCost], by_module: bool):
             macs[i] = sum(cost.macs for cost in taken)
             moved[i] = sum(cost.bytes_moved for cost in taken)
     return macs, moved, unjoined
+
+
+def by_module(table: ProfileTable) -> ProfileTable:
+    """The table with one row per module: its spans' times, shares, MACs and bytes added up (a
+    sum is None where a part of it is unknown); a ValueError where the spans name no module."""
+    if not table.maps_modules:
+        raise ValueError(f"{table.runtime}'s profiler names no module of its ops: per op only")
+    groups: dict[str, list[OpRow]] = {}
+    for row in table.rows:
+        groups.setdefault(row.module or "", []).append(row)
+
+    def total(values):
+        values = list(values)
+        return None if any(v is None for v in values) else sum(values)
+
+    rows = tuple(OpRow(f"{len(rows)} spans", MULTIPLY if any(r.macs for r in rows) else
+                       (RUNTIME if all(r.kind == RUNTIME for r in rows) else OTHER), module,
+                       sum(r.calls for r in rows), sum(r.seconds for r in rows), sum(r.share for r in rows),
+                       total(r.macs for r in rows if r.kind != RUNTIME),
+                       total(r.bytes_moved for r in rows if r.kind != RUNTIME)) for module, rows in groups.items())
+    return dataclasses.replace(table, rows=rows)

@@ -34,8 +34,8 @@ def show_timing(title: str, module: nn.Module, inputs: tuple, specs: tuple[str, 
                             "unjoined_macs": table.unjoined_macs, "why": why(table),
                             "ops": [{**row.__dict__, "macs_per_byte": row.macs_per_byte} for row in table.rows]})
             continue
-        print_profile(table, f"{title} on {spec}, {threads} thread(s): per {'module' if per_module else 'op'}, per call",
-                      console,
+        per = "module" if per_module else "op"
+        print_profile(table, f"{title} on {spec}, {threads} thread(s): per {per}, per call", console,
                       timed.median_ms, how)
     if as_json:
         echo_json(results)

@@ -203,3 +203,11 @@ def test_the_runtime_table_of_a_real_run_fits_80_columns():
         for row in df[df["status"] == "ok"].to_dict("records"):
             assert f"{significant(row['latency_vs_baseline'])}x" in text
     assert "(1.00x)" in text  # wide enough for the latencies too
+
+
+def test_waiting_for_openvinos_telemetry_children_lets_the_blocks_error_through():
+    from convbench.backends.openvino_runtime import _children_finished
+
+    with pytest.raises(RuntimeError, match="conversion failed"):
+        with _children_finished(seconds=1.0):
+            raise RuntimeError("conversion failed")

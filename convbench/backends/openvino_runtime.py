@@ -70,7 +70,7 @@ def _children_finished(seconds: float = 10.0):
             elif quiet_since is None:
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since >= QUIET_S:
-                return
+                break  # not return: a return here would swallow the block's exception
             time.sleep(0.02)
 
 

@@ -105,7 +105,7 @@ def main() -> int:
 
             print(f"| {shape} | {label} | {spec} | {' / '.join(f'{t.end_to_end_s * 1e3:.3g}' for t in tables)} | "
                   f"{shares([t.op_share for t in tables])} | "
-                  f"{shares([t.accounted_share - t.op_share for t in tables])} | {shares(outside)} | "
+                  f"{shares([t.runtime_share for t in tables])} | {shares(outside)} | "
                   f"{'yes' if ok else '**no**'} | {max(t.unjoined_macs for t in tables):,} | "
                   f"{(why(tables[-1]) or '-').replace('|', '/')} |")
             sys.stdout.flush()

@@ -48,6 +48,7 @@ def test_aten_spans_take_the_counted_ops_they_ran_in_their_module():
     assert [row.share for row in table.rows] == [0.05, 0.61, 0.20, 0.10]
     assert table.accounted_share == pytest.approx(0.96) and table.unaccounted_s == pytest.approx(0.04)
     assert table.op_share == pytest.approx(0.91)  # the runtime's own work is not an op
+    assert table.runtime_share == pytest.approx(0.05)
     assert table.module_share == pytest.approx(0.10)  # only "head" is a module below the model
 
 

@@ -35,7 +35,7 @@ def summary_lines(table: ProfileTable, timed_ms: float | None, timed_how: str | 
         lines.append(f"timed: {significant(timed_ms)} ms per call ({timed_how}); profiled / timed = "
                      f"{significant(overhead) if overhead else '-'}x, the profiler's overhead and the run's noise")
     lines.append(f"ops {percent(table.op_share)} of the profiled time, the runtime's own work "
-                 f"{percent(table.accounted_share - table.op_share)}, outside every op "
+                 f"{percent(table.runtime_share)}, outside every op "
                  f"{percent(1 - table.accounted_share)}")
     if table.unjoined_macs:
         lines.append(f"{table.unjoined_macs:,} of {table.macs:,} MACs on no op: the runtime's multiplying ops do not "

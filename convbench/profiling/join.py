@@ -70,6 +70,11 @@ class ProfileTable:
         return sum(row.share for row in self.rows if row.kind != RUNTIME)
 
     @property
+    def runtime_share(self) -> float:
+        """The share in the runtime's own work that its profiler reports (dispatch, Python, wrappers)."""
+        return sum(row.share for row in self.rows if row.kind == RUNTIME)
+
+    @property
     def module_share(self) -> float | None:
         """The share in spans that name a module below the model (None where no span can)."""
         if not self.maps_modules:

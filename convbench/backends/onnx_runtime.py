@@ -97,7 +97,7 @@ def prepare_int8(model, inputs, threads, device):
         raise BackendCannotTake(f"onnxruntime cannot take it in int8: quantize_static failed ({type(error).__name__}: "
                                 f"{first_line(error)})") from None
     call = _session_call(model_bytes, inputs, threads, device)
-    call.report = RuntimeFacts(**report(onnx_int8.SCHEME))
+    call.report = RuntimeFacts(**report(onnx_int8.scheme()))
     return call
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import tempfile
 
-import torch
-
 from convbench.backends.errors import CannotProfile
 from convbench.backends.profiled import MULTIPLY, OTHER, RUNTIME, OpSpan, RuntimeProfile, merged
 
@@ -22,28 +20,23 @@ CONTAINERS = {"DELEGATE_CALL": "XNNPACK delegate call, outside its ops",
               "OPERATOR_CALL": "portable op call, outside its kernel"}
 
 
-def profile(model, inputs, threads: int, device: torch.device, calls: int, warmup: int) -> RuntimeProfile:
+def profile(program: bytes, inputs, calls: int, warmup: int) -> RuntimeProfile:
+    """Profile ``warmup + calls`` calls of a lowered ``.pte`` program, loaded with ETDump on (in
+    the thread pool the caller set)."""
     from executorch.devtools import Inspector
     from executorch.extension.pybindings import portable_lib
 
-    from convbench.backends import executorch_runtime as runtime
-
-    if device.type != "cpu":
-        raise CannotProfile(f"executorch runs on the CPU here, not {device.type}")
-    with runtime._quiet():
-        program, _ = runtime._lower(runtime._export(model, inputs))
-        runtime._use_threads(threads)
-        try:
-            loaded = portable_lib._load_for_executorch_from_buffer(program, enable_etdump=True)
-        except Exception as error:
-            raise CannotProfile(f"executorch cannot profile here: this build has no ETDump ({error})") from None
-        kept = [t.detach().contiguous() for t in inputs]
-        for _ in range(warmup + calls):
-            loaded.forward(kept)
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "profile.etdp")
-            loaded.write_etdump_result_to_file(path)
-            inspector = Inspector(etdump_path=path)
+    try:
+        loaded = portable_lib._load_for_executorch_from_buffer(program, enable_etdump=True)
+    except Exception as error:
+        raise CannotProfile(f"executorch cannot profile here: this build has no ETDump ({error})") from None
+    kept = [t.detach().contiguous() for t in inputs]
+    for _ in range(warmup + calls):
+        loaded.forward(kept)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "profile.etdp")
+        loaded.write_etdump_result_to_file(path)
+        inspector = Inspector(etdump_path=path)
     return read([(event.name, event.is_delegated_op, list(event.perf_data.raw))
                  for block in inspector.event_blocks if block.name == "Execute"
                  for event in block.events if event.perf_data is not None], calls, warmup)

@@ -33,7 +33,7 @@ import weakref
 import torch
 
 from convbench.backends.calibration import calibration_set, report
-from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable, CannotProfile, first_line
 from convbench.backends.native_stderr import native_stderr_silenced
 from convbench.backends.runtime import Runtime, RuntimeFacts
 
@@ -210,4 +210,9 @@ class ExecuTorchRuntime(Runtime):
         from convbench.backends import executorch_profiling
 
         self.require()
-        return executorch_profiling.profile(model, inputs, threads, device, calls, warmup)
+        if device.type != "cpu":
+            raise CannotProfile(f"executorch runs on the CPU here, not {device.type}")
+        with _quiet():
+            program, _ = _lower(_export(model, inputs))
+            _use_threads(threads)
+            return executorch_profiling.profile(program, inputs, calls, warmup)

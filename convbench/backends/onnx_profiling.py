@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-
-import torch
+from typing import Callable
 
 from convbench.backends.errors import CannotProfile
 from convbench.backends.profiled import MULTIPLY, OTHER, RUNTIME, OpSpan, RuntimeProfile, merged
@@ -23,23 +22,16 @@ EXECUTOR = "SequentialExecutor::Execute"
 EXECUTOR_OWN = "executor, between its nodes"
 
 
-def profile(model, inputs, threads: int, device: torch.device, calls: int, warmup: int) -> RuntimeProfile:
-    import onnxruntime as ort
-
-    from convbench.backends import onnx_runtime
-
-    if device.type != "cpu":
-        raise CannotProfile(f"onnxruntime per-op profiling is read on its CPU provider here, not {device.type}")
-    model_bytes = onnx_runtime.export(model, inputs)
+def profile(start: Callable, options, calls: int, warmup: int) -> RuntimeProfile:
+    """Profile ``warmup + calls`` calls of ``start(options)`` (a bound session call, with its
+    ``session``), the options asking for ONNX Runtime's profiler."""
     with tempfile.TemporaryDirectory() as folder:
-        options = onnx_runtime._options(threads)
         options.enable_profiling = True
         options.profile_file_prefix = os.path.join(folder, "ort")
-        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-        call = onnx_runtime._bound_call(session, [i.name for i in session.get_inputs()], inputs, device)
+        call = start(options)
         for _ in range(warmup + calls):
             call()
-        with open(session.end_profiling()) as trace:
+        with open(call.session.end_profiling()) as trace:
             events = json.load(trace)
     return read(events, calls, warmup)
 

@@ -15,7 +15,7 @@ import warnings
 
 import torch
 
-from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable, CannotProfile, first_line
 from convbench.backends.runtime import Runtime, RuntimeFacts
 
 EXTRA = "pip install 'convbench[onnx]'"
@@ -101,12 +101,12 @@ def prepare_int8(model, inputs, threads, device):
     return call
 
 
-def _session_call(model_bytes: bytes, inputs, threads, device):
+def _session_call(model_bytes: bytes, inputs, threads, device, options=None):
     import onnxruntime as ort
 
     if any(t.dtype == torch.bfloat16 for t in inputs):
         raise BackendCannotTake("onnxruntime cannot take it: bfloat16 inputs (numpy has no bfloat16)")
-    options = _options(threads)
+    options = options or _options(threads)
     providers = ([("CUDAExecutionProvider", {"device_id": device.index or 0})] if device.type == "cuda"
                  else ["CPUExecutionProvider"])
     if device.type == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -175,4 +175,8 @@ class OnnxRuntime(Runtime):
         from convbench.backends import onnx_profiling
 
         self.require()
-        return onnx_profiling.profile(model, inputs, threads, device, calls, warmup)
+        if device.type != "cpu":
+            raise CannotProfile(f"onnxruntime per-op profiling is read on its CPU provider here, not {device.type}")
+        model_bytes = export(model, inputs)
+        return onnx_profiling.profile(lambda options: _session_call(model_bytes, inputs, threads, device, options),
+                                      _options(threads), calls, warmup)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 
-import torch
-
 from convbench.backends.errors import CannotProfile
 from convbench.backends.profiled import MULTIPLY, OTHER, OpSpan, RuntimeProfile, merged
 
@@ -27,16 +25,14 @@ def module_of(node_name: str) -> str | None:
     return found[-1] if found else ("" if "aten::" in node_name else None)
 
 
-def profile(model, inputs, threads: int, device: torch.device, calls: int, warmup: int) -> RuntimeProfile:
+PROFILING = {"PERF_COUNT": True}  # what a model is compiled with for its counters
+
+
+def profile(call, calls: int, warmup: int) -> RuntimeProfile:
+    """Profile ``warmup + calls`` calls on a fresh request of ``call``'s compiled model (compiled
+    with :data:`PROFILING`)."""
     import openvino as ov
 
-    from convbench.backends import openvino_runtime
-
-    if device.type != "cpu":
-        raise CannotProfile(f"openvino runs on the CPU here, not {device.type}")
-    precision = openvino_runtime.PRECISION.get(inputs[0].dtype, "f32")
-    call = openvino_runtime._compiled_call(openvino_runtime._converted(model, inputs), inputs, threads, precision,
-                                           {"PERF_COUNT": True})
     request = call.compiled.create_infer_request()
     for i, t in enumerate(call.inputs):
         request.set_input_tensor(i, ov.Tensor(t.numpy(), shared_memory=True))

@@ -17,7 +17,7 @@ import warnings
 import psutil
 import torch
 
-from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable, CannotProfile, first_line
 from convbench.backends.runtime import Runtime, RuntimeFacts
 
 PRECISION = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
@@ -158,4 +158,8 @@ class OpenVinoRuntime(Runtime):
         from convbench.backends import openvino_profiling
 
         self.require()
-        return openvino_profiling.profile(model, inputs, threads, device, calls, warmup)
+        if device.type != "cpu":
+            raise CannotProfile(f"openvino runs on the CPU here, not {device.type}")
+        call = _compiled_call(_converted(model, inputs), inputs, threads, PRECISION.get(inputs[0].dtype, "f32"),
+                              openvino_profiling.PROFILING)
+        return openvino_profiling.profile(call, calls, warmup)

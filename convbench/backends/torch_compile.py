@@ -17,12 +17,13 @@ Inductor writes and builds C++ on the CPU, so it needs a C++ compiler (``$CXX`` 
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 
 import torch
 
-from convbench.backends.errors import BackendCannotTake, BackendUnavailable, first_line
+from convbench.backends.errors import BackendCannotTake, BackendUnavailable, CannotProfile, first_line
 from convbench.backends.native_stderr import native_stderr_silenced
 from convbench.backends.runtime import Runtime, RuntimeFacts
 
@@ -126,7 +127,13 @@ class CompileRuntime(Runtime):
         return prepare(model, inputs, threads, device, self.option or "default")
 
     def profile(self, model, inputs, threads, device, calls=20, warmup=3):
-        from convbench.backends.torch_profiling import profile_compiled
+        from convbench.backends.torch_profiling import kernel_ranges, profile_compiled
 
         self.require()
-        return profile_compiled(model, inputs, threads, device, calls, warmup, self.option or "default")
+        if device.type != "cpu":
+            raise CannotProfile(f"compile per-op profiling reads host time, which on {device.type} is launch time, "
+                                "not kernel time: it runs on the CPU only")
+        # A copy is a new module to dynamo: compiled afresh, each kernel in a profiler range.
+        with kernel_ranges(), native_stderr_silenced():
+            call = prepare(copy.deepcopy(model), inputs, threads, device, self.option or "default")
+        return profile_compiled(call, calls, warmup)

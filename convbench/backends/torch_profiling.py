@@ -15,7 +15,6 @@ Either way the end-to-end time is the profiler's range around each model call.""
 from __future__ import annotations
 
 import contextlib
-import copy
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -136,16 +135,13 @@ def _compiled_spans(event) -> list[OpSpan]:
     return spans
 
 
-def profile_compiled(model, inputs, threads: int, device: torch.device, calls: int, warmup: int,
-                     mode: str) -> RuntimeProfile:
-    from convbench.backends.torch_compile import prepare
+def kernel_ranges():
+    """Inductor's setting that wraps each C++ kernel it compiles in a profiler range."""
+    return torch._inductor.config.patch({"cpp.enable_kernel_profile": True})
 
-    if device.type != "cpu":
-        raise CannotProfile(f"compile per-op profiling reads host time, which on {device.type} is launch time, "
-                            "not kernel time: it runs on the CPU only")
-    # A copy is a new module to dynamo: compiled afresh, with each kernel wrapped in a profiler range.
-    with torch._inductor.config.patch({"cpp.enable_kernel_profile": True}), native_stderr_silenced():
-        call = prepare(copy.deepcopy(model), inputs, threads, device, mode)
+
+def profile_compiled(call, calls: int, warmup: int) -> RuntimeProfile:
+    """The profile of a compiled module's call, compiled under :func:`kernel_ranges`."""
     ranges = _profiled_calls(call, calls, warmup)
     spans = [span for event in ranges for span in _compiled_spans(event)]
     return RuntimeProfile("compile", "torch.profiler (CPU activity): each C++ kernel of the compiled graphs "

@@ -343,3 +343,26 @@ def test_per_module_rows_add_up_their_spans_and_refuse_without_modules():
     assert (rows["b"].calls, rows["b"].macs, rows["b"].kind) == (2, 0, OTHER)
     with pytest.raises(ValueError, match="names no module"):
         by_module(joined(profile_of(spans[1:2], maps_modules=False), costs))
+
+
+def test_profiling_leaves_the_modules_mode_and_the_thread_count_as_they_were():
+    model = nn.Sequential(nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2)).train()
+    threads = torch.get_num_threads()
+    profile_module("eager", model, (torch.randn(1, 2, 4, 4),), threads=1, calls=1, warmup=0)
+    assert model.training and all(m.training for m in model.modules()) and torch.get_num_threads() == threads
+
+
+def test_a_profile_that_breaks_costs_the_row_its_profile_only(monkeypatch):
+    from convbench.plan.expand import make_plan
+    from convbench.plan.loading import parse_config
+    from convbench.suite import profiles
+    from convbench.suite.runner import run_suite
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("profiler crashed")
+
+    monkeypatch.setattr(profiles, "profile_module", broken)
+    rows = [m.row() for m, _ in run_suite(make_plan(parse_config(PROFILED.format(profile="true"))))]
+    float32 = [row for row in rows if row["dtype"] == "float32"]
+    assert float32 and all(row["status"] == "ok" and row["latency_ms"] > 0 for row in float32)
+    assert all(row["profile_error"] == "RuntimeError: profiler crashed" for row in float32)

@@ -24,16 +24,18 @@ __all__ = ["CALLS", "DOMINANT", "OpRow", "ProfileTable", "WARMUP", "by_module", 
 
 def profile_module(spec: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], threads: int,
                    device: str | torch.device = "cpu", calls: int = CALLS, warmup: int = WARMUP) -> ProfileTable:
-    """``module(*inputs)`` profiled on runtime ``spec`` at ``threads`` threads, joined with its
-    counted ops; :class:`~convbench.backends.CannotProfile` (one line) where the runtime cannot."""
+    """``module(*inputs)`` in eval mode profiled on runtime ``spec`` at ``threads`` threads, joined
+    with its counted ops (the module's mode and torch's thread count are put back);
+    :class:`~convbench.backends.CannotProfile` (one line) where the runtime cannot."""
     if calls < 1 or warmup < 0:
         raise ValueError(f"calls={calls} must be >= 1 and warmup={warmup} >= 0")
     runtime = backends.runtime(spec)
     device = torch.device(device)
-    module = module.eval()
-    previous = torch.get_num_threads()
+    previous, training = torch.get_num_threads(), module.training
+    module.eval()
     try:
         profile = runtime.profile(module, tuple(inputs), threads, device, calls, warmup)
+        return joined(profile, op_costs(module, *inputs))
     finally:
         torch.set_num_threads(previous)
-    return joined(profile, op_costs(module, *inputs))
+        module.train(training)

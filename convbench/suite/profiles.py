@@ -24,6 +24,9 @@ def profile_cases(timed: list[Case], device: str, settings_of: Callable[[Case], 
         except (backends.CannotProfile, backends.BackendCannotTake, backends.BackendUnavailable) as error:
             case.measurement.profile = ProfileRecord(profile_error=str(error))
             continue
+        except Exception as error:  # the profile is lost, not the row: it was timed already
+            case.measurement.profile = ProfileRecord(profile_error=f"{type(error).__name__}: {error}")
+            continue
         case.measurement.profile = record(table)
 
 

@@ -52,11 +52,6 @@ class RuntimeProfile:
     def accounted_s(self) -> float:
         return sum(span.seconds for span in self.spans)
 
-    @property
-    def unaccounted_s(self) -> float:
-        """The end-to-end time no span accounts for (negative where the spans add up to more)."""
-        return self.end_to_end_s - self.accounted_s
-
 
 def merged(spans: list[OpSpan], calls: int) -> tuple[OpSpan, ...]:
     """Spans of ``calls`` model calls as spans of one: those of one op in one module together, in

@@ -22,7 +22,7 @@ def _cells(table: ProfileTable) -> list[tuple[str, ...]]:
              significant(row.seconds * 1e6), percent(row.share), number(row.macs), number(row.bytes_moved),
              "-" if row.macs_per_byte is None else significant(row.macs_per_byte)) for row in table.rows]
     rows.append(("outside every op", "", "", "", significant(table.unaccounted_s * 1e6),
-                 percent(table.unaccounted_s / table.end_to_end_s if table.end_to_end_s else 0.0), "", "", ""))
+                 percent(table.unaccounted_share), "", "", ""))
     return rows
 
 
@@ -36,7 +36,7 @@ def summary_lines(table: ProfileTable, timed_ms: float | None, timed_how: str | 
                      f"{significant(overhead) if overhead else '-'}x, the profiler's overhead and the run's noise")
     lines.append(f"ops {percent(table.op_share)} of the profiled time, the runtime's own work "
                  f"{percent(table.runtime_share)}, outside every op "
-                 f"{percent(1 - table.accounted_share)}")
+                 f"{percent(table.unaccounted_share)}")
     if table.unjoined_macs:
         lines.append(f"{table.unjoined_macs:,} of {table.macs:,} MACs on no op: the runtime's multiplying ops do not "
                      "match the counted ones one to one (fused or split)")

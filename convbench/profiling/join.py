@@ -65,6 +65,11 @@ class ProfileTable:
         return self.end_to_end_s - sum(row.seconds for row in self.rows)
 
     @property
+    def unaccounted_share(self) -> float:
+        """The share of the end-to-end time outside every row (negative where they add up to more)."""
+        return self.unaccounted_s / self.end_to_end_s if self.end_to_end_s else 0.0
+
+    @property
     def op_share(self) -> float:
         """The share in ops, the runtime's own work (dispatch, Python, wrappers) left out."""
         return sum(row.share for row in self.rows if row.kind != RUNTIME)

@@ -11,7 +11,7 @@ DOMINANT = 0.5  # the share of the end-to-end time above which one op's time is 
 
 def why(table: ProfileTable) -> str | None:
     """The line, or None where nothing takes :data:`DOMINANT` of the profiled time."""
-    unaccounted = table.unaccounted_s / table.end_to_end_s if table.end_to_end_s else 0.0
+    unaccounted = table.unaccounted_share
     if unaccounted >= DOMINANT:
         return (f"{unaccounted:.0%} outside every op: the runtime's dispatch and the Python around ops "
                 f"outweigh the work")

@@ -35,6 +35,6 @@ def record(table: ProfileTable) -> ProfileRecord:
     return ProfileRecord(
         profiled_latency_ms=table.end_to_end_s * 1e3, profile_calls=table.calls,
         profile_op_share=table.op_share, profile_runtime_share=table.runtime_share,
-        profile_unaccounted_share=1 - table.accounted_share, profile_top_op=top.op if top else None,
+        profile_unaccounted_share=table.unaccounted_share, profile_top_op=top.op if top else None,
         profile_top_share=top.share if top else None, profile_why=why(table) or "",
         profile_unjoined_macs=table.unjoined_macs, profile_source=table.source, profile_ops=table.to_json())

@@ -44,7 +44,7 @@ def base_run(tmp_path_factory) -> tuple[Path, Path]:
 
 def copy_run(source: Path, target: Path) -> Path:
     target.mkdir(parents=True)
-    for name in ("results.jsonl", "results.csv", "report.md"):
+    for name in ("results.jsonl", "results.csv", "report.md", "report.html"):
         (target / name).write_bytes((source / name).read_bytes())
     return target
 
@@ -143,12 +143,13 @@ def test_the_size_limit_is_one_line_and_can_be_raised(base_run, tmp_path):
     assert invoke("export", directory, "--max-size", "3").exit_code == 0
 
 
-@pytest.mark.parametrize("name", ["results.jsonl", "results.csv", "report.md", "results.json"])
+@pytest.mark.parametrize("name", ["results.jsonl", "results.csv", "report.md", "report.html", "results.json"])
 def test_export_never_writes_over_a_runs_files(base_run, tmp_path, name):
     directory = copy_run(base_run[0], tmp_path / "run")
     (directory / "results.json").write_text("{}")
     before = (directory / name).read_bytes()
     assert_one_line_exit_2(invoke("export", directory, "--format", "latex", "-o", directory / name), "own")
+    assert_one_line_exit_2(invoke("report", directory, "--html", "-o", directory / name), "own")
     assert (directory / name).read_bytes() == before
     assert_one_line_exit_2(invoke("export", directory / "results.csv", "-o", directory / "results.csv"), "own")
 
@@ -233,7 +234,7 @@ def test_files_follow_the_umask(base_run, tmp_path, umask, mode):
         assert invoke("export", tmp_path / "o", "-o", tmp_path / "t.tex", "--format", "latex").exit_code == 0
     finally:
         os.umask(previous)
-    files = [tmp_path / "o" / name for name in ("results.jsonl", "results.csv", "report.md")]
-    files += [tmp_path / "m" / "results.jsonl", tmp_path / "t.tex"]
+    files = [tmp_path / "o" / name for name in ("results.jsonl", "results.csv", "report.md", "report.html")]
+    files += [tmp_path / "m" / "results.jsonl", tmp_path / "m" / "report.html", tmp_path / "t.tex"]
     assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {oct(mode)}
     assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == 0o777 & ~umask

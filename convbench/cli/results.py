@@ -14,7 +14,8 @@ from convbench.present.formatting import DIGITS
 from convbench.present.latex import LAYOUTS
 from convbench.present.plot import FORMATS as PLOT_FORMATS
 from convbench.present.plot import PlotStyle
-from convbench.present.report import EXPORT_FORMATS, export, markdown_report
+from convbench.present.report import EXPORT_FORMATS, export
+from convbench.present.reports import run_reports
 from convbench.store.files import RUN_FILES, OutputError, ResultsError, holds_run, write_atomically
 from convbench.store.validation import MAX_BYTES
 from convbench.plan.legacy_ids import with_case_ids
@@ -43,15 +44,20 @@ def export_command(results, fmt, digits, shape, layout, output, pool, max_bytes)
         text = export(merged.df, merged.metadata, fmt, digits=digits, shape=shape, layout=layout)
     except ValueError as error:
         raise InputError(str(error)) from None
-    if output:
-        try:
-            Path(output).parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(Path(output), text)
-        except OSError as error:
-            raise InputError(f"-o {output}: cannot write ({error.strerror or error})") from None
-        click.echo(f"wrote {output}", err=True)
-    else:
+    write_output(output, text)
+
+
+def write_output(output: str | None, text: str) -> None:
+    """``text`` into the file ``output`` (its directory made), or onto stdout when None."""
+    if not output:
         click.echo(text, nl=False)
+        return
+    try:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(Path(output), text)
+    except OSError as error:
+        raise InputError(f"-o {output}: cannot write ({error.strerror or error})") from None
+    click.echo(f"wrote {output}", err=True)
 
 
 def refuse_run_file(output: Path, inputs) -> None:
@@ -59,7 +65,7 @@ def refuse_run_file(output: Path, inputs) -> None:
     target = output.resolve()
     read = {Path(p).resolve() for p in inputs}
     if target in read or (target.name in RUN_FILES and holds_run(target.parent)):
-        raise InputError(f"-o {output}: is a run's own {target.name}; write the export to another file")
+        raise InputError(f"-o {output}: is a run's own {target.name}; write to another file")
 
 
 def load_runs(paths, max_bytes: int = MAX_BYTES, pool: bool = False) -> Merged:
@@ -90,7 +96,7 @@ def merge_command(runs, out, pool, max_bytes):
     merged = load_runs(runs, max_bytes, pool)
     command = ["convbench merge", *map(shlex.quote, [*runs, "-o", out]), *(["--pool"] if pool else [])]
     try:
-        directory = write_merged(merged, list(runs), out, lambda df, meta: markdown_report(df, meta, " ".join(command)),
+        directory = write_merged(merged, list(runs), out, lambda df, meta: run_reports(df, meta, " ".join(command)),
                                  max_bytes)
     except OutputError as error:
         raise InputError(str(error)) from None

@@ -3,7 +3,7 @@
 
 A run directory holds ``results.jsonl`` (the parts' metadata and every row with its raw timings,
 appended as each row is measured; see :mod:`convbench.store.journal`), ``results.csv`` (the rows as
-a table, appended too) and ``report.md``. Runs saved before the journal existed have a
+a table, appended too), ``report.md`` and ``report.html``. Runs saved before the journal existed have a
 ``results.json`` instead, which is still read.
 """
 
@@ -32,7 +32,7 @@ __all__ = ["OutputError", "ResultWriter", "ResultsError", "RUN_FILES", "load_res
            "run_directory_name", "write_atomically"]
 
 LOCK = ".convbench.lock"
-RUN_FILES = (journal.NAME, LEGACY_JSON, CSV_NAME, "report.md", LOCK)
+RUN_FILES = (journal.NAME, LEGACY_JSON, CSV_NAME, "report.md", "report.html", LOCK)
 
 
 def run_directory_name(name: str, stamp: str) -> str:

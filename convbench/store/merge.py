@@ -100,11 +100,11 @@ def state_differences(frames: list[pd.DataFrame], sources: list[str]) -> list[st
 
 
 def write_merged(merged: Merged, paths: list[str | Path], directory: str | Path,
-                 report: Callable[[pd.DataFrame, dict], str], max_bytes: int = MAX_BYTES) -> Path:
+                 reports: Callable[[pd.DataFrame, dict], dict[str, str]], max_bytes: int = MAX_BYTES) -> Path:
     """Save ``merged`` (of the runs in ``paths``) as a run directory with every row's raw timings
-    (results.jsonl, results.csv, report.md). It is written beside ``directory`` and moved into place
-    whole, so a merge that fails leaves nothing behind and can be run again; a ``directory`` that
-    already holds anything is refused."""
+    (results.jsonl, results.csv) and the files ``reports`` makes of it (name: text). It is written
+    beside ``directory`` and moved into place whole, so a merge that fails leaves nothing behind
+    and can be run again; a ``directory`` that already holds anything is refused."""
     directory = Path(directory)
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise OutputError(f"{directory}: already exists and is not empty; choose a new -o for the merged run")
@@ -120,7 +120,8 @@ def write_merged(merged: Merged, paths: list[str | Path], directory: str | Path,
         os.chmod(staging, new_directory_mode())  # mkdtemp makes it 0700 whatever the umask
         rows = [plain_row(row) for row in merged.df.astype(object).to_dict("records")]
         write_run(staging, merged.metadata["parts"], rows, [raw.get((r["case_id"], r["machine"]), {}) for r in rows])
-        write_atomically(staging / "report.md", report(merged.df, merged.metadata))
+        for name, text in reports(merged.df, merged.metadata).items():
+            write_atomically(staging / name, text)
         if directory.exists():
             directory.rmdir()
         os.rename(staging, directory)

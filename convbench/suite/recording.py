@@ -28,7 +28,7 @@ from convbench.timing.state_probe import DESCRIPTION
 from convbench.timing.quiesce import IDLE_CORES, MAX_WAIT_S, WINDOW_S
 from convbench.suite.interrupts import GracefulStop
 from convbench.store.metadata import run_metadata
-from convbench.present.report import markdown_report
+from convbench.present.reports import run_reports
 from convbench.store.files import ResultWriter, write_atomically
 from convbench.store.validation import MAX_BYTES
 from convbench.store.schema import frame
@@ -137,9 +137,9 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
         if writer:
             try:
                 writer.finish(interrupted=recording.interrupted)
-                write_atomically(directory / "report.md",
-                                 markdown_report(frame(writer.rows), {**writer.metadata, "parts": writer.parts},
-                                                 command))
+                reports = run_reports(frame(writer.rows), {**writer.metadata, "parts": writer.parts}, command)
+                for name, text in reports.items():
+                    write_atomically(directory / name, text)
             except OSError as error:
                 recording.unwritable = (recording.unwritable
                                         or f"{directory}: cannot write results ({error.strerror or error})")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import unicodedata
 from html.parser import HTMLParser
 from importlib import resources
 
@@ -29,7 +30,7 @@ PAYLOADS = ["<script>window.pwned=1</script>", "</script><script>window.pwned=1<
             "<img src=x onerror=window.pwned=1>", "javascript:window.pwned=1", '<a href="javascript:alert(1)">x</a>',
             "<!--", "<!--<script>", "-->", "]]>", "{{ 7 * 7 }}", "{% raw %}", "&lt;", "&", "'\"", "\u2028",
             "<style>body{display:none}</style>", "<svg onload=alert(1)>", "<meta http-equiv=refresh content=0>",
-            "<base href=http://evil.example/>", "\\u003c", "\ud800"]
+            "<base href=http://evil.example/>", "\\u003c", "\ud800", "\r", "\x00"]
 HOSTILE = st.lists(st.one_of(st.sampled_from(PAYLOADS), st.text(max_size=10)), min_size=1, max_size=4).map("".join)
 
 
@@ -69,8 +70,10 @@ class Page(HTMLParser):
 
 
 def shown(text: str) -> str:
-    """A string as the page can hold it in UTF-8: a lone surrogate as U+FFFD."""
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    """A string as the page shows it: a lone surrogate (UTF-8 cannot hold one) as U+FFFD, control
+    characters but tab and newline (which HTML parsers rewrite or drop) as spaces."""
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return "".join(" " if unicodedata.category(ch) == "Cc" and ch not in "\t\n" else ch for ch in text)
 
 
 def sha256(text: str) -> str:

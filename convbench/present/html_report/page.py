@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import unicodedata
 from importlib import resources
 from typing import Any
 
@@ -30,11 +31,14 @@ def _sha256(text: str) -> str:
 
 
 def _displayable(value):
-    """Text for the page as UTF-8 can hold it: a lone surrogate (valid in JSON, not in UTF-8)
-    becomes U+FFFD; our own markup (the script, the style, the data) passes as it is."""
+    """Text for the page as a browser will show it: a lone surrogate (valid in JSON, not in UTF-8)
+    becomes U+FFFD, and a control character but tab and newline a space (an HTML parser would turn
+    a carriage return into a newline and drop a NUL). Our own markup (the script, the style, the
+    data) passes as it is."""
     if isinstance(value, markupsafe.Markup):
         return value
-    return str(value).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    text = str(value).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return "".join(" " if unicodedata.category(ch) == "Cc" and ch not in "\t\n" else ch for ch in text)
 
 
 def html_report(df: pd.DataFrame, metadata: dict[str, Any], command: str = "") -> str:
@@ -44,7 +48,8 @@ def html_report(df: pd.DataFrame, metadata: dict[str, Any], command: str = "") -
     configs = ", ".join(dict.fromkeys(p["config"] for p in parts)) or "no rows"
     data = {"keys": list(KEYS), "rows": page_rows(df, metadata),
             "parts": [{"config": p["config"], "machine": p["machine"], "summary": p["summary"],
-                       "roofline": p["roofline"], "confidence": p["confidence"]} for p in parts]}
+                       "roofline": p["roofline"], "confidence": p["confidence"],
+                       "baseline": p["baseline"]} for p in parts]}
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, finalize=_displayable,
                                      loader=jinja2.FunctionLoader(lambda name: _asset(name)))
     return environment.get_template("report.html.j2").render(

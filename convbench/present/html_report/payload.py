@@ -90,6 +90,7 @@ def page_parts(df: pd.DataFrame, metadata: dict[str, Any]) -> list[dict[str, Any
         timing = part.get("timing") or {}
         parts.append({
             "config": _text(config), "machine": _text(machine), "description": _text(part.get("description")),
+            "baseline": baseline,
             "summary": machine_line(part),
             "details": [(key, _text(part.get(key))) for key in MACHINE_KEYS if not missing(part.get(key))],
             "runtimes": [(str(name), _text(version)) for name, version in (part.get("backends") or {}).items()],

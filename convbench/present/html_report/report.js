@@ -21,8 +21,9 @@
     const rounded = Number(value.toPrecision(digits));
     const magnitude = Math.floor(Math.log10(Math.abs(rounded)));
     if (magnitude < -4 || magnitude >= 9) return value.toExponential(digits - 1);
-    const decimals = Math.max(digits - 1 - magnitude, 0);
-    return rounded.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+    const parts = rounded.toFixed(Math.max(digits - 1 - magnitude, 0)).split(".");
+    parts[0] = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",");  // 28900 -> 28,900
+    return parts.join(".");
   }
   function si(value) {
     if (value === null || value === undefined) return "";
@@ -40,7 +41,17 @@
     return times(row.ratio) + interval;
   }
   function flagsText(row) {
-    return [row.contended ? "contended" : "", row.unstable ? "unstable" : ""].filter(Boolean).join(", ");
+    return [row.contended ? "contended (" + significant(row.contention) + " cores)" : "",
+      row.unstable ? "unstable" : ""].filter(Boolean).join(", ");
+  }
+  // a latency and its spread to the same last decimal place: 1.31 ± 0.25
+  function withSpread(value, spread) {
+    const shown = significant(value);
+    if (!shown || spread === null || shown.indexOf("e") >= 0) return shown;
+    const decimals = shown.indexOf(".") >= 0 ? shown.split(".")[1].length : 0;
+    let spreadShown = spread.toFixed(decimals);
+    if (spread > 0 && Number(spreadShown) === 0) spreadShown = significant(spread, 1);
+    return shown + " ± " + spreadShown;
   }
   function unique(values) { return Array.from(new Set(values)); }
   function element(tag, text, className) {
@@ -61,18 +72,15 @@
     { key: "params", title: "Params", number: true, show: function (r) { return si(r.params); } },
     { key: "macs", title: "MACs", number: true, show: function (r) { return si(r.macs); } },
     { key: "kmac_px", title: "kMAC/px", number: true, show: function (r) { return significant(r.kmac_px); } },
-    { key: "latency", title: "Latency (ms)", number: true, show: function (r) { return significant(r.latency); } },
-    { key: "iqr", title: "IQR (ms)", number: true, show: function (r) { return significant(r.iqr); } },
+    { key: "latency", title: "Latency (ms) ± IQR", number: true, show: function (r) { return withSpread(r.latency, r.iqr); } },
     { key: "ratio", title: "Latency / baseline (CI)", number: true, show: ratioText },
-    { key: "verdict", title: "Verdict" },
+    { key: "verdict", title: "Verdict", value: function (r) { return r.status === "ok" ? r.verdict : r.status; } },
     { key: "flags", title: "Flags", value: flagsText },
     { key: "params_ratio", title: "Params / baseline", number: true, show: function (r) { return times(r.params_ratio); } },
     { key: "macs_ratio", title: "MACs / baseline", number: true, show: function (r) { return times(r.macs_ratio); } },
     { key: "intensity", title: "MACs/byte", number: true, show: function (r) { return significant(r.intensity); } },
     { key: "gmacs", title: "GMAC/s", number: true, show: function (r) { return significant(r.gmacs); } },
     { key: "roofline", title: "Roofline", number: true, show: function (r) { return percent(r.roofline); } },
-    { key: "contention", title: "Contention (cores)", number: true, show: function (r) { return significant(r.contention); } },
-    { key: "status", title: "Status", hidden: rows.every(function (r) { return r.status === "ok"; }) },
     { key: "notes", title: "Notes", className: "notes" },
   ].filter(function (c) { return !c.hidden; });
 
@@ -92,7 +100,6 @@
   });
   table.tHead.appendChild(headRow);
   const body = table.tBodies[0];
-  const fragment = document.createDocumentFragment();
   rows.forEach(function (row) {
     const tr = document.createElement("tr");
     tr.dataset.index = String(row.index);
@@ -100,14 +107,30 @@
     if (row.contended || row.unstable) tr.className += " flagged";
     COLUMNS.forEach(function (column) {
       const text = column.show ? column.show(row) : cellValue(column, row);
-      tr.appendChild(element("td", text, column.className || (column.number ? "num" : column.key === "flags" ? "flags" : "text")));
+      const kind = column.className || (column.number ? "num" : column.key === "flags" ? "flags" : "text");
+      const cell = tr.appendChild(element("td", text, kind));
+      if (kind === "text" && String(text).length > 24) cell.title = String(text);  // cut short with an ellipsis
     });
     row.tr = tr;
-    fragment.appendChild(tr);
   });
-  body.appendChild(fragment);
+  // The rows a first screen shows go in before the first frame, the rest right after it: laying out
+  // thousands of rows takes longer than drawing everything else, and need not delay the first view.
+  const FIRST = 60;
+  let attached = false;
+  function attach(list) {
+    const fragment = document.createDocumentFragment();
+    list.forEach(function (row) { fragment.appendChild(row.tr); });
+    body.appendChild(fragment);
+  }
+  function attachAll() {
+    if (attached) return;
+    attached = true;
+    attach(rows.slice(FIRST));
+  }
+  attach(rows.slice(0, FIRST));
 
   function sortBy(column, th) {
+    attachAll();
     const ascending = th.getAttribute("aria-sort") !== "ascending";
     headRow.querySelectorAll("th").forEach(function (other) { other.setAttribute("aria-sort", "none"); });
     th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
@@ -362,7 +385,7 @@
     lines.push(["MACs " + si(row.macs) + " per " + (row.per || "image") + " (exact count), params " + si(row.params)]);
     if (row.latency !== null) lines.push(["latency " + significant(row.latency) + " ms, IQR " + significant(row.iqr) + " ms"]);
     if (row.ratio !== null) {
-      lines.push(["x baseline " + times(row.ratio) + (row.low !== null ? ", " + Math.round(100 * (part.confidence || 0.95)) + "% CI "
+      lines.push(["latency / " + (part.baseline || "baseline") + " " + times(row.ratio) + (row.low !== null ? ", " + Math.round(100 * (part.confidence || 0.95)) + "% CI "
         + significant(row.low) + "-" + significant(row.high) : "") + (row.verdict ? ": " + row.verdict : "")]);
     }
     if (row.gmacs !== null) lines.push([significant(row.gmacs) + " GMAC/s at " + significant(row.intensity) + " MACs/byte"
@@ -411,10 +434,14 @@
   let resizing = null;
   window.addEventListener("resize", function () { clearTimeout(resizing); resizing = setTimeout(update, 150); });
   update();
-  // for `benchmarks/html_report.py`: when the first frame after drawing came, from navigation start, and the script's own time
+  // For `benchmarks/html_report.py` and the browser tests: when the first frame after drawing was
+  // painted (from navigation start), the script's own time, and when every row was in and painted.
   const drawn = performance.now() - started;
-  requestAnimationFrame(function () {
+  function afterNextPaint(callback) { requestAnimationFrame(function () { setTimeout(callback, 0); }); }
+  afterNextPaint(function () {
     document.body.dataset.firstFrameMs = String(performance.now());
     document.body.dataset.scriptMs = String(drawn);
+    attachAll();
+    afterNextPaint(function () { document.body.dataset.completeMs = String(performance.now()); });
   });
 })();

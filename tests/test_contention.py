@@ -64,14 +64,18 @@ def test_a_busy_process_is_seen_as_about_one_core():
 
 
 def test_this_process_working_is_not_contention():
-    idle = Probe()
-    time.sleep(0.5)
-    background = idle.stop().others_cpu_s  # what the rest of the machine does anyway
-    probe = Probe()
-    _spin(0.5)
-    c = probe.stop()
-    # the spin is this process's own; others are what the machine had besides
-    assert c.others_cpu_s < background + 0.4
+    # Counted as another process's, the 0.5 s spin would add about 0.5 s to every try; the rest of
+    # the machine (other test workers) comes and goes, so the least excess over an idle window
+    # beside it is what tells.
+    excess = []
+    for _ in range(3):
+        idle = Probe()
+        time.sleep(0.5)
+        background = idle.stop().others_cpu_s  # what the rest of the machine does anyway
+        probe = Probe()
+        _spin(0.5)
+        excess.append(probe.stop().others_cpu_s - background)
+    assert min(excess) < 0.3, excess
 
 
 def test_a_stray_clock_tick_in_a_short_window_is_not_contention():

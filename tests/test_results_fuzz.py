@@ -1,9 +1,11 @@
 """A fuzzer of results files: a real run's results.jsonl and results.csv, mutated (a value replaced by
 any JSON value, a key removed or added, a record duplicated, its kind changed, the file cut short or
-given garbage), through export (every format, and pooled), merge, plot and --resume. Every outcome must be
+given garbage), through export (every format, and pooled), report (Markdown and HTML), merge, plot
+and --resume. Every outcome must be
 success or one line naming the problem with exit code 2: never a traceback.
 
-CI runs 40 mutated runs (about a minute here); ``CONVBENCH_FUZZ_EXAMPLES=2000`` runs more."""
+CI runs 40 mutated runs in four shares that parallel workers take apart (about a minute here);
+``CONVBENCH_FUZZ_EXAMPLES=2000`` runs more."""
 
 from __future__ import annotations
 
@@ -123,12 +125,13 @@ def check(result, command, what):
                                                                                                 result.output)
 
 
-def test_mutated_results_files_are_refused_in_one_line_or_read(base, tmp_path_factory):
+@pytest.mark.parametrize("share", range(4))
+def test_mutated_results_files_are_refused_in_one_line_or_read(base, tmp_path_factory, share):
     run, config = base
     journal, csv_text = (run / "results.jsonl").read_bytes(), (run / "results.csv").read_text()
     runner = CliRunner()
 
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=max(1, EXAMPLES // 4), deadline=None, suppress_health_check=list(HealthCheck))
     @given(mutated=mutations(journal, csv_text))
     def fuzz(mutated):
         text, csv_mutated, what = mutated
@@ -144,6 +147,8 @@ def test_mutated_results_files_are_refused_in_one_line_or_read(base, tmp_path_fa
         if merged.exit_code == 0:
             check(runner.invoke(main, ["export", str(root / "merged")]), "export merged", what)
         check(runner.invoke(main, ["export", str(directory), "--pool", "--format", "markdown"]), "export --pool", what)
+        for report in (["report", str(directory)], ["report", str(directory), "--html", "-o", str(root / "r.html")]):
+            check(runner.invoke(main, report), " ".join(report[::2]), what)
         check(runner.invoke(main, ["plot", str(directory), "-o", str(root / "p.png")]), "plot", what)
         check(runner.invoke(main, ["run", str(config), "--no-timing", "--resume", str(directory)]), "resume", what)
         shutil.rmtree(root, ignore_errors=True)

@@ -37,7 +37,7 @@ COMPARE_CONFIG = {"name": "compare", "timing": {"min_span": COMPARE_MIN_SPAN, "p
                    "or package.module:callable / file.py:callable.")
 @click.option("--input", "model_input", metavar="C,H,W", help="The network's input per image [3,224,224].")
 @click.option("--out", type=click.Path(), metavar="DIR",
-              help="Also save the rows as a run directory (results.jsonl, results.csv, report.md).")
+              help="Also save the rows as a run directory (results.jsonl, results.csv, report.md, report.html).")
 @click.option("--training", is_flag=True,
               help="Time training steps (forward and backward, split) and count their backward (timing.training).")
 @run_options

@@ -82,7 +82,7 @@ def finish(recording: Recording, as_json: bool, draw: bool, verdicts: bool = Fal
     if directory is not None:
         held = (f"; it now holds {len(recording.all_rows)}" if len(recording.all_rows) != len(rows) else "")
         say(f"{'interrupted: ' if recording.interrupted else ''}{len(rows)} rows written to {directory}/ "
-             f"(results.jsonl, results.csv, report.md){held}", console)
+             f"(results.jsonl, results.csv, report.md, report.html){held}", console)
     if recording.contended:
         raise ContendedExit(recording.contended)
     if draw and directory is not None and not recording.interrupted:

@@ -135,8 +135,8 @@ def check_runnable(suite: Suite) -> None:
 @run_options
 def run(configs, only, out, shard, resume, max_bytes, draw, show_plan, device, backend_names, dtypes, quick, no_timing,
         strict, processes, threads, max_cases, as_json, trust_code, debug):
-    """Run every variant in each CONFIG on its shapes; write results.jsonl, results.csv and
-    report.md into one directory, and print one table per shape."""
+    """Run every variant in each CONFIG on its shapes; write results.jsonl, results.csv, report.md
+    and report.html into one directory, and print one table per shape."""
     overrides = run_overrides(device, quick, strict, processes, backend_names, threads, dtypes)
     wanted = [name for item in only for name in item.split(",") if name]
     suites = [load_suite(path, max_cases, trust_code, overrides=overrides) for path in configs]

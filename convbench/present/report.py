@@ -262,7 +262,8 @@ def export(df: pd.DataFrame, metadata: dict[str, Any], fmt: str, digits: int = D
     return (pivot + "\n" if pivot else "") + latex_tables(df, metadata, digits, layout=layout)
 
 
-def _settings_text(part: dict, name: str) -> str:
+def runtime_settings_text(part: dict, name: str) -> str:
+    """How runtime ``name`` was set up, at each thread count: ``2 threads: threads 2, grad ...``."""
     by_threads = (part.get("backend_settings") or {}).get(name) or {}
     return " / ".join(f"{threads} threads: " + ", ".join(f"{k} {v}" for k, v in settings.items())
                       for threads, settings in by_threads.items()) or "settings not recorded"
@@ -297,8 +298,8 @@ def markdown_report(df: pd.DataFrame, metadata: dict[str, Any], command: str, di
             lines.append(f"- measured in {len(same)} parts: " + text("; ".join(
                 f"{'shard ' + str(p['shard']) + ', ' if p.get('shard') else ''}{p.get('date', 'undated')}"
                 for p in same)))
-        lines += [f"- runtime {text(name)}: {text(f'{version}; {_settings_text(part, name)}')}" for name, version in
-                  (part.get("backends") or {}).items() if not backends.is_default(name)]
+        lines += [f"- runtime {text(name)}: {text(f'{version}; {runtime_settings_text(part, name)}')}"
+                  for name, version in (part.get("backends") or {}).items() if not backends.is_default(name)]
         lines += [f"- {text(line)}" for line in timing_summary(rows, part)]
         lines.append("")
         ok = rows[rows["status"] == "ok"]

@@ -16,7 +16,8 @@ import pandas as pd
 
 from convbench.present.formatting import missing, truthy
 from convbench.present.paper import legend_text, machine_line, method_text
-from convbench.present.report import calibration_text, row_notes, short_conventions, timing_summary
+from convbench.present.report import (calibration_text, row_notes, runtime_settings_text, short_conventions,
+                                      timing_summary)
 from convbench.store.schema import part_for
 
 # (key in the page, column of a results row); numbers stay numbers, so the page sorts them as such
@@ -32,9 +33,11 @@ TEXTS = (("case", "case_id"), ("machine", "machine"), ("config", "config"), ("sh
 FLAGS = (("contended", "contended"), ("unstable", "unstable"))
 KEYS = (*(k for k, _ in TEXTS), *(k for k, _ in NUMBERS), *(k for k, _ in FLAGS), "baseline", "notes")
 
+FLAGGED = ("resumed", "interrupted")  # listed when they happened
 # what each part's machine section lists, in this order, where the part has it
-MACHINE_KEYS = ("date", "host", "device_name", "cpu_model", "threads", "dtype", "memory_format", "allocator",
-                "torch", "cuda", "cudnn", "python", "platform", "convbench_version", "git_commit", "shard")
+MACHINE_KEYS = ("date", "host", "device_name", "cpu_model", "cpu_count", "threads", "dtype", "memory_format",
+                "allocator", "mkldnn", "cudnn_benchmark", "tf32", "python", "torch", "cuda", "cudnn",
+                "convbench_version", "git_commit", "shard", "resumed", "interrupted", "stopped", "between_readings")
 
 
 def _number(value) -> float | int | None:
@@ -92,8 +95,12 @@ def page_parts(df: pd.DataFrame, metadata: dict[str, Any]) -> list[dict[str, Any
             "config": _text(config), "machine": _text(machine), "description": _text(part.get("description")),
             "baseline": baseline,
             "summary": machine_line(part),
-            "details": [(key, _text(part.get(key))) for key in MACHINE_KEYS if not missing(part.get(key))],
-            "runtimes": [(str(name), _text(version)) for name, version in (part.get("backends") or {}).items()],
+            "details": [(key, _text(part.get(key))) for key in MACHINE_KEYS
+                        if not missing(part.get(key)) and (key not in FLAGGED or truthy(part.get(key)))]
+            + [("timing", ", ".join(f"{key} {value}" for key, value in timing.items()))] * bool(timing)
+            + [("state probe", _text((part.get("state_probe") or {}).get("kernel")))] * bool(part.get("state_probe")),
+            "runtimes": [(str(name), f"{_text(version)}; {runtime_settings_text(part, name)}")
+                         for name, version in (part.get("backends") or {}).items()],
             "method": method_text(part, baseline, per),
             "conventions": short_conventions(timing, per),
             "legend": legend_text(float(timing.get("margin", 0.05)), baseline,

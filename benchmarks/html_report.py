@@ -4,8 +4,8 @@ Builds 2,000 rows from a committed run's 64 (each row repeated over 4 runtimes, 
 thread counts and 2 configs, then cut to 2,000; labels, notes and numbers as measured), writes the
 page, and opens it in headless Chromium (Debian's package, driven by Playwright) ``--loads`` times,
 each in a fresh browser context at 1280 x 800. Per load it reads, from navigation start: first
-contentful paint; the first frame painted after the page's script drew both charts (every point)
-and the table's first rows; the script's own time; and the frame painted once every row is in the
+contentful paint; the end of the first frame's work, once the page's script drew both charts (every
+point) and the table's first rows; the script's own time; and the frame painted once every row is in the
 table. Reports the file's size, the median and range of each time, and the machine's load before
 and after; also saves screenshots of a committed run's page (its top, a point's hover details, and
 its table filtered to one shape and sorted by latency) under results/html_report/. Run it alone:
@@ -122,8 +122,8 @@ def main() -> None:
           "context each, 1280 x 800; times from navigation start, median of the loads.\n")
     print(f"- file: {size:,} bytes ({size / 2**20:.2f} MiB), {size / len(rows):.0f} bytes per row")
     print(f"- first contentful paint: {spread('paint')}")
-    print(f"- first frame painted after the script drew both charts ({loads[0]['points']} latency points) and the "
-          f"table's first rows: {spread('drawn')}")
+    print(f"- first frame's work done (both charts, {loads[0]['points']} latency points, and the table's first rows "
+          f"drawn; before the compositor shows it): {spread('drawn')}")
     print(f"- of which the page's script: {spread('script')}")
     print(f"- every row ({loads[0]['rows']}) in the table and painted: {spread('complete')}")
     print(f"- machine before: {before}")

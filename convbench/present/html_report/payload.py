@@ -28,8 +28,8 @@ NUMBERS = (("threads", "threads"), ("batch", "batch"), ("params", "params"), ("m
            ("intensity", "arithmetic_intensity"), ("gmacs", "gmacs_per_s"), ("roofline", "roofline_fraction"),
            ("contention", "contention"))
 TEXTS = (("case", "case_id"), ("machine", "machine"), ("config", "config"), ("shape", "shape"),
-         ("variant", "label"), ("runtime", "backend"), ("dtype", "dtype"), ("device", "device"),
-         ("per", "per"), ("verdict", "verdict"), ("states", "state_ratios"), ("status", "status"))
+         ("variant", "label"), ("runtime", "backend"), ("dtype", "dtype"), ("per", "per"), ("verdict", "verdict"),
+         ("states", "state_ratios"), ("status", "status"))
 FLAGS = (("contended", "contended"), ("unstable", "unstable"))
 KEYS = (*(k for k, _ in TEXTS), *(k for k, _ in NUMBERS), *(k for k, _ in FLAGS), "baseline", "notes")
 

@@ -383,7 +383,10 @@
       [row.shape + "; " + row.runtime + ", " + row.dtype + (row.threads !== null ? ", " + row.threads + " threads" : "")
         + (machines.length > 1 ? "; " + row.machine : "")]];
     lines.push(["MACs " + si(row.macs) + " per " + (row.per || "image") + " (exact count), params " + si(row.params)]);
-    if (row.latency !== null) lines.push(["latency " + significant(row.latency) + " ms, IQR " + significant(row.iqr) + " ms"]);
+    if (row.latency !== null) {
+      lines.push(["latency " + significant(row.latency) + " ms, IQR " + significant(row.iqr) + " ms"
+        + (row.batch !== null ? " (a batch of " + row.batch + ")" : "")]);
+    }
     if (row.ratio !== null) {
       lines.push(["latency / " + (part.baseline || "baseline") + " " + times(row.ratio) + (row.low !== null ? ", " + Math.round(100 * (part.confidence || 0.95)) + "% CI "
         + significant(row.low) + "-" + significant(row.high) : "") + (row.verdict ? ": " + row.verdict : "")]);

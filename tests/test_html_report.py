@@ -160,3 +160,12 @@ def test_run_and_merge_write_report_html(tmp_path):
         assert labels == ["conv", "depthwise", "separable"]
     markdown = runner.invoke(main, ["report", str(tmp_path / "o")])
     assert markdown.exit_code == 0 and markdown.output.startswith("# convbench: tiny")
+
+
+def test_a_part_stopped_before_any_row_still_says_why():
+    stopped = {"config": "late", "stopped": "timing late: 0.9 cores of other processes", "baseline": "conv"}
+    done = {"config": "c", "baseline": "conv"}
+    page = Page(html_report(frame(rows_for(["conv"])), {"parts": [done, stopped]}))
+    words = "".join(page.text)
+    assert "late on " in words and "timing late: 0.9 cores of other processes" in words
+    assert [row[page.data()["keys"].index("config")] for row in page.data()["rows"]] == ["c"]

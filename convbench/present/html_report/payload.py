@@ -18,7 +18,7 @@ from convbench.present.formatting import missing, truthy
 from convbench.present.paper import legend_text, machine_line, method_text
 from convbench.present.report import (calibration_text, row_notes, runtime_settings_text, short_conventions,
                                       timing_summary)
-from convbench.store.schema import part_for
+from convbench.store.schema import machine_of, part_for, parts_of
 
 # (key in the page, column of a results row); numbers stay numbers, so the page sorts them as such
 NUMBERS = (("threads", "threads"), ("batch", "batch"), ("params", "params"), ("macs", "macs"),
@@ -81,38 +81,42 @@ def page_rows(df: pd.DataFrame, metadata: dict[str, Any]) -> list[list]:
 
 
 def page_parts(df: pd.DataFrame, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-    """One entry per (config, machine) the rows come from: its machine in words and in detail, its
-    runtimes' versions and settings, its method and legend text, the run's summary lines, and its
-    roofline peaks (None when the machine was not calibrated)."""
-    parts = []
-    for (config, machine), rows in df.groupby(["config", "machine"], sort=False, dropna=False):
-        part = _part(metadata, config, machine)
-        baseline = str(part.get("baseline") or metadata.get("baseline") or "baseline")
-        per = next((str(p) for p in rows.get("per", pd.Series(dtype=object)) if isinstance(p, str) and p), "image")
-        peaks = part.get("roofline") or None
-        timing = part.get("timing") or {}
-        parts.append({
-            "config": _text(config), "machine": _text(machine), "description": _text(part.get("description")),
-            "baseline": baseline,
-            "summary": machine_line(part),
-            "details": [(key, _text(part.get(key))) for key in MACHINE_KEYS
-                        if not missing(part.get(key)) and (key not in FLAGGED or truthy(part.get(key)))]
-            + [("timing", ", ".join(f"{key} {value}" for key, value in timing.items()))] * bool(timing)
-            + [("state probe", _text((part.get("state_probe") or {}).get("kernel")))] * bool(part.get("state_probe")),
-            "runtimes": [(str(name), f"{_text(version)}; {runtime_settings_text(part, name)}")
-                         for name, version in (part.get("backends") or {}).items()],
-            "method": method_text(part, baseline, per),
-            "conventions": short_conventions(timing, per),
-            "legend": legend_text(float(timing.get("margin", 0.05)), baseline,
-                                  any(truthy(v) for v in rows.get("contended", [])),
-                                  any(truthy(v) for v in rows.get("unstable", []))),
-            "run_lines": timing_summary(rows, part),
-            "calibration": calibration_text(part) or "",
-            "confidence": float(timing.get("confidence", 0.95)),
-            "roofline": ({"peak": float(peaks["peak_gmacs_per_s"]), "bandwidth": float(peaks["bandwidth_gb_per_s"])}
-                         if peaks and "peak_gmacs_per_s" in peaks and "bandwidth_gb_per_s" in peaks else None),
-        })
-    return parts
+    """One entry per (config, machine) the rows come from, and per part that stopped before any
+    row: its machine in words and in detail, its runtimes' versions and settings, its method and
+    legend text, the run's summary lines, and its roofline peaks (None when not calibrated)."""
+    entries = [_entry(_part(metadata, config, machine), _text(config), _text(machine), rows)
+               for (config, machine), rows in df.groupby(["config", "machine"], sort=False, dropna=False)]
+    configs = set(df["config"]) if "config" in df else set()
+    entries += [_entry(part, _text(part.get("config")), _text(machine_of(part)), df.iloc[0:0])
+                for part in parts_of(metadata) if part.get("stopped") and part.get("config") not in configs]
+    return entries
+
+
+def _entry(part: dict[str, Any], config: str, machine: str, rows: pd.DataFrame) -> dict[str, Any]:
+    baseline = str(part.get("baseline") or "baseline")
+    per = next((str(p) for p in rows.get("per", pd.Series(dtype=object)) if isinstance(p, str) and p), "image")
+    peaks = part.get("roofline") or None
+    timing = part.get("timing") or {}
+    return {
+        "config": config, "machine": machine, "description": _text(part.get("description")), "baseline": baseline,
+        "summary": machine_line(part),
+        "details": [(key, _text(part.get(key))) for key in MACHINE_KEYS
+                    if not missing(part.get(key)) and (key not in FLAGGED or truthy(part.get(key)))]
+        + [("timing", ", ".join(f"{key} {value}" for key, value in timing.items()))] * bool(timing)
+        + [("state probe", _text((part.get("state_probe") or {}).get("kernel")))] * bool(part.get("state_probe")),
+        "runtimes": [(str(name), f"{_text(version)}; {runtime_settings_text(part, name)}")
+                     for name, version in (part.get("backends") or {}).items()],
+        "method": method_text(part, baseline, per),
+        "conventions": short_conventions(timing, per),
+        "legend": legend_text(float(timing.get("margin", 0.05)), baseline,
+                              any(truthy(v) for v in rows.get("contended", [])),
+                              any(truthy(v) for v in rows.get("unstable", []))),
+        "run_lines": timing_summary(rows, part) if len(rows) else [],
+        "calibration": calibration_text(part) or "",
+        "confidence": float(timing.get("confidence", 0.95)),
+        "roofline": ({"peak": float(peaks["peak_gmacs_per_s"]), "bandwidth": float(peaks["bandwidth_gb_per_s"])}
+                     if peaks and "peak_gmacs_per_s" in peaks and "bandwidth_gb_per_s" in peaks else None),
+    }
 
 
 def script_json(data: Any) -> str:

@@ -14,12 +14,11 @@ import csv
 import io
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 
-from convbench.store import journal
+from convbench.store import journal, lock
 from convbench.store.atomic import write_atomically
 from convbench.store.csv_text import inert, restored
 from convbench.store.journal import JournalWriter, read_journal, write_journal
@@ -31,7 +30,7 @@ from convbench.store.validation import MAX_BYTES, ResultsError
 __all__ = ["OutputError", "ResultWriter", "ResultsError", "RUN_FILES", "load_results", "raw_timings",
            "run_directory_name", "write_atomically"]
 
-LOCK = ".convbench.lock"
+LOCK = lock.NAME
 RUN_FILES = (journal.NAME, LEGACY_JSON, CSV_NAME, "report.md", "report.html", LOCK)
 
 
@@ -53,8 +52,8 @@ class OutputError(ValueError):
 class ResultWriter:
     """Writes every row to disk as soon as it exists, so an interrupted run loses nothing.
 
-    The directory is locked for the run (``.convbench.lock`` with the writer's PID): a second run
-    into it is refused instead of mixing its rows with the first one's, and so is a directory that
+    The directory is locked for the run (``.convbench.lock``, see :mod:`convbench.store.lock`): a
+    second run into it is refused instead of mixing its rows with the first one's, and so is a directory that
     already holds results, unless ``resume`` is set: then its rows are kept and new ones appended
     after them, once its results.csv and results.jsonl agree (see :meth:`_reconcile`).
 
@@ -79,7 +78,10 @@ class ResultWriter:
         self.parts: list[dict[str, Any]] = []
         self.rows: list[dict[str, Any]] = []
         self._begun: list[dict[str, Any]] = []  # each part's metadata as first written
-        self._lock = self._acquire_lock()
+        try:
+            self._lock = lock.acquire(self.directory, warn or (lambda message: None))
+        except lock.LockError as error:
+            raise OutputError(str(error)) from None
         try:
             if resume:
                 self._load_for_resume(max_bytes, warn or (lambda message: None))
@@ -182,29 +184,6 @@ class ResultWriter:
         finally:
             self.release()
 
-    def _acquire_lock(self) -> Path:
-        lock = self.directory / LOCK
-        for _ in range(2):
-            try:
-                handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            except FileExistsError:
-                pid = _lock_owner(lock)
-                if pid is None:
-                    raise OutputError(f"{self.directory}: is locked by {lock}, which names no process; remove it "
-                                      "if no convbench run is writing here") from None
-                if pid and _alive(pid):
-                    raise OutputError(f"{self.directory}: another convbench run (pid {pid}) is writing here; "
-                                      "choose another --out") from None
-                if pid:
-                    lock.unlink(missing_ok=True)  # left by a run that died
-                continue
-            except OSError as error:
-                raise OutputError(f"{self.directory}: cannot write here ({error.strerror})") from None
-            with os.fdopen(handle, "w") as f:
-                f.write(str(os.getpid()))
-            return lock
-        raise OutputError(f"{self.directory}: cannot take the lock {lock}")
-
     def release(self) -> None:
         self._lock.unlink(missing_ok=True)
 
@@ -238,28 +217,6 @@ def _ends_with_newline(path: Path) -> bool:
 
 def _row_key(row: dict[str, Any]) -> tuple:
     return tuple(str(row.get(k) if row.get(k) is not None else "") for k in ("case_id", "machine", "label", "shape"))
-
-
-def _lock_owner(lock: Path) -> int | None:
-    """The PID in a lock file; None while its writer has not written it yet (or cannot be read)."""
-    for _ in range(50):  # the owner writes its PID just after creating the file
-        try:
-            return int(lock.read_text().strip())
-        except FileNotFoundError:
-            return 0  # released meanwhile: no owner
-        except (OSError, ValueError):
-            time.sleep(0.01)
-    return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _csv_value(value):

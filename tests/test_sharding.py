@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 
 import pandas as pd
@@ -243,3 +244,37 @@ def test_sessions_keep_a_shapes_cases_together():
     plan = make_plan(suite)
     assert [len(session.cases) for session in plan.sessions] == [3] * 5
     assert len(plan.shard(Shard(2, 3)).sessions) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(task=st.one_of(st.integers(-2, 12).map(str), st.text(max_size=4)), count=st.integers(0, 10))
+def test_slurm_shards_take_their_index_from_the_array_task_and_their_count_from_the_user(task, count):
+    try:
+        shard = parse_shard(f"slurm/{count}", {"SLURM_ARRAY_TASK_ID": task})
+    except ValueError as error:
+        assert str(error).startswith(f"--shard 'slurm/{count}': ") and len(str(error).splitlines()) == 1
+        assert not (re.fullmatch(r"[0-9]+", task) and 1 <= int(task) <= count)
+    else:
+        assert (shard.index, shard.count) == (int(task), count)
+
+
+def test_slurm_shard_needs_n_and_an_array_task_counted_from_1():
+    # $SLURM_ARRAY_TASK_COUNT is 1 when one shard is re-submitted (--array=3): never the total
+    with pytest.raises(ValueError, match="give the number of shards"):
+        parse_shard("slurm", {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "1"})
+    assert parse_shard("slurm/8", {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "1"}) == Shard(3, 8)
+    with pytest.raises(ValueError, match="not a task of a SLURM job array"):
+        parse_shard("slurm/8", {})
+    with pytest.raises(ValueError, match=r"id is 0, and shards are counted from 1 to 8: submit with --array=1-8"):
+        parse_shard("slurm/8", {"SLURM_ARRAY_TASK_ID": "0"})  # --array=0-7
+
+
+def test_run_takes_its_shard_from_the_array_task(config, tmp_path):
+    result = CliRunner().invoke(main, ["run", str(config), "--no-timing", "--shard", "slurm/3", "--out",
+                                       str(tmp_path / "s")], env={**WIDE, "SLURM_ARRAY_TASK_ID": "3"})
+    assert result.exit_code == 0, result.output
+    whole = CliRunner().invoke(main, ["run", str(config), "--no-timing", "--shard", "3/3", "--out",
+                                      str(tmp_path / "k")], env=WIDE)
+    assert whole.exit_code == 0 and case_ids(tmp_path / "s") == case_ids(tmp_path / "k") and len(case_ids(tmp_path / "k")) == 3
+    refused = CliRunner().invoke(main, ["run", str(config), "--no-timing", "--shard", "slurm/3"], env={**WIDE, "SLURM_ARRAY_TASK_ID": "4"})
+    assert_one_line_exit_2(refused, "--shard 'slurm/3': this array task's id is 4")

@@ -123,8 +123,8 @@ def check_runnable(suite: Suite) -> None:
 @click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeat or comma-separate).")
 @click.option("--out", type=click.Path(), metavar="DIR",
               help="The run's directory, for every config given [results/<names>-<timestamp>].")
-@click.option("--shard", metavar="K/N", help="Run shard K of N: every Nth shape (session), from the Kth; e.g. "
-                                             "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.")
+@click.option("--shard", metavar="K/N", help="Run shard K of N: every Nth shape (session), from the Kth. In a SLURM "
+                                             "array job, slurm/N takes K from $SLURM_ARRAY_TASK_ID.")
 @click.option("--resume", type=click.Path(), metavar="DIR",
               help="Add to DIR only the cases it lacks (after an interruption, or a config grown since); "
                    "starts DIR if it holds no results yet.")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +76,7 @@ def case_id(suite: Suite, workload: Shape | ModelWorkload, device: str, request:
 
 @dataclass(frozen=True)
 class Shard:
-    """Shard ``index`` of ``count`` (1-based, as ``$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``)."""
+    """Shard ``index`` of ``count`` (1-based, as a SLURM array task id from 1 to N: ``slurm/N``)."""
 
     index: int
     count: int
@@ -89,12 +91,34 @@ class Shard:
         return position % self.count == self.index - 1
 
 
-def parse_shard(text: str) -> Shard:
-    """``K/N`` with 1 <= K <= N; a ValueError saying so otherwise."""
+def parse_shard(text: str, environ: Mapping[str, str] = os.environ) -> Shard:
+    """``K/N`` with 1 <= K <= N, or ``slurm/N``: K from ``$SLURM_ARRAY_TASK_ID`` (N must be given:
+    ``$SLURM_ARRAY_TASK_COUNT`` counts the tasks submitted, so re-submitting one shard would make it
+    1 of 1). A ValueError saying what is wrong otherwise."""
+    slurm = re.fullmatch(r"\s*slurm\s*(?:/\s*(\d{1,6})\s*)?", text or "", re.IGNORECASE)
+    if slurm:
+        return _slurm_shard(text, slurm[1], environ)
     match = re.fullmatch(r"\s*(\d{1,6})\s*/\s*(\d{1,6})\s*", text or "")
     if not match:
-        raise ValueError(f"--shard {text!r}: expected K/N such as 2/8 (shard K of N, counted from 1)")
+        raise ValueError(f"--shard {text!r}: expected K/N such as 2/8 (shard K of N, counted from 1), or slurm/N "
+                         "in a SLURM array job")
     index, count = int(match[1]), int(match[2])
     if count < 1 or not 1 <= index <= count:
         raise ValueError(f"--shard {text!r}: K must be from 1 to N, and N at least 1")
     return Shard(index, count)
+
+
+def _slurm_shard(text: str, count: str | None, environ: Mapping[str, str]) -> Shard:
+    if count is None:
+        raise ValueError(f"--shard {text!r}: give the number of shards, e.g. slurm/8 ($SLURM_ARRAY_TASK_COUNT "
+                         "counts only the tasks submitted, so a re-submitted shard would run every shard's cases)")
+    total = int(count)
+    task = environ.get("SLURM_ARRAY_TASK_ID", "")
+    if not re.fullmatch(r"[0-9]{1,9}", task):
+        raise ValueError(f"--shard {text!r}: $SLURM_ARRAY_TASK_ID is {task!r}, so this is not a task of a SLURM job "
+                         f"array; submit with sbatch --array=1-{total}, or give K/{total}")
+    index = int(task)
+    if total < 1 or not 1 <= index <= total:
+        raise ValueError(f"--shard {text!r}: this array task's id is {index}, and shards are counted from 1 to "
+                         f"{total}: submit with --array=1-{total} (one shard again: --array=K)")
+    return Shard(index, total)

@@ -278,3 +278,34 @@ def test_run_takes_its_shard_from_the_array_task(config, tmp_path):
     assert whole.exit_code == 0 and case_ids(tmp_path / "s") == case_ids(tmp_path / "k") and len(case_ids(tmp_path / "k")) == 3
     refused = CliRunner().invoke(main, ["run", str(config), "--no-timing", "--shard", "slurm/3"], env={**WIDE, "SLURM_ARRAY_TASK_ID": "4"})
     assert_one_line_exit_2(refused, "--shard 'slurm/3': this array task's id is 4")
+
+
+def measured_elsewhere(directory, machine: str = "node-7-0a1b2c") -> str:
+    """The run's rows and parts as if another machine had measured them (a job requeued onto another node)."""
+    here = pd.read_csv(directory / "results.csv")["machine"][0]
+    for name in ("results.jsonl", "results.csv"):
+        path = directory / name
+        path.write_text(path.read_text().replace(here, machine))
+    return here
+
+
+def test_a_resume_on_another_machine_says_it_runs_the_others_rows_again(config, tmp_path):
+    out = tmp_path / "o"
+    assert invoke("run", config, "--no-timing", "--shard", "1/2", "--out", out).exit_code == 0
+    measured_elsewhere(out)
+    result = invoke("run", config, "--no-timing", "--shard", "1/2", "--resume", out)
+    assert result.exit_code == 0, result.output
+    assert "warning: 9 finished cases were measured on another machine (node-7-0a1b2c), not this one" in result.output
+    assert "--resume-any-machine" in result.output
+    assert Counter(case_ids(out)).most_common(1)[0][1] == 2 and len(case_ids(out)) == 18  # each machine's row
+
+
+def test_resume_any_machine_keeps_counting_rows_of_any_machine_and_only_those(config, tmp_path):
+    out = tmp_path / "o"
+    assert invoke("run", config, "--no-timing", "--shard", "1/2", "--out", out).exit_code == 0
+    measured_elsewhere(out)
+    result = invoke("run", config, "--no-timing", "--shard", "1/2", "--resume", out, "--resume-any-machine")
+    assert result.exit_code == 0, result.output
+    assert "another machine" not in result.output and len(case_ids(out)) == 9
+    assert_one_line_exit_2(invoke("run", config, "--shard", "1/2", "--resume", out, "--resume-any-machine"),
+                           "--resume-any-machine: only with --resume and --no-timing")

@@ -128,13 +128,16 @@ def check_runnable(suite: Suite) -> None:
 @click.option("--resume", type=click.Path(), metavar="DIR",
               help="Add to DIR only the cases it lacks (after an interruption, or a config grown since); "
                    "starts DIR if it holds no results yet.")
+@click.option("--resume-any-machine", "any_machine", is_flag=True,
+              help="With --resume and --no-timing: count a case done whatever machine measured it (counts do not "
+                   "depend on the machine) [only this machine's rows].")
 @max_size_option
 @click.option("--plot", "draw", is_flag=True, help="Also draw latency_vs_macs.png and roofline.png (needs matplotlib).")
 @click.option("--plan", "show_plan", is_flag=True,
               help="Print the cases the run would time (this shard's, with their ids) and exit; times nothing.")
 @run_options
-def run(configs, only, out, shard, resume, max_bytes, draw, show_plan, device, backend_names, dtypes, quick, no_timing,
-        strict, processes, threads, max_cases, as_json, trust_code, debug):
+def run(configs, only, out, shard, resume, any_machine, max_bytes, draw, show_plan, device, backend_names, dtypes,
+        quick, no_timing, strict, processes, threads, max_cases, as_json, trust_code, debug):
     """Run every variant in each CONFIG on its shapes; write results.jsonl, results.csv, report.md
     and report.html into one directory, and print one table per shape."""
     overrides = run_overrides(device, quick, strict, processes, backend_names, threads, dtypes)
@@ -154,6 +157,9 @@ def run(configs, only, out, shard, resume, max_bytes, draw, show_plan, device, b
         raise InputError(f"--resume {resume} writes into {resume}; drop --out {out}, or make it the same directory")
     if resume and Path(resume).exists() and not Path(resume).is_dir():
         raise InputError(f"--resume {resume}: is a file, not a run directory")
+    if any_machine and not (resume and no_timing):
+        raise InputError("--resume-any-machine: only with --resume and --no-timing (a timing holds for the machine "
+                         "that measured it)")
     starting = bool(resume) and not holds_run(Path(resume))
     if starting:  # the first attempt of a job that may be requeued: nothing to resume yet
         click.echo(f"--resume {resume}: no results there yet; starting the run in it", err=True)
@@ -164,7 +170,7 @@ def run(configs, only, out, shard, resume, max_bytes, draw, show_plan, device, b
         stamp))
     record_and_report(suites, directory, not no_timing, as_json, draw=draw and not no_timing, shard=share,
                        resume=bool(resume) and not starting, command=command, debug=debug,
-                       max_bytes=max_bytes)
+                       max_bytes=max_bytes, any_machine=any_machine)
 
 
 def parse_shard_option(text: str | None):

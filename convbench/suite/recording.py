@@ -100,10 +100,13 @@ def planned(suite: Suite, shard: Shard | None, held_cases: set[str]) -> tuple[Pl
 
 def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = True, shard: Shard | None = None,
            resume: bool = False, command: str = "", quiet: bool = False, max_bytes: int = MAX_BYTES,
-           warn: Callable[[str], None] | None = None) -> Recording:
+           warn: Callable[[str], None] | None = None, any_machine: bool = False) -> Recording:
     """Measure ``suites`` into ``directory`` (or nowhere, when None); see the module's docstring.
     Raises :class:`convbench.store.files.OutputError` when the directory cannot be used; ``warn``
-    hears what a resume worked around (a line cut short, CSV rows restored from the journal)."""
+    hears what a resume worked around (a line cut short, CSV rows restored from the journal) and
+    which finished rows it runs again because another machine measured them. ``any_machine``
+    counts a case done whatever machine measured it (for counting-only runs, whose rows do not
+    depend on the machine)."""
     writer = ResultWriter(directory, resume=resume, max_bytes=max_bytes, warn=warn) if directory is not None else None
     recording = Recording(directory, [], writer.rows if writer else [])
     run = f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"  # this invocation, on its rows and parts
@@ -113,8 +116,7 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
                 part = Part(suite, {**suite_metadata(suite, shard), "run": run})
                 recording.parts.append(part)
                 machine = part.metadata["machine"]["id"]
-                held = {str(row.get("case_id")) for row in recording.all_rows
-                        if row.get("machine") == machine and row.get("status") != "error"}
+                held = held_cases(recording.all_rows, machine, any_machine, warn if resume else None)
                 plan, part.held = planned(suite, shard, held)
                 part.sessions = len(plan.sessions)
                 if resume:
@@ -148,6 +150,21 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
             recording.all_rows = [row for part in recording.parts for row in part.rows]
     recording.interrupted = recording.interrupted or stop.requested
     return recording
+
+
+def held_cases(rows: list[dict], machine: str, any_machine: bool = False,
+               warn: Callable[[str], None] | None = None) -> set[str]:
+    """The case ids ``rows`` hold finished for ``machine`` (for any machine with ``any_machine``);
+    ``warn`` hears how many finished rows of other machines are run again here, and why."""
+    finished = [row for row in rows if row.get("status") != "error"]
+    mine = {str(row.get("case_id")) for row in finished if any_machine or row.get("machine") == machine}
+    others = {str(row.get("case_id")) for row in finished} - mine
+    if others and warn:
+        names = ", ".join(sorted({str(row.get("machine")) for row in finished if str(row.get("case_id")) in others}))
+        warn(f"{len(others)} finished cases were measured on another machine ({names}), not this one ({machine}): "
+             "they run again here, since a timing holds for its own machine only (a counting-only run, "
+             "--no-timing, can keep them with --resume-any-machine)")
+    return mine
 
 
 def _measure(part: Part, plan: Plan, measure_time: bool, writer: ResultWriter | None, quiet: bool) -> None:

@@ -124,6 +124,13 @@ def test_the_shown_values_are_found():
 SLURM = {"$SLURM_ARRAY_TASK_ID": "1", "$SLURM_ARRAY_TASK_COUNT": "8"}  # what a scheduler fills in
 
 
+def test_the_sweeps_page_shows_the_slurm_examples_as_they_are():
+    """The job script and the submitit sweep the SLURM test runs are the ones the page shows."""
+    page = (ROOT / "docs" / "sweeps.md").read_text()
+    for example in ("shards.sh", "sweep.py"):
+        assert f"```{'bash' if example.endswith('.sh') else 'py'}\n" + (ROOT / "examples" / "slurm" / example).read_text() + "```" in page
+
+
 def command_lines(page: Path) -> list[tuple[str, bool]]:
     """Each `convbench` line of a page's shell blocks, and whether it runs under a scheduler (a
     job script's line, or one after `sbatch`): those are checked, not run."""
@@ -133,7 +140,7 @@ def command_lines(page: Path) -> list[tuple[str, bool]]:
         for line in block.replace("\\\n", " ").splitlines():
             code = line.split(" #")[0].strip()
             for part in code.split("&&"):
-                part = part.strip()
+                part = part.strip().removeprefix("exec ")
                 if part.startswith(("convbench ", ".venv/bin/convbench ", "python -m convbench")):
                     for variable, value in SLURM.items():
                         part = part.replace(variable, value)

@@ -78,13 +78,14 @@ class ResultWriter:
         self.parts: list[dict[str, Any]] = []
         self.rows: list[dict[str, Any]] = []
         self._begun: list[dict[str, Any]] = []  # each part's metadata as first written
+        warn = warn or (lambda message: None)
         try:
-            self._lock = lock.acquire(self.directory, warn or (lambda message: None))
+            self._lock = lock.acquire(self.directory, warn)
         except lock.LockError as error:
             raise OutputError(str(error)) from None
         try:
             if resume:
-                self._load_for_resume(max_bytes, warn or (lambda message: None))
+                self._load_for_resume(max_bytes, warn)
             elif holds_run(self.directory):
                 raise OutputError(f"{self.directory}: already holds a run's results; choose a new --out, "
                                   "or --resume it to add only the cases it lacks")

@@ -121,10 +121,10 @@ def acquire(directory: Path, warn: Callable[[str], None] = lambda message: None)
             if owner:
                 why = gone(owner, me)
                 if why is None:
-                    where = "" if owner.host == me.host else (
-                        f"; a run on another host cannot be checked from here: if it is over, remove {lock}")
-                    raise LockError(f"{directory}: another convbench run ({owner.describe()}) is writing here"
-                                    f"{where or '; choose another --out'}") from None
+                    then = ("choose another --out" if owner.host == me.host else
+                            f"a run on another host cannot be checked from here: if it is over, remove {lock}")
+                    raise LockError(f"{directory}: another convbench run ({owner.describe()}) is writing here; "
+                                    f"{then}") from None
                 warn(f"{directory}: took over the lock of {owner.describe()} ({why})")
                 lock.unlink(missing_ok=True)
             continue

@@ -116,7 +116,7 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
                 part = Part(suite, {**suite_metadata(suite, shard), "run": run})
                 recording.parts.append(part)
                 machine = part.metadata["machine"]["id"]
-                held = held_cases(recording.all_rows, machine, any_machine, warn if resume else None)
+                held = held_cases(recording.all_rows, suite.name, machine, any_machine, warn if resume else None)
                 plan, part.held = planned(suite, shard, held)
                 part.sessions = len(plan.sessions)
                 if resume:
@@ -152,18 +152,19 @@ def record(suites: list[Suite], directory: Path | None, *, measure_time: bool = 
     return recording
 
 
-def held_cases(rows: list[dict], machine: str, any_machine: bool = False,
+def held_cases(rows: list[dict], config: str, machine: str, any_machine: bool = False,
                warn: Callable[[str], None] | None = None) -> set[str]:
     """The case ids ``rows`` hold finished for ``machine`` (for any machine with ``any_machine``);
-    ``warn`` hears how many finished rows of other machines are run again here, and why."""
+    ``warn`` hears how many finished rows of ``config`` other machines measured are run again here,
+    and why (once per config, however many configs the run holds)."""
     finished = [row for row in rows if row.get("status") != "error"]
     mine = {str(row.get("case_id")) for row in finished if any_machine or row.get("machine") == machine}
-    others = {str(row.get("case_id")) for row in finished} - mine
+    others = {str(row.get("case_id")): str(row.get("machine")) for row in finished
+              if row.get("config") == config and str(row.get("case_id")) not in mine}
     if others and warn:
-        names = ", ".join(sorted({str(row.get("machine")) for row in finished if str(row.get("case_id")) in others}))
-        warn(f"{len(others)} finished cases were measured on another machine ({names}), not this one ({machine}): "
-             "they run again here, since a timing holds for its own machine only (a counting-only run, "
-             "--no-timing, can keep them with --resume-any-machine)")
+        warn(f"{len(others)} finished cases were measured on another machine ({', '.join(sorted(set(others.values())))}"
+             f"), not this one ({machine}): they run again here, since a timing holds for its own machine only (a "
+             "counting-only run, --no-timing, can keep them with --resume-any-machine)")
     return mine
 
 
